@@ -1,0 +1,498 @@
+"""The notes' LSTM as a Keras layer, computed by its own code."""
+
+import contextlib
+import contextvars
+
+import keras
+import tensorflow as tf
+from keras import activations, constraints, initializers, ops, regularizers
+
+from keras_lstm.layers import recurrence
+
+_GRAPH_TARGETS = ("train", "onnx", "tflite")
+_graph_target = contextvars.ContextVar("keras_lstm_graph_target", default="train")
+
+
+@contextlib.contextmanager
+def graph_target(target):
+    """Traces `keras_lstm.layers.LSTM` for a converter inside this block.
+
+    The layer's math is the same for every target; the graph differs:
+    `"train"` (default) is the fastest to train, `"onnx"` is the graph
+    tf2onnx fuses into one ONNX `LSTM` op (with `sequence_lens` for masks),
+    `"tflite"` is the function the TFLite converter fuses into
+    `UNIDIRECTIONAL_SEQUENCE_LSTM` (masks and returned states fall back to a
+    builtins-only loop).
+
+    Example:
+
+    >>> with graph_target("onnx"):
+    ...     onnx_model, _ = tf2onnx.convert.from_function(fn, input_signature)
+    """
+    if target not in _GRAPH_TARGETS:
+        raise ValueError(f"graph target must be one of {_GRAPH_TARGETS}, got {target!r}")
+    token = _graph_target.set(target)
+    try:
+        yield
+    finally:
+        _graph_target.reset(token)
+
+
+@keras.saving.register_keras_serializable(package="keras_lstm")
+class LSTM(keras.layers.Layer):
+    """Long Short-Term Memory layer, written from the equations of the notes.
+
+    At step t, with `[h_{t-1}, x_t]` the concatenation of the previous hidden
+    state and the input:
+
+    ```
+    f_t = σ(W_f·[h_{t-1}, x_t] + b_f)        forget gate
+    i_t = σ(W_i·[h_{t-1}, x_t] + b_i)        input gate
+    C̃_t = tanh(W_c·[h_{t-1}, x_t] + b_c)     candidate memory
+    C_t = f_t * C_{t-1} + i_t * C̃_t          cell state (long-term memory)
+    o_t = σ(W_o·[h_{t-1}, x_t] + b_o)        output gate
+    h_t = o_t * tanh(C_t)                    hidden state (short-term memory)
+    ```
+
+    `W_·` is stored split into its input half (`kernel`, shape
+    `(input_dim, 4 * units)`) and its recurrent half (`recurrent_kernel`,
+    `(units, 4 * units)`); `bias` is `(4 * units,)`. The four gate blocks are
+    in Keras order [i, f, c, o], so weights move between this layer and
+    `keras.layers.LSTM` with `set_weights(other.get_weights())`.
+
+    The input projections of all steps are one matmul outside the loop and
+    the gradient is written by hand (weight gradients as two matmuls over all
+    steps). Masks must be right-padded (as produced by
+    `Embedding(mask_zero=True)` on right-padded ids); a masked step keeps the
+    state and, like `keras.layers.LSTM`, repeats the previous output (or
+    outputs zeros with `zero_output_for_mask=True`, as `Bidirectional` sets).
+
+    Args:
+        units: Positive integer, dimensionality of the output space.
+        activation: Activation of the candidate and of the cell state
+            (`C̃_t`, `tanh(C_t)`). Default: `"tanh"`.
+        recurrent_activation: Activation of the three gates. Default:
+            `"sigmoid"`.
+        use_bias: Whether the layer has a bias vector. Default: `True`.
+        kernel_initializer: Initializer of `kernel`. Default:
+            `"glorot_uniform"`.
+        recurrent_initializer: Initializer of `recurrent_kernel`. Default:
+            `"orthogonal"`.
+        bias_initializer: Initializer of `bias`. Default: `"zeros"`.
+        unit_forget_bias: If `True`, add 1 to the forget-gate bias at
+            initialization (Jozefowicz et al., 2015). Default: `True`.
+        kernel_regularizer, recurrent_regularizer, bias_regularizer:
+            Regularizers of the three weights.
+        activity_regularizer: Regularizer of the layer's output.
+        kernel_constraint, recurrent_constraint, bias_constraint:
+            Constraints of the three weights.
+        dropout: Fraction of the inputs dropped (one mask per sequence).
+        recurrent_dropout: Fraction of `h_{t-1}` dropped in the recurrent
+            matmul (one mask per sequence).
+        seed: Random seed of the dropout masks.
+        return_sequences: Return the full sequence of hidden states, or only
+            the last. Default: `False`.
+        return_state: Also return the final `h` and `C`. Default: `False`.
+        go_backwards: Process the sequence backwards and return the reversed
+            sequence. Default: `False`.
+        stateful: Keep the final state of batch item i as the initial state
+            of batch item i in the next batch. Default: `False`.
+        unroll: Unroll the recurrence into plain ops (static length only).
+            Default: `False`.
+        zero_output_for_mask: Output zeros at masked steps instead of the
+            previous output. Default: `False`.
+
+    Call arguments:
+        inputs: A 3D tensor `(batch, timesteps, features)`.
+        mask: Optional boolean `(batch, timesteps)`, right-padded.
+        training: Whether dropout is active.
+        initial_state: Optional list `[h_0, C_0]` of `(batch, units)` tensors.
+
+    Example:
+
+    >>> inputs = np.random.random((32, 10, 8)).astype("float32")
+    >>> lstm = keras_lstm.layers.LSTM(4)
+    >>> output = lstm(inputs)
+    >>> output.shape
+    (32, 4)
+    >>> lstm = keras_lstm.layers.LSTM(4, return_sequences=True, return_state=True)
+    >>> whole_sequence_output, final_h, final_c = lstm(inputs)
+    >>> whole_sequence_output.shape
+    (32, 10, 4)
+    """
+
+    def __init__(
+        self,
+        units,
+        activation="tanh",
+        recurrent_activation="sigmoid",
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        bias_initializer="zeros",
+        unit_forget_bias=True,
+        kernel_regularizer=None,
+        recurrent_regularizer=None,
+        bias_regularizer=None,
+        activity_regularizer=None,
+        kernel_constraint=None,
+        recurrent_constraint=None,
+        bias_constraint=None,
+        dropout=0.0,
+        recurrent_dropout=0.0,
+        seed=None,
+        return_sequences=False,
+        return_state=False,
+        go_backwards=False,
+        stateful=False,
+        unroll=False,
+        zero_output_for_mask=False,
+        **kwargs,
+    ):
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
+        if units <= 0:
+            raise ValueError(f"units must be a positive integer, got {units}")
+        for name, rate in (("dropout", dropout), ("recurrent_dropout", recurrent_dropout)):
+            if not 0.0 <= rate < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {rate}")
+        self.units = int(units)
+        self.activation = activations.get(activation)
+        self.recurrent_activation = activations.get(recurrent_activation)
+        self.use_bias = use_bias
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.recurrent_initializer = initializers.get(recurrent_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.unit_forget_bias = unit_forget_bias
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.recurrent_regularizer = regularizers.get(recurrent_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.recurrent_constraint = constraints.get(recurrent_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
+        self.dropout = float(dropout)
+        self.recurrent_dropout = float(recurrent_dropout)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.return_sequences = return_sequences
+        self.return_state = return_state
+        self.go_backwards = go_backwards
+        self.stateful = stateful
+        self.unroll = unroll
+        self.zero_output_for_mask = zero_output_for_mask
+        self.supports_masking = True
+        self.input_spec = keras.InputSpec(ndim=3)
+        self.states = None
+
+    @property
+    def state_size(self):
+        return [self.units, self.units]
+
+    def build(self, sequences_shape, initial_state_shape=None):
+        input_dim = sequences_shape[-1]
+        self.kernel = self.add_weight(
+            shape=(input_dim, 4 * self.units),
+            name="kernel",
+            initializer=self.kernel_initializer,
+            regularizer=self.kernel_regularizer,
+            constraint=self.kernel_constraint,
+        )
+        self.recurrent_kernel = self.add_weight(
+            shape=(self.units, 4 * self.units),
+            name="recurrent_kernel",
+            initializer=self.recurrent_initializer,
+            regularizer=self.recurrent_regularizer,
+            constraint=self.recurrent_constraint,
+        )
+        if self.use_bias:
+            if self.unit_forget_bias:
+
+                def bias_initializer(_, *args, **kwargs):
+                    return ops.concatenate(
+                        [
+                            self.bias_initializer((self.units,), *args, **kwargs),
+                            initializers.get("ones")((self.units,), *args, **kwargs),
+                            self.bias_initializer((self.units * 2,), *args, **kwargs),
+                        ]
+                    )
+
+            else:
+                bias_initializer = self.bias_initializer
+            self.bias = self.add_weight(
+                shape=(4 * self.units,),
+                name="bias",
+                initializer=bias_initializer,
+                regularizer=self.bias_regularizer,
+                constraint=self.bias_constraint,
+            )
+        else:
+            self.bias = None
+        if self.stateful:
+            batch = sequences_shape[0]
+            if batch is None:
+                raise ValueError(
+                    "A stateful LSTM needs a fixed batch size: give the input "
+                    "`batch_size` (e.g. keras.Input(shape, batch_size=32))."
+                )
+            self.states = [
+                self.add_weight(shape=(batch, self.units), initializer="zeros",
+                                trainable=False, name=f"state_{name}")
+                for name in ("h", "c")
+            ]
+        self.built = True
+
+    def reset_state(self):
+        if not self.stateful:
+            raise AttributeError("Layer must be stateful.")
+        for state in self.states:
+            state.assign(ops.zeros_like(state))
+
+    def reset_states(self):
+        self.reset_state()
+
+    def compute_output_shape(self, sequences_shape, initial_state_shape=None):
+        batch, steps = sequences_shape[0], sequences_shape[1]
+        output = (batch, steps, self.units) if self.return_sequences else (batch, self.units)
+        if self.return_state:
+            return output, (batch, self.units), (batch, self.units)
+        return output
+
+    def compute_mask(self, _, mask):
+        mask = tree_first(mask)
+        output_mask = mask if self.return_sequences else None
+        if self.return_state:
+            return [output_mask, None, None]
+        return output_mask
+
+    # ------------------------------------------------------------------ call
+
+    def _uses_fast_path(self):
+        return self.activation is activations.tanh and self.recurrent_activation is activations.sigmoid
+
+    def _initial_state(self, sequences, initial_state):
+        if initial_state is not None:
+            h0, c0 = initial_state
+            return tf.convert_to_tensor(h0, sequences.dtype), tf.convert_to_tensor(c0, sequences.dtype)
+        if self.stateful:
+            return tf.convert_to_tensor(self.states[0]), tf.convert_to_tensor(self.states[1])
+        # A static batch gives static zeros, which the TFLite converter needs.
+        batch = sequences.shape[0] if sequences.shape[0] is not None else tf.shape(sequences)[0]
+        zeros = tf.zeros(tf.stack([batch, self.units]) if isinstance(batch, tf.Tensor)
+                         else (batch, self.units), sequences.dtype)
+        return zeros, zeros
+
+    def call(self, sequences, initial_state=None, mask=None, training=False):
+        sequences = tf.convert_to_tensor(sequences)
+        mask = tree_first(mask)
+        if mask is not None:
+            mask = tf.cast(mask, tf.bool)
+        h0, c0 = self._initial_state(sequences, initial_state)
+        kernel = tf.convert_to_tensor(self.kernel)
+        recurrent_kernel = tf.convert_to_tensor(self.recurrent_kernel)
+        bias = tf.convert_to_tensor(self.bias) if self.use_bias else None
+
+        if training and self.dropout > 0:
+            keep = keras.random.dropout(
+                tf.ones_like(sequences[:, 0, :]), self.dropout, seed=self.seed_generator
+            )
+            sequences = sequences * keep[:, None, :]
+        recurrent_mask = None
+        if training and self.recurrent_dropout > 0:
+            recurrent_mask = keras.random.dropout(
+                tf.ones_like(h0), self.recurrent_dropout, seed=self.seed_generator
+            )
+
+        target = _graph_target.get()
+        lengths = None if mask is None else tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)
+        fusable = self._uses_fast_path() and recurrent_mask is None
+        if target == "tflite" and fusable and mask is None and not self.return_state \
+                and not self.stateful:
+            fused = recurrence.make_tflite_sequence(self.go_backwards)
+            if bias is None:
+                bias = tf.zeros([4 * self.units], sequences.dtype)
+            last, outputs, _, _, _ = fused(sequences, h0, c0, kernel, recurrent_kernel, bias)
+            return self._format(outputs if self.return_sequences else last, None, None)
+
+        # Time-major from here on; `steps_in` is the input in processing order.
+        x = tf.transpose(sequences, [1, 0, 2])
+        if self.go_backwards:
+            x = tf.reverse(x, [0]) if lengths is None else \
+                tf.reverse_sequence(x, lengths, seq_axis=0, batch_axis=1)
+
+        if target == "onnx" and fusable:
+            hidden, h_last, c_last = recurrence.onnx_sequence(
+                x, h0, c0, kernel, recurrent_kernel, bias, lengths
+            )
+            cell = None
+        else:
+            projections = tf.einsum("tbd,dk->tbk", x, kernel)
+            if bias is not None:
+                projections = projections + bias
+            if self._uses_fast_path() and not self.unroll:
+                hidden, cell = recurrence.lstm_sequence(
+                    projections, h0, c0, recurrent_kernel, recurrent_mask
+                )
+            else:
+                hidden, cell = self._generic_loop(projections, h0, c0, recurrent_kernel,
+                                                  recurrent_mask)
+            if lengths is None:
+                h_last, c_last = hidden[-1], cell[-1]
+            else:
+                h_last = _state_at_length(hidden, h0, lengths)
+                c_last = _state_at_length(cell, c0, lengths)
+
+        outputs = None
+        if self.return_sequences:
+            outputs = self._masked_outputs(hidden, h_last, lengths)
+            outputs = tf.transpose(outputs, [1, 0, 2])
+        if self.stateful:
+            self.states[0].assign(h_last)
+            self.states[1].assign(c_last)
+        else:
+            last = h_last
+            if lengths is not None and self.zero_output_for_mask:
+                # Keras' last output is the output of the last step, zeros
+                # when that step is masked.
+                last = self._masked_outputs(hidden, h_last, lengths)[-1]
+        return self._format(outputs if self.return_sequences else last, h_last, c_last)
+
+    def _format(self, output, h, c):
+        if self.return_state:
+            return output, h, c
+        return output
+
+    def _generic_loop(self, projections, h0, c0, recurrent_kernel, recurrent_mask):
+        """Any activations, or `unroll`: autodiff through a loop of the same equations."""
+        activation = lambda v: self.activation(v)  # noqa: E731
+        recurrent_activation = lambda v: self.recurrent_activation(v)  # noqa: E731
+        if self.unroll:
+            steps = projections.shape[0]
+            if steps is None:
+                raise ValueError("unroll=True needs a fixed number of timesteps.")
+            h, c, hidden, cell = h0, c0, [], []
+            for t in range(steps):
+                h_in = h if recurrent_mask is None else h * recurrent_mask
+                *_, c, h = recurrence._gates(projections[t] + tf.matmul(h_in, recurrent_kernel),
+                                             c, activation, recurrent_activation)
+                hidden.append(h)
+                cell.append(c)
+            return tf.stack(hidden), tf.stack(cell)
+        hidden, cell, _ = recurrence.forward_loop(
+            projections, h0, c0, recurrent_kernel, activation, recurrent_activation, recurrent_mask
+        )
+        return hidden, cell
+
+    def _masked_outputs(self, hidden, h_last, lengths):
+        """Keras' output at masked steps, from outputs computed in processing order."""
+        if lengths is None:
+            return hidden
+        steps = tf.shape(hidden)[0]
+        t = tf.range(steps)[:, None]
+        if not self.go_backwards:
+            valid = t < lengths[None, :]
+            fill = tf.zeros_like(hidden) if self.zero_output_for_mask else \
+                tf.broadcast_to(h_last[None], tf.shape(hidden))
+            return tf.where(valid[..., None], hidden, fill)
+        # Keras reverses the padded sequence: the padding comes first (zeros),
+        # then the valid steps, which we computed at positions t - padding.
+        padding = steps - lengths
+        source = t - padding[None, :]
+        valid = source >= 0
+        index = tf.stack([tf.maximum(source, 0), tf.broadcast_to(tf.range(tf.shape(hidden)[1])[None],
+                                                                  tf.shape(source))], axis=-1)
+        gathered = tf.gather_nd(hidden, index)
+        return tf.where(valid[..., None], gathered, tf.zeros_like(gathered))
+
+    def gates(self, inputs, mask=None, initial_state=None):
+        """Per-step gate activations, for looking inside the layer.
+
+        Args:
+            inputs: `(batch, timesteps, features)`.
+            mask: Optional right-padded boolean mask; steps past a sequence's
+                length are zero in every array.
+            initial_state: Optional `[h_0, C_0]`.
+
+        Returns:
+            A dict of NumPy arrays shaped `(batch, timesteps, units)`, in
+            processing order (reversed for `go_backwards`): `forget_gate`,
+            `input_gate`, `candidate`, `cell_state`, `output_gate`,
+            `hidden_state`.
+
+        Example:
+
+        >>> gates = lstm.gates(np.random.random((2, 5, 8)).astype("float32"))
+        >>> gates["forget_gate"].shape
+        (2, 5, 4)
+        """
+        inputs = tf.convert_to_tensor(inputs, self.compute_dtype)
+        if not self.built:
+            self.build(inputs.shape)
+        h0, c0 = self._initial_state(inputs, initial_state)
+        x = tf.transpose(inputs, [1, 0, 2])
+        lengths = None
+        if mask is not None:
+            lengths = tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)
+        if self.go_backwards:
+            x = tf.reverse(x, [0]) if lengths is None else \
+                tf.reverse_sequence(x, lengths, seq_axis=0, batch_axis=1)
+        projections = tf.einsum("tbd,dk->tbk", x, tf.convert_to_tensor(self.kernel))
+        if self.use_bias:
+            projections = projections + tf.convert_to_tensor(self.bias)
+        hidden, cell, gates = recurrence.forward_loop(
+            projections, h0, c0, tf.convert_to_tensor(self.recurrent_kernel),
+            lambda v: self.activation(v), lambda v: self.recurrent_activation(v),
+        )
+        i, f, g, o = tf.split(gates, 4, axis=-1)
+        arrays = {"forget_gate": f, "input_gate": i, "candidate": g, "cell_state": cell,
+                  "output_gate": o, "hidden_state": hidden}
+        result = {}
+        for name, value in arrays.items():
+            value = tf.transpose(value, [1, 0, 2])
+            if lengths is not None:
+                valid = tf.sequence_mask(lengths, tf.shape(value)[1])
+                value = tf.where(valid[..., None], value, tf.zeros_like(value))
+            result[name] = value.numpy()
+        return result
+
+    def get_config(self):
+        config = {
+            "units": self.units,
+            "activation": activations.serialize(self.activation),
+            "recurrent_activation": activations.serialize(self.recurrent_activation),
+            "use_bias": self.use_bias,
+            "kernel_initializer": initializers.serialize(self.kernel_initializer),
+            "recurrent_initializer": initializers.serialize(self.recurrent_initializer),
+            "bias_initializer": initializers.serialize(self.bias_initializer),
+            "unit_forget_bias": self.unit_forget_bias,
+            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+            "recurrent_regularizer": regularizers.serialize(self.recurrent_regularizer),
+            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+            "activity_regularizer": regularizers.serialize(self.activity_regularizer),
+            "kernel_constraint": constraints.serialize(self.kernel_constraint),
+            "recurrent_constraint": constraints.serialize(self.recurrent_constraint),
+            "bias_constraint": constraints.serialize(self.bias_constraint),
+            "dropout": self.dropout,
+            "recurrent_dropout": self.recurrent_dropout,
+            "seed": self.seed,
+            "return_sequences": self.return_sequences,
+            "return_state": self.return_state,
+            "go_backwards": self.go_backwards,
+            "stateful": self.stateful,
+            "unroll": self.unroll,
+            "zero_output_for_mask": self.zero_output_for_mask,
+        }
+        return {**super().get_config(), **config}
+
+
+def tree_first(mask):
+    """The mask of the sequences when Keras passes a list (with initial states)."""
+    if isinstance(mask, (list, tuple)):
+        return mask[0] if mask else None
+    return mask
+
+
+def _state_at_length(states, initial, lengths):
+    """`states[length - 1]` per batch item (`initial` where the length is 0)."""
+    batch = tf.shape(states)[1]
+    index = tf.stack([tf.maximum(lengths - 1, 0), tf.range(batch)], axis=1)
+    picked = tf.gather_nd(states, index)
+    return tf.where((lengths > 0)[:, None], picked, initial)
