@@ -324,15 +324,19 @@ class LSTM(keras.layers.Layer):
             )
             cell = None
         else:
-            projections = tf.einsum("tbd,dk->tbk", x, kernel)
-            if bias is not None:
-                projections = projections + bias
-            if self._uses_fast_path() and not self.unroll:
+            if self._uses_fast_path() and not self.unroll and not training:
+                # Nothing to differentiate: skip keeping the gates.
+                hidden, cell, _ = recurrence.forward_loop(
+                    x, h0, c0, kernel, recurrent_kernel, bias, keep_gates=False
+                )
+            elif self._uses_fast_path() and not self.unroll:
+                zeros = tf.zeros([4 * self.units], x.dtype)
                 hidden, cell = recurrence.lstm_sequence(
-                    projections, h0, c0, recurrent_kernel, recurrent_mask
+                    x, h0, c0, kernel, recurrent_kernel, zeros if bias is None else bias,
+                    recurrent_mask,
                 )
             else:
-                hidden, cell = self._generic_loop(projections, h0, c0, recurrent_kernel,
+                hidden, cell = self._generic_loop(x, h0, c0, kernel, recurrent_kernel, bias,
                                                   recurrent_mask)
             if lengths is None:
                 h_last, c_last = hidden[-1], cell[-1]
@@ -360,11 +364,14 @@ class LSTM(keras.layers.Layer):
             return output, h, c
         return output
 
-    def _generic_loop(self, projections, h0, c0, recurrent_kernel, recurrent_mask):
+    def _generic_loop(self, x, h0, c0, kernel, recurrent_kernel, bias, recurrent_mask):
         """Any activations, or `unroll`: autodiff through a loop of the same equations."""
         activation = lambda v: self.activation(v)  # noqa: E731
         recurrent_activation = lambda v: self.recurrent_activation(v)  # noqa: E731
         if self.unroll:
+            projections = tf.einsum("tbd,dk->tbk", x, kernel)
+            if bias is not None:
+                projections = projections + bias
             steps = projections.shape[0]
             if steps is None:
                 raise ValueError("unroll=True needs a fixed number of timesteps.")
@@ -377,7 +384,8 @@ class LSTM(keras.layers.Layer):
                 cell.append(c)
             return tf.stack(hidden), tf.stack(cell)
         hidden, cell, _ = recurrence.forward_loop(
-            projections, h0, c0, recurrent_kernel, activation, recurrent_activation, recurrent_mask
+            x, h0, c0, kernel, recurrent_kernel, bias, activation, recurrent_activation,
+            recurrent_mask,
         )
         return hidden, cell
 
@@ -434,11 +442,10 @@ class LSTM(keras.layers.Layer):
         if self.go_backwards:
             x = tf.reverse(x, [0]) if lengths is None else \
                 tf.reverse_sequence(x, lengths, seq_axis=0, batch_axis=1)
-        projections = tf.einsum("tbd,dk->tbk", x, tf.convert_to_tensor(self.kernel))
-        if self.use_bias:
-            projections = projections + tf.convert_to_tensor(self.bias)
         hidden, cell, gates = recurrence.forward_loop(
-            projections, h0, c0, tf.convert_to_tensor(self.recurrent_kernel),
+            x, h0, c0, tf.convert_to_tensor(self.kernel),
+            tf.convert_to_tensor(self.recurrent_kernel),
+            tf.convert_to_tensor(self.bias) if self.use_bias else None,
             lambda v: self.activation(v), lambda v: self.recurrent_activation(v),
         )
         i, f, g, o = tf.split(gates, 4, axis=-1)

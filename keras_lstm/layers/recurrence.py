@@ -3,11 +3,11 @@
 All three compute the same six equations of the notes on time-major
 projections; they differ only in the shape of the graph they leave behind:
 
-* `lstm_sequence` (training and inference): the input projections of all
-  steps are computed outside the loop in one matmul, the loop runs only the
-  recurrent matmul and the gates, and the backward pass is written by hand so
-  that the weight gradients are two large matmuls over all steps instead of
-  one small matmul per step.
+* `lstm_sequence` (training and inference): the backward pass is written by
+  hand so that the weight gradients are two large matmuls over all steps
+  instead of two small accumulations per step, and only the recurrent matmul
+  lies on the step-to-step critical path (the input matmuls of other steps run
+  beside it on the second core).
 * `onnx_sequence`: the per-step graph of `keras.layers.LSTM`
   (`BiasAdd(MatMul(x_t, W) + MatMul(h, R), b)`, split in four) that tf2onnx's
   LSTM rewriter fuses into one ONNX `LSTM` op; with lengths, the
@@ -37,48 +37,58 @@ def _gates(z, c_prev, activation, recurrent_activation):
 
 
 def forward_loop(
-    projections,
+    inputs,
     h0,
     c0,
+    kernel,
     recurrent_kernel,
+    bias=None,
     activation=tf.tanh,
     recurrent_activation=tf.sigmoid,
     recurrent_mask=None,
+    keep_gates=True,
 ):
-    """Runs the recurrence over time-major input projections.
+    """Runs the recurrence over time-major inputs.
+
+    The input matmul `x_t · W` of each step does not depend on `h`, so
+    TensorFlow runs it ahead of the recurrence on the other core; only
+    `h_{t-1} · U` lies on the step-to-step critical path.
 
     Args:
-        projections: `(time, batch, 4 * units)`: `x_t · W + b` for every step.
+        inputs: `(time, batch, features)`.
         h0, c0: `(batch, units)` initial hidden and cell states.
+        kernel: `(features, 4 * units)`.
         recurrent_kernel: `(units, 4 * units)`.
+        bias: `(4 * units,)` or `None`.
         activation, recurrent_activation: the candidate/cell and gate
             activations (TensorFlow callables).
         recurrent_mask: optional `(batch, units)` recurrent-dropout mask
             multiplied into `h_{t-1}` before the recurrent matmul.
+        keep_gates: Whether to keep the gates of every step (the backward
+            pass needs them; inference does not).
 
     Returns:
         `(hidden, cell, gates)`: hidden and cell states of every step,
         `(time, batch, units)`, and the activated gates `[i, f, c~, o]`
-        concatenated, `(time, batch, 4 * units)`.
+        concatenated, `(time, batch, 4 * units)` (`None` without
+        `keep_gates`).
     """
-    steps = tf.shape(projections)[0]
-    dtype = projections.dtype
+    steps = tf.shape(inputs)[0]
+    dtype = inputs.dtype
+    inputs_ta = tf.TensorArray(dtype, size=steps).unstack(inputs)
     hidden_ta = tf.TensorArray(dtype, size=steps)
     cell_ta = tf.TensorArray(dtype, size=steps)
-    gates_ta = tf.TensorArray(dtype, size=steps)
+    gates_ta = tf.TensorArray(dtype, size=steps if keep_gates else 0)
 
     def body(t, h, c, hidden_ta, cell_ta, gates_ta):
         h_in = h if recurrent_mask is None else h * recurrent_mask
-        z = projections[t] + tf.matmul(h_in, recurrent_kernel)
+        z = tf.matmul(inputs_ta.read(t), kernel) + tf.matmul(h_in, recurrent_kernel)
+        if bias is not None:
+            z = tf.nn.bias_add(z, bias)
         i, f, g, o, c, h = _gates(z, c, activation, recurrent_activation)
-        return (
-            t + 1,
-            h,
-            c,
-            hidden_ta.write(t, h),
-            cell_ta.write(t, c),
-            gates_ta.write(t, tf.concat([i, f, g, o], axis=-1)),
-        )
+        if keep_gates:
+            gates_ta = gates_ta.write(t, tf.concat([i, f, g, o], axis=-1))
+        return t + 1, h, c, hidden_ta.write(t, h), cell_ta.write(t, c), gates_ta
 
     _, _, _, hidden_ta, cell_ta, gates_ta = tf.while_loop(
         lambda t, *_: t < steps,
@@ -86,21 +96,28 @@ def forward_loop(
         (0, h0, c0, hidden_ta, cell_ta, gates_ta),
         maximum_iterations=steps,
     )
-    return hidden_ta.stack(), cell_ta.stack(), gates_ta.stack()
+    gates = gates_ta.stack() if keep_gates else None
+    return hidden_ta.stack(), cell_ta.stack(), gates
 
 
-def _backward_loop(h0, c0, recurrent_kernel, recurrent_mask, hidden, cell, gates, d_hidden, d_cell):
+def _backward_loop(h0, c0, kernel, recurrent_kernel, recurrent_mask, hidden, cell, gates,
+                   d_hidden, d_cell):
     """Backpropagation through time for tanh/sigmoid gates.
 
-    Returns the gradients of the pre-activations of every step and of the
-    initial states; the weight gradients are formed from them by the caller.
+    Returns the gradients of the pre-activations and of the inputs of every
+    step and of the initial states. `dz_t · Uᵀ` is on the critical path;
+    `dz_t · Wᵀ` (the input gradient) runs beside it on the other core; the
+    weight gradients are formed after the loop by the caller as two large
+    matmuls.
     """
     steps = tf.shape(hidden)[0]
     cell_prev = tf.concat([c0[None], cell[:-1]], axis=0)
     recurrent_kernel_t = tf.transpose(recurrent_kernel)
+    kernel_t = tf.transpose(kernel)
     dz_ta = tf.TensorArray(hidden.dtype, size=steps)
+    dx_ta = tf.TensorArray(hidden.dtype, size=steps)
 
-    def body(t, dh_next, dc_next, dz_ta):
+    def body(t, dh_next, dc_next, dz_ta, dx_ta):
         i, f, g, o = tf.split(gates[t], 4, axis=-1)
         tanh_c = tf.tanh(cell[t])
         dh = d_hidden[t] + dh_next
@@ -117,55 +134,59 @@ def _backward_loop(h0, c0, recurrent_kernel, recurrent_mask, hidden, cell, gates
         dh_prev = tf.matmul(dz, recurrent_kernel_t)
         if recurrent_mask is not None:
             dh_prev = dh_prev * recurrent_mask
-        return (t - 1, dh_prev, dc * f, dz_ta.write(t, dz))
+        dx = tf.matmul(dz, kernel_t)
+        return t - 1, dh_prev, dc * f, dz_ta.write(t, dz), dx_ta.write(t, dx)
 
-    _, dh0, dc0, dz_ta = tf.while_loop(
+    _, dh0, dc0, dz_ta, dx_ta = tf.while_loop(
         lambda t, *_: t >= 0,
         body,
-        (steps - 1, tf.zeros_like(h0), tf.zeros_like(c0), dz_ta),
+        (steps - 1, tf.zeros_like(h0), tf.zeros_like(c0), dz_ta, dx_ta),
         maximum_iterations=steps,
     )
-    return dz_ta.stack(), dh0, dc0
+    return dz_ta.stack(), dx_ta.stack(), dh0, dc0
 
 
-def lstm_sequence(projections, h0, c0, recurrent_kernel, recurrent_mask=None):
-    """tanh/sigmoid LSTM over precomputed projections, with a hand-written gradient.
+def lstm_sequence(inputs, h0, c0, kernel, recurrent_kernel, bias, recurrent_mask=None):
+    """tanh/sigmoid LSTM over time-major inputs, with a hand-written gradient.
 
     Args:
-        projections: `(time, batch, 4 * units)` input projections incl. bias.
+        inputs: `(time, batch, features)`.
         h0, c0: `(batch, units)` initial states.
-        recurrent_kernel: `(units, 4 * units)`.
+        kernel, recurrent_kernel, bias: the weights as tensors (`bias` may
+            not be `None`: pass zeros for a layer without one).
         recurrent_mask: optional `(batch, units)` recurrent-dropout mask.
 
     Returns:
         `(hidden, cell)`, each `(time, batch, units)`; both are differentiable
-        with respect to all four tensor arguments.
+        with respect to every tensor argument but the mask.
     """
     if recurrent_mask is None:
-        return _lstm_sequence(projections, h0, c0, recurrent_kernel)
-    return _lstm_sequence_dropout(projections, h0, c0, recurrent_kernel, recurrent_mask)
+        return _lstm_sequence(inputs, h0, c0, kernel, recurrent_kernel, bias)
+    return _lstm_sequence_dropout(inputs, h0, c0, kernel, recurrent_kernel, bias, recurrent_mask)
 
 
 def _make_sequence_fn(with_mask):
-    def sequence(projections, h0, c0, recurrent_kernel, recurrent_mask=None):
+    def sequence(inputs, h0, c0, kernel, recurrent_kernel, bias, recurrent_mask=None):
         hidden, cell, gates = forward_loop(
-            projections, h0, c0, recurrent_kernel, recurrent_mask=recurrent_mask
+            inputs, h0, c0, kernel, recurrent_kernel, bias, recurrent_mask=recurrent_mask
         )
 
         def grad(d_hidden, d_cell):
-            dz, dh0, dc0 = _backward_loop(
-                h0, c0, recurrent_kernel, recurrent_mask, hidden, cell, gates, d_hidden, d_cell
+            dz, dx, dh0, dc0 = _backward_loop(
+                h0, c0, kernel, recurrent_kernel, recurrent_mask, hidden, cell, gates,
+                d_hidden, d_cell,
             )
             h_prev = tf.concat([h0[None], hidden[:-1]], axis=0)
             if recurrent_mask is not None:
                 h_prev = h_prev * recurrent_mask
-            units = tf.shape(h0)[-1]
-            # One (units x steps*batch) @ (steps*batch x 4units) matmul
-            # instead of one small accumulation per step.
-            d_recurrent = tf.matmul(
-                tf.reshape(h_prev, [-1, units]), tf.reshape(dz, [-1, 4 * units]), transpose_a=True
-            )
-            grads = [dz, dh0, dc0, d_recurrent]
+            units, features = tf.shape(h0)[-1], tf.shape(inputs)[-1]
+            dz_flat = tf.reshape(dz, [-1, 4 * units])
+            # Two (· x steps*batch) @ (steps*batch x 4units) matmuls instead of
+            # one small accumulation per step for each weight.
+            d_kernel = tf.matmul(tf.reshape(inputs, [-1, features]), dz_flat, transpose_a=True)
+            d_recurrent = tf.matmul(tf.reshape(h_prev, [-1, units]), dz_flat, transpose_a=True)
+            d_bias = tf.reduce_sum(dz_flat, axis=0)
+            grads = [dx, dh0, dc0, d_kernel, d_recurrent, d_bias]
             if with_mask:
                 grads.append(tf.zeros_like(recurrent_mask))
             return grads
@@ -174,7 +195,7 @@ def _make_sequence_fn(with_mask):
 
     if with_mask:
         return tf.custom_gradient(sequence)
-    return tf.custom_gradient(lambda p, h0, c0, r: sequence(p, h0, c0, r))
+    return tf.custom_gradient(lambda x, h0, c0, k, r, b: sequence(x, h0, c0, k, r, b))
 
 
 _lstm_sequence = _make_sequence_fn(with_mask=False)
@@ -238,8 +259,8 @@ def make_tflite_sequence(go_backwards):
         x = tf.transpose(inputs, [1, 0, 2])
         if go_backwards:
             x = tf.reverse(x, [0])
-        projections = tf.einsum("tbd,dk->tbk", x, kernel) + bias
-        hidden, cell, _ = forward_loop(projections, init_h, init_c, recurrent_kernel)
+        hidden, cell, _ = forward_loop(x, init_h, init_c, kernel, recurrent_kernel, bias,
+                                       keep_gates=False)
         outputs = tf.transpose(hidden, [1, 0, 2])
         return hidden[-1], outputs, hidden[-1], cell[-1], tf.constant(0.0)
 

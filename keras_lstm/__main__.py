@@ -1,0 +1,7 @@
+"""`python -m keras_lstm` runs the `keras-lstm` command line."""
+
+import sys
+
+from keras_lstm.cli import main
+
+sys.exit(main())

@@ -1,0 +1,85 @@
+"""Classification metrics: accuracy, macro-F1, per-class scores and the confusion matrix."""
+
+import numpy as np
+
+
+def classification_metrics(true_ids, predicted_ids, labels):
+    """Scores predictions against the truth.
+
+    Args:
+        true_ids, predicted_ids: Integer class ids.
+        labels: Label names, indexed by id.
+
+    Returns:
+        A JSON-ready dict: `accuracy`, `macro_f1`, `per_class`
+        ({label: {precision, recall, f1, support}}), `confusion_matrix`
+        (rows: truth, columns: prediction) and `labels`.
+    """
+    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
+    ids = list(range(len(labels)))
+    true_ids, predicted_ids = np.asarray(true_ids), np.asarray(predicted_ids)
+    precision, recall, f1, support = precision_recall_fscore_support(
+        true_ids, predicted_ids, labels=ids, zero_division=0
+    )
+    return {
+        "examples": int(len(true_ids)),
+        "accuracy": float(np.mean(true_ids == predicted_ids)) if len(true_ids) else 0.0,
+        "macro_f1": float(np.mean(f1)),
+        "per_class": {
+            label: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
+            for label, p, r, f, s in zip(labels, precision, recall, f1, support)
+        },
+        "confusion_matrix": confusion_matrix(true_ids, predicted_ids, labels=ids).tolist(),
+        "labels": list(labels),
+    }
+
+
+def format_metrics(metrics):
+    """A plain-text report: accuracy, macro-F1, a per-class table, the confusion matrix."""
+    labels = metrics["labels"]
+    width = max(10, *(len(label) for label in labels))
+    lines = [
+        f"examples  {metrics['examples']}",
+        f"accuracy  {metrics['accuracy']:.4f}",
+        f"macro-F1  {metrics['macro_f1']:.4f}",
+        "",
+        f"{'label':<{width}}  precision  recall  f1      support",
+    ]
+    for label in labels:
+        s = metrics["per_class"][label]
+        lines.append(f"{label:<{width}}  {s['precision']:.4f}     {s['recall']:.4f}  "
+                     f"{s['f1']:.4f}  {s['support']}")
+    lines += ["", "confusion matrix (rows: true, columns: predicted)",
+              " " * width + "  " + "  ".join(f"{label:>10}" for label in labels)]
+    for label, row in zip(labels, metrics["confusion_matrix"]):
+        lines.append(f"{label:<{width}}  " + "  ".join(f"{v:>10}" for v in row))
+    return "\n".join(lines)
+
+
+def plot_confusion_matrix(metrics, path):
+    """Saves the confusion matrix as a PNG (written to a temporary file, then renamed)."""
+    import os
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    matrix = np.asarray(metrics["confusion_matrix"])
+    labels = metrics["labels"]
+    fig, ax = plt.subplots(figsize=(1.2 * len(labels) + 2, 1.2 * len(labels) + 1.5))
+    ax.imshow(matrix, cmap="Blues")
+    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    for (i, j), value in np.ndenumerate(matrix):
+        ax.text(j, i, str(value), ha="center", va="center",
+                color="white" if value > matrix.max() / 2 else "black")
+    ax.set_title(f"accuracy {metrics['accuracy']:.3f}, macro-F1 {metrics['macro_f1']:.3f}")
+    fig.tight_layout()
+    tmp = f"{path}.tmp.png"
+    fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    os.replace(tmp, path)

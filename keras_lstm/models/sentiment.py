@@ -1,0 +1,79 @@
+"""The notes' sentiment classifier: word vectors → LSTM features → softmax."""
+
+import dataclasses
+
+import keras
+
+from keras_lstm.layers import LSTM
+
+LSTM_KINDS = ("custom", "keras")
+
+
+@dataclasses.dataclass
+class SentimentModelConfig:
+    """Architecture of a sentiment model; saved in the run folder's config.json.
+
+    Args:
+        vocab_size: Rows of the embedding (the vocabulary file's length).
+        num_classes: Number of labels.
+        embedding_dim: Width of the word vectors.
+        units: LSTM units per direction.
+        layers: Number of stacked LSTM layers.
+        bidirectional: Wrap every LSTM in `keras.layers.Bidirectional`.
+        lstm: `"custom"` for `keras_lstm.layers.LSTM`, `"keras"` for
+            `keras.layers.LSTM`; everything else is the same.
+        dropout: Dropout on the word vectors and on the LSTM features.
+    """
+
+    vocab_size: int
+    num_classes: int
+    embedding_dim: int = 128
+    units: int = 128
+    layers: int = 1
+    bidirectional: bool = False
+    lstm: str = "custom"
+    dropout: float = 0.2
+
+    def __post_init__(self):
+        if self.lstm not in LSTM_KINDS:
+            raise ValueError(f"lstm must be one of {LSTM_KINDS}, got {self.lstm!r}")
+        if self.layers < 1:
+            raise ValueError(f"layers must be at least 1, got {self.layers}")
+
+
+def make_lstm(kind, units, return_sequences, name):
+    """An LSTM layer of the requested kind with Keras' defaults."""
+    if kind == "custom":
+        return LSTM(units, return_sequences=return_sequences, name=name)
+    # use_cudnn=False keeps the graph exportable from a GPU machine too.
+    return keras.layers.LSTM(units, return_sequences=return_sequences, name=name, use_cudnn=False)
+
+
+def build_sentiment_model(config: SentimentModelConfig) -> keras.Model:
+    """Builds Embedding → LSTM × layers → Dense(softmax).
+
+    The input is `token_ids`, int32 `(batch, time)`, right-padded with 0; the
+    embedding masks the padding so that every length is handled exactly.
+
+    Example:
+
+    >>> model = build_sentiment_model(SentimentModelConfig(vocab_size=100, num_classes=3))
+    >>> model(np.array([[5, 6, 7, 0]])).shape
+    (1, 3)
+    """
+    token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
+    x = keras.layers.Embedding(
+        config.vocab_size, config.embedding_dim, mask_zero=True, name="embedding"
+    )(token_ids)
+    x = keras.layers.Dropout(config.dropout, name="embedding_dropout")(x)
+    for index in range(config.layers):
+        last = index == config.layers - 1
+        layer = make_lstm(config.lstm, config.units, not last, name=f"lstm_{index}")
+        if config.bidirectional:
+            layer = keras.layers.Bidirectional(layer, name=f"bidirectional_{index}")
+        x = layer(x)
+    x = keras.layers.Dropout(config.dropout, name="features_dropout")(x)
+    probabilities = keras.layers.Dense(
+        config.num_classes, activation="softmax", name="probabilities"
+    )(x)
+    return keras.Model(token_ids, probabilities, name="sentiment")

