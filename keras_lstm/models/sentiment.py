@@ -41,12 +41,13 @@ class SentimentModelConfig:
             raise ValueError(f"layers must be at least 1, got {self.layers}")
 
 
-def make_lstm(kind, units, return_sequences, name):
+def make_lstm(kind, units, return_sequences, name, return_state=False):
     """An LSTM layer of the requested kind with Keras' defaults."""
     if kind == "custom":
-        return LSTM(units, return_sequences=return_sequences, name=name)
+        return LSTM(units, return_sequences=return_sequences, return_state=return_state, name=name)
     # use_cudnn=False keeps the graph exportable from a GPU machine too.
-    return keras.layers.LSTM(units, return_sequences=return_sequences, name=name, use_cudnn=False)
+    return keras.layers.LSTM(units, return_sequences=return_sequences, return_state=return_state,
+                             name=name, use_cudnn=False)
 
 
 def build_sentiment_model(config: SentimentModelConfig) -> keras.Model:

@@ -1,0 +1,120 @@
+"""Greedy and beam-search decoding over a one-step decoder.
+
+The decoder is any callable `step(tokens, h, c) -> (log_probs, h, c)` on NumPy
+arrays (a Keras model, an onnxruntime session or a TFLite interpreter wrapped
+by the caller), so every runtime decodes with the same code.
+"""
+
+import numpy as np
+
+
+def log_softmax(logits):
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def greedy_decode(step, h, c, start_id, end_id, max_length):
+    """Decodes a batch greedily, stopping at `end_id` or `max_length` tokens.
+
+    Args:
+        step: `step(tokens (batch,), h, c) -> (log_probs (batch, vocab), h, c)`.
+        h, c: `(batch, units)` initial decoder states (the context vector).
+        start_id, end_id: Ids of the start and end tokens.
+        max_length: Most tokens emitted per sentence (the end token excluded).
+
+    Returns:
+        A list of token-id lists, one per batch item, without start/end tokens.
+    """
+    batch = h.shape[0]
+    tokens = np.full((batch,), start_id, dtype=np.int32)
+    done = np.zeros((batch,), dtype=bool)
+    outputs = [[] for _ in range(batch)]
+    for _ in range(max_length):
+        log_probs, h, c = step(tokens, h, c)
+        tokens = np.argmax(log_probs, axis=-1).astype(np.int32)
+        for i, token in enumerate(tokens):
+            if not done[i]:
+                if token == end_id:
+                    done[i] = True
+                else:
+                    outputs[i].append(int(token))
+        if done.all():
+            break
+    return outputs
+
+
+def beam_decode(step, h, c, start_id, end_id, max_length, beam_size=4, length_penalty=0.6):
+    """Beam search for each batch item, all beams of all items stepped as one batch.
+
+    Hypotheses are ranked by `log P / lp(len)` with the GNMT length penalty
+    `lp(len) = ((5 + len) / 6) ** length_penalty`.
+
+    Args:
+        step: As for `greedy_decode`; called on `batch * beam_size` rows.
+        h, c: `(batch, units)` initial decoder states.
+        start_id, end_id, max_length: As for `greedy_decode`.
+        beam_size: Hypotheses kept per sentence.
+        length_penalty: Exponent of the length penalty (0: none).
+
+    Returns:
+        A list of the best token-id list per batch item.
+    """
+    batch, k = h.shape[0], beam_size
+    h = np.repeat(h, k, axis=0)
+    c = np.repeat(c, k, axis=0)
+    scores = np.full((batch, k), -np.inf, dtype=np.float64)
+    scores[:, 0] = 0.0  # all beams start identical: keep one alive
+    sequences = [[[] for _ in range(k)] for _ in range(batch)]
+    tokens = np.full((batch * k,), start_id, dtype=np.int32)
+    finished = [[] for _ in range(batch)]
+
+    def penalty(length):
+        return ((5.0 + length) / 6.0) ** length_penalty
+
+    for t in range(max_length):
+        log_probs, h, c = step(tokens, h, c)
+        vocab = log_probs.shape[-1]
+        total = scores[:, :, None] + log_probs.reshape(batch, k, vocab)
+        flat = total.reshape(batch, k * vocab)
+        # 2k candidates: enough to refill k live beams after some end.
+        top = np.argsort(-flat, axis=1)[:, : 2 * k]
+        new_scores = np.full((batch, k), -np.inf)
+        new_sequences = [[[] for _ in range(k)] for _ in range(batch)]
+        origin = np.zeros((batch, k), dtype=np.int64)
+        new_tokens = np.full((batch, k), end_id, dtype=np.int32)
+        for b in range(batch):
+            filled = 0
+            for index in top[b]:
+                score = flat[b, index]
+                if not np.isfinite(score):
+                    break
+                beam, token = divmod(int(index), vocab)
+                if token == end_id:
+                    sequence = sequences[b][beam]
+                    finished[b].append((score / penalty(len(sequence) + 1), sequence))
+                    continue
+                new_scores[b, filled] = score
+                new_sequences[b][filled] = sequences[b][beam] + [token]
+                origin[b, filled] = beam
+                new_tokens[b, filled] = token
+                filled += 1
+                if filled == k:
+                    break
+        rows = (np.arange(batch)[:, None] * k + origin).reshape(-1)
+        h, c = h[rows], c[rows]
+        scores, sequences, tokens = new_scores, new_sequences, new_tokens.reshape(-1)
+        # Stop when no live beam can beat the best finished hypothesis.
+        if all(
+            finished[b] and max(s for s, _ in finished[b]) >= (scores[b].max() / penalty(max_length))
+            for b in range(batch)
+        ):
+            break
+    best = []
+    for b in range(batch):
+        candidates = list(finished[b])
+        for beam in range(k):
+            if np.isfinite(scores[b, beam]):
+                candidates.append((scores[b, beam] / penalty(len(sequences[b][beam])),
+                                   sequences[b][beam]))
+        best.append(max(candidates, key=lambda item: item[0])[1] if candidates else [])
+    return best
