@@ -1,0 +1,94 @@
+"""Token ↔ id mapping, stored as a plain text file (line number = id)."""
+
+import collections
+import os
+import tempfile
+from pathlib import Path
+
+PAD, OOV = "[PAD]", "[UNK]"
+PAD_ID, OOV_ID = 0, 1
+
+
+class VocabularyError(ValueError):
+    """A vocabulary file is missing or malformed."""
+
+
+class Vocabulary:
+    """Ids for tokens: 0 is padding, 1 is every token not in the vocabulary.
+
+    Example:
+
+    >>> vocab = Vocabulary.build([["good", "film"], ["bad", "film"]], max_size=10, min_count=1)
+    >>> vocab.tokens
+    ['[PAD]', '[UNK]', 'film', 'bad', 'good']
+    >>> vocab.encode(["good", "plot"])
+    [4, 1]
+    """
+
+    def __init__(self, tokens):
+        tokens = list(tokens)
+        if tokens[:2] != [PAD, OOV]:
+            raise VocabularyError(f"a vocabulary starts with {PAD} and {OOV}, got {tokens[:2]}")
+        self.tokens = tokens
+        self.index = {token: i for i, token in enumerate(tokens)}
+        if len(self.index) != len(tokens):
+            raise VocabularyError("a vocabulary has each token once")
+
+    def __len__(self):
+        return len(self.tokens)
+
+    @classmethod
+    def build(cls, token_lists, max_size=20_000, min_count=1, reserved=()):
+        """Counts tokens; keeps the `max_size` most frequent seen `min_count` times.
+
+        Ties are broken by the token itself, so the result is deterministic.
+        `reserved` tokens (e.g. start/end markers) come right after PAD and OOV.
+        """
+        counts = collections.Counter(token for tokens in token_lists for token in tokens)
+        special = [PAD, OOV, *reserved]
+        ranked = sorted((t for t, n in counts.items() if n >= min_count and t not in special),
+                        key=lambda t: (-counts[t], t))
+        return cls(special + ranked[: max(0, max_size - len(special))])
+
+    def encode(self, tokens):
+        return [self.index.get(token, OOV_ID) for token in tokens]
+
+    def decode(self, ids):
+        return [self.tokens[i] for i in ids if 0 <= i < len(self.tokens)]
+
+    def save(self, path):
+        """Writes one token per line, through a temporary file."""
+        for token in self.tokens:
+            if "\n" in token or "\r" in token:
+                raise VocabularyError(f"token {token!r} holds a line break")
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+                handle.write("".join(token + "\n" for token in self.tokens))
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    @classmethod
+    def load(cls, path):
+        path = Path(path)
+        try:
+            text = path.read_bytes().decode("utf-8")
+        except FileNotFoundError:
+            raise VocabularyError(f"{path}: vocabulary file not found") from None
+        except UnicodeDecodeError as error:
+            line = path.read_bytes()[: error.start].count(b"\n") + 1
+            raise VocabularyError(f"{path}, line {line}: not valid UTF-8") from None
+        if not text.endswith("\n"):
+            raise VocabularyError(f"{path}: truncated (the last line has no newline)")
+        tokens = text[:-1].split("\n")
+        for number, token in enumerate(tokens, start=1):
+            if token == "":
+                raise VocabularyError(f"{path}, line {number}: empty token")
+        try:
+            return cls(tokens)
+        except VocabularyError as error:
+            raise VocabularyError(f"{path}: {error}") from None
