@@ -26,8 +26,8 @@ class SentimentClassifier:
 
     @classmethod
     def from_run(cls, run_dir):
-        from keras_lstm.text.tokenizer import TextTokenizer
-        from keras_lstm.text.vocabulary import Vocabulary
+        from keras_lstm.text import TextTokenizer
+        from lstm_text import Vocabulary
 
         config = runs.read_config(run_dir, task="sentiment")
         model = runs.load_model(run_dir)

@@ -134,8 +134,8 @@ def train_sentiment(config: SentimentTrainingConfig, resume=False, verbose=1):
 
     from keras_lstm.data.pipeline import make_dataset
     from keras_lstm.models.sentiment import SentimentModelConfig, build_sentiment_model
-    from keras_lstm.text.tokenizer import TextTokenizer
-    from keras_lstm.text.vocabulary import Vocabulary
+    from keras_lstm.text import TextTokenizer
+    from lstm_text import Vocabulary
 
     run_dir = Path(config.out)
     if resume:
@@ -152,8 +152,8 @@ def train_sentiment(config: SentimentTrainingConfig, resume=False, verbose=1):
     labels = sorted(set(splits.train[1]))
     label_index = {label: i for i, label in enumerate(labels)}
     tokenizer = TextTokenizer(stopwords=config.stopwords)
-    train_tokens = [t.numpy().tolist() for t in tokenizer.tokenize(list(splits.train[0]))]
-    train_tokens = [[tok.decode("utf-8") for tok in row] for row in train_tokens]
+    train_tokens = [[token.decode("utf-8") for token in row]
+                    for row in tokenizer.tokenize(list(splits.train[0])).to_list()]
     vocabulary = Vocabulary.build(train_tokens, max_size=config.vocab_size, min_count=config.min_count)
 
     run_dir.mkdir(parents=True, exist_ok=True)
