@@ -78,7 +78,7 @@ def forward_loop(
     inputs_ta = tf.TensorArray(dtype, size=steps).unstack(inputs)
     hidden_ta = tf.TensorArray(dtype, size=steps)
     cell_ta = tf.TensorArray(dtype, size=steps)
-    gates_ta = tf.TensorArray(dtype, size=steps if keep_gates else 0)
+    gates_ta = [tf.TensorArray(dtype, size=steps)] if keep_gates else []
 
     def body(t, h, c, hidden_ta, cell_ta, gates_ta):
         h_in = h if recurrent_mask is None else h * recurrent_mask
@@ -87,7 +87,7 @@ def forward_loop(
             z = tf.nn.bias_add(z, bias)
         i, f, g, o, c, h = _gates(z, c, activation, recurrent_activation)
         if keep_gates:
-            gates_ta = gates_ta.write(t, tf.concat([i, f, g, o], axis=-1))
+            gates_ta = [gates_ta[0].write(t, tf.concat([i, f, g, o], axis=-1))]
         return t + 1, h, c, hidden_ta.write(t, h), cell_ta.write(t, c), gates_ta
 
     _, _, _, hidden_ta, cell_ta, gates_ta = tf.while_loop(
@@ -96,7 +96,7 @@ def forward_loop(
         (0, h0, c0, hidden_ta, cell_ta, gates_ta),
         maximum_iterations=steps,
     )
-    gates = gates_ta.stack() if keep_gates else None
+    gates = gates_ta[0].stack() if keep_gates else None
     return hidden_ta.stack(), cell_ta.stack(), gates
 
 

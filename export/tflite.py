@@ -1,0 +1,69 @@
+"""TFLite export: builtins only, LSTMs fused into UNIDIRECTIONAL_SEQUENCE_LSTM, four variants."""
+
+import tempfile
+
+import numpy as np
+import tensorflow as tf
+
+from export.graph import exportable
+from keras_lstm.layers import graph_target
+
+VARIANTS = ("float32", "dynamic_range", "float16", "int8")
+BATCH_SIZE = 1
+
+
+def export_tflite(model, variant="float32", representative_ids=None):
+    """Converts a token-ids → probabilities model to a TFLite flatbuffer.
+
+    The model takes one unpadded sequence, `(1, length)` int32 ids (resize the
+    input per sequence); the fused op keeps state between invocations, so
+    call `reset_all_variables()` before each sequence.
+
+    Args:
+        model: The Keras model (either LSTM kind).
+        variant: "float32", "dynamic_range" (int8 weights), "float16"
+            (float16 weights) or "int8" (int8 weights and activations,
+            calibrated on `representative_ids`; float input/output).
+        representative_ids: For "int8": a list of 1-D int arrays (real texts).
+
+    Returns:
+        The flatbuffer bytes.
+    """
+    if variant not in VARIANTS:
+        raise ValueError(f"TFLite variant must be one of {VARIANTS}, got {variant!r}")
+    model = exportable(model, mask=False)
+    with tempfile.TemporaryDirectory() as folder, tf.device("/CPU:0"), graph_target("tflite"):
+        import keras
+
+        archive = keras.export.ExportArchive()
+        archive.track(model)
+        archive.add_endpoint(
+            "serve", lambda ids: model(ids, training=False),
+            input_signature=[tf.TensorSpec([BATCH_SIZE, None], tf.int32, name="token_ids")])
+        archive.write_out(folder, verbose=False)
+        converter = tf.lite.TFLiteConverter.from_saved_model(folder)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        if variant != "float32":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        if variant == "float16":
+            converter.target_spec.supported_types = [tf.float16]
+        if variant == "int8":
+            if not representative_ids:
+                raise ValueError("the int8 variant needs representative_ids")
+
+            def representative():
+                for ids in representative_ids:
+                    yield [np.asarray(ids, np.int32)[None, :]]
+
+            converter.representative_dataset = representative
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8,
+                                                   tf.lite.OpsSet.TFLITE_BUILTINS]
+        return converter.convert()
+
+
+def op_names(flatbuffer):
+    """The op names in a TFLite model (e.g. to check fusion and builtins only)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=flatbuffer)
+    return sorted({op["op_name"] for op in interpreter._get_ops_details()})
