@@ -18,9 +18,9 @@ DEMO_SENTENCES = [
 
 def sentiment_config(out, fast, seed):
     if fast:
-        return SentimentTrainingConfig(out=str(out), max_examples=1500, epochs=1, units=16,
+        return SentimentTrainingConfig(out=str(out), max_examples=3000, epochs=2, units=16,
                                        embedding_dim=16, vocab_size=2000, max_length=40,
-                                       batch_size=64, seed=seed)
+                                       batch_size=32, learning_rate=5e-3, seed=seed)
     return SentimentTrainingConfig(out=str(out), epochs=4, units=64, embedding_dim=64,
                                    vocab_size=8000, max_length=80, batch_size=64, seed=seed)
 

@@ -200,7 +200,7 @@ def train_sentiment(config: SentimentTrainingConfig, resume=False, verbose=1):
         keras.callbacks.TensorBoard(str(run_dir / "logs"), write_graph=False),
     ]
     history = model.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
-                        callbacks=callbacks, verbose=verbose)
+                        callbacks=callbacks, verbose=verbose, shuffle=False)
     shutil.rmtree(run_dir / "backup", ignore_errors=True)
     return {"run_dir": str(run_dir), "epochs_run": len(history.history.get("loss", [])),
             "best_val_accuracy": callbacks[1].best}

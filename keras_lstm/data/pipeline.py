@@ -95,4 +95,8 @@ def make_dataset(texts, label_ids, tokenizer, vocabulary, batch_size=64, max_len
         padded_shapes=([None], []),
         padding_values=(PAD_ID, 0),
     )
+    # Bucketing hides the number of batches; count it once (the data are
+    # cached) so that Keras shows a real progress bar.
+    batches = int(dataset.reduce(0, lambda count, _: count + 1))
+    dataset = dataset.apply(tf.data.experimental.assert_cardinality(batches))
     return dataset.prefetch(tf.data.AUTOTUNE)
