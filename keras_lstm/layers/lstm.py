@@ -6,6 +6,7 @@ import contextvars
 import keras
 import tensorflow as tf
 from keras import activations, constraints, initializers, ops, regularizers
+from keras.src.utils import tracking
 
 from keras_lstm.layers import recurrence
 
@@ -233,12 +234,16 @@ class LSTM(keras.layers.Layer):
                     "A stateful LSTM needs a fixed batch size: give the input "
                     "`batch_size` (e.g. keras.Input(shape, batch_size=32))."
                 )
-            self.states = [
-                self.add_weight(shape=(batch, self.units), initializer="zeros",
-                                trainable=False, name=f"state_{name}")
-                for name in ("h", "c")
-            ]
+            self._create_state_variables(batch)
         self.built = True
+
+    @tracking.no_automatic_dependency_tracking
+    def _create_state_variables(self, batch):
+        # Like keras.layers.LSTM: the states are not weights (get_weights has 3).
+        self.states = [
+            keras.Variable(tf.zeros((batch, self.units)), trainable=False, name=f"state_{name}")
+            for name in ("h", "c")
+        ]
 
     def reset_state(self):
         if not self.stateful:
@@ -344,20 +349,18 @@ class LSTM(keras.layers.Layer):
                 h_last = _state_at_length(hidden, h0, lengths)
                 c_last = _state_at_length(cell, c0, lengths)
 
-        outputs = None
-        if self.return_sequences:
-            outputs = self._masked_outputs(hidden, h_last, lengths)
-            outputs = tf.transpose(outputs, [1, 0, 2])
         if self.stateful:
             self.states[0].assign(h_last)
             self.states[1].assign(c_last)
+        if self.return_sequences:
+            output = tf.transpose(self._masked_outputs(hidden, h_last, lengths), [1, 0, 2])
+        elif lengths is not None and self.zero_output_for_mask:
+            # Keras' last output is the output of the last step: zeros when
+            # that step is masked.
+            output = self._masked_outputs(hidden, h_last, lengths)[-1]
         else:
-            last = h_last
-            if lengths is not None and self.zero_output_for_mask:
-                # Keras' last output is the output of the last step, zeros
-                # when that step is masked.
-                last = self._masked_outputs(hidden, h_last, lengths)[-1]
-        return self._format(outputs if self.return_sequences else last, h_last, c_last)
+            output = h_last
+        return self._format(output, h_last, c_last)
 
     def _format(self, output, h, c):
         if self.return_state:
