@@ -1,0 +1,77 @@
+"""The in-graph tokenizer and its pure-Python twin give the same tokens."""
+
+import subprocess
+import sys
+
+import pytest
+
+from keras_lstm.data.default_reviews import load_default_reviews
+from keras_lstm.text import PyTokenizer, TextTokenizer, TokenizerConfig
+
+TRICKY = [
+    "I don't like it!! 质量很好 👍",
+    "'Great' movie, NOT bad...",
+    "Ｆｕｌｌwidth ＡＢＣ１２３",
+    "",
+    "   \t\n ",
+    "a\u200db\ufeffc",
+    "ΣΑΣ ÖL İstanbul ß ﬁ",
+    "\x00\x07tab\tnew\nline\r\n",
+    "👨‍👩‍👧 e\u0301 ❤️",
+    "@united thanks http://t.co/x #fly $5.99 50% 3:30pm",
+    "日本語のテキストと한국어 텍스트",
+    "نص عربي و русский текст",
+    "''' '' ' x'y'",
+]
+
+
+def tf_tokens(tokenizer, texts):
+    return [[t.decode("utf-8") for t in row] for row in tokenizer.tokenize(texts).to_list()]
+
+
+@pytest.mark.parametrize("stopwords", [None, "english", "chinese"])
+def test_twins_agree_on_every_default_text_and_tricky_strings(stopwords):
+    texts, _ = load_default_reviews()
+    texts = texts + TRICKY
+    config = TokenizerConfig(stopwords=stopwords)
+    expected = tf_tokens(TextTokenizer(config), texts)
+    python = PyTokenizer(config)
+    mismatches = [(t, e) for t, e in zip(texts, expected) if python.tokenize(t) != e]
+    assert not mismatches, mismatches[:3]
+
+
+@pytest.mark.parametrize("lowercase", [True, False])
+def test_rules(lowercase):
+    tokenizer = PyTokenizer(lowercase=lowercase)
+    tokens = tokenizer.tokenize("I don't like 'it'!! 质量很好 👍 Café")
+    word = "i" if lowercase else "I"
+    cafe = "café" if lowercase else "Café"
+    assert tokens == [word, "don't", "like", "it", "!", "!", "质", "量", "很", "好", "👍", cafe]
+    assert tf_tokens(TextTokenizer(lowercase=lowercase),
+                     ["I don't like 'it'!! 质量很好 👍 Café"])[0] == tokens
+
+
+def test_stopwords_keep_negations():
+    english = PyTokenizer(stopwords="english").tokenize("This is not the best, it is never good")
+    assert english == ["not", "best", ",", "never", "good"]
+    chinese = PyTokenizer(stopwords="chinese").tokenize("这个不是很好，我没有买")
+    assert "不" in chinese and "没" in chinese and "这" not in chinese
+
+
+def test_config_round_trip():
+    tokenizer = TextTokenizer(stopwords=("foo", "bar"), lowercase=False)
+    again = TextTokenizer.from_config(tokenizer.get_config())
+    assert again.config == tokenizer.config
+    assert PyTokenizer.from_config(tokenizer.get_config()).config == tokenizer.config
+
+
+def test_unknown_stopword_list_is_an_error():
+    with pytest.raises(ValueError, match="stopwords must be one of"):
+        PyTokenizer(stopwords="klingon")
+
+
+def test_python_twin_and_vocabulary_do_not_import_tensorflow():
+    code = ("import sys, lstm_text; from lstm_text import PyTokenizer, Vocabulary; "
+            "PyTokenizer().tokenize('好 ok'); "
+            "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)
