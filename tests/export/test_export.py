@@ -1,0 +1,224 @@
+"""Export to SavedModel, TFLite and ONNX: op types, parity with Keras, runtimes, errors."""
+
+import json
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+from export import runtimes
+from export.artifacts import export_model
+from export.metadata import ArtifactError
+from export.onnx import export_onnx, op_types
+from export.tflite import export_tflite, op_names
+from keras_lstm.models.sentiment import SentimentModelConfig, build_sentiment_model
+from keras_lstm.text import PyTokenizer, Vocabulary
+
+TEXTS = ["good film", "bad plot, bad acting", "不好看", "一般", "great great film !",
+         "not good", "", "film"]
+IDS = np.array([[3, 4, 5, 6, 0, 0], [7, 8, 9, 10, 11, 12], [13, 0, 0, 0, 0, 0]], "int32")
+
+
+def tiny_model(lstm="custom", bidirectional=False, layers=1, seed=0):
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    model = build_sentiment_model(SentimentModelConfig(
+        vocab_size=30, num_classes=3, embedding_dim=8, units=6, lstm=lstm,
+        bidirectional=bidirectional, layers=layers, dropout=0.0))
+    rng = np.random.default_rng(seed)
+    model.set_weights([w + rng.normal(scale=0.3, size=w.shape).astype("float32")
+                       for w in model.get_weights()])
+    return model
+
+
+KINDS = [("custom", False, 1), ("keras", False, 1), ("custom", True, 1), ("keras", True, 2),
+         ("custom", False, 2)]
+
+
+@pytest.mark.parametrize("lstm, bidirectional, layers", KINDS)
+def test_onnx_has_fused_lstm_ops_and_matches_masked_keras(tmp_path, lstm, bidirectional, layers):
+    import onnxruntime
+
+    model = tiny_model(lstm, bidirectional, layers)
+    proto = export_onnx(model, tmp_path / "m.onnx")
+    ops = op_types(proto)
+    assert ops.count("LSTM") == layers * (2 if bidirectional else 1)
+    assert "Loop" not in ops and "Scan" not in ops
+    session = onnxruntime.InferenceSession(str(tmp_path / "m.onnx"))
+    np.testing.assert_allclose(session.run(None, {"token_ids": IDS})[0], model(IDS), atol=1e-5)
+
+
+@pytest.mark.parametrize("lstm, bidirectional, layers", KINDS)
+def test_tflite_is_fused_builtins_only_and_matches_keras(lstm, bidirectional, layers):
+    from ai_edge_litert.interpreter import Interpreter
+
+    model = tiny_model(lstm, bidirectional, layers)
+    flatbuffer = export_tflite(model, "float32")
+    ops = op_names(flatbuffer)
+    assert "UNIDIRECTIONAL_SEQUENCE_LSTM" in ops
+    assert "WHILE" not in ops and not any(op.startswith(("Flex", "Custom")) for op in ops)
+    interpreter = Interpreter(model_content=flatbuffer)
+    index = interpreter.get_input_details()[0]["index"]
+    expected = np.asarray(model(IDS))  # the padded, masked batch
+    for padded, reference in zip(IDS, expected):
+        row = padded[padded > 0]
+        interpreter.resize_tensor_input(index, [1, len(row)])
+        interpreter.allocate_tensors()
+        interpreter.reset_all_variables()
+        interpreter.set_tensor(index, row[None, :])
+        interpreter.invoke()
+        output = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+        np.testing.assert_allclose(output[0], reference, atol=1e-5)
+
+
+@pytest.mark.parametrize("variant", ["dynamic_range", "float16", "int8"])
+def test_quantized_tflite_variants_stay_fused_and_close(variant):
+    from ai_edge_litert.interpreter import Interpreter
+
+    model = tiny_model()
+    flatbuffer = export_tflite(model, variant, representative_ids=[r[r > 0] for r in IDS])
+    assert "UNIDIRECTIONAL_SEQUENCE_LSTM" in op_names(flatbuffer)
+    interpreter = Interpreter(model_content=flatbuffer)
+    index = interpreter.get_input_details()[0]["index"]
+    row = IDS[1]
+    interpreter.resize_tensor_input(index, [1, len(row)])
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(index, row[None, :])
+    interpreter.invoke()
+    output = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+    np.testing.assert_allclose(output, model(IDS[1:2]), atol=0.05)
+
+
+def test_unknown_tflite_variant_is_an_error():
+    with pytest.raises(ValueError, match="variant must be one of"):
+        export_tflite(tiny_model(), "int4")
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("run") / "export"
+    model = tiny_model(bidirectional=True)
+    vocab = Vocabulary.build([PyTokenizer().tokenize(t) for t in TEXTS], max_size=30)
+    export_model(model, folder, tokenizer_config={"lowercase": True, "stopwords": None},
+                 vocabulary=vocab, labels=["negative", "neutral", "positive"], max_length=5,
+                 variants=("float32", "int8"),
+                 representative_ids=[[2, 3, 4], [5, 6]])
+    return folder, model, vocab
+
+
+def keras_reference(model, vocab, texts):
+    rows = [vocab.encode(PyTokenizer().tokenize(t))[:5] or [1] for t in texts]
+    ids = np.zeros((len(rows), max(map(len, rows))), "int32")
+    for i, row in enumerate(rows):
+        ids[i, : len(row)] = row
+    return np.asarray(model(ids))
+
+
+@pytest.mark.parametrize("backend, artifact", [("onnx", None), ("tflite", None),
+                                               ("saved_model", None)])
+def test_runtimes_round_trip_to_keras(exported, backend, artifact):
+    folder, model, vocab = exported
+    runtime = runtimes.load(folder, backend=backend)
+    np.testing.assert_allclose(runtime.predict_proba(TEXTS), keras_reference(model, vocab, TEXTS),
+                               atol=1e-5)
+    result = runtime.predict(TEXTS[:1])[0]
+    assert set(result["probabilities"]) == {"negative", "neutral", "positive"}
+    assert result["label"] == max(result["probabilities"], key=result["probabilities"].get)
+
+
+def test_export_folder_holds_metadata_vocabulary_and_every_artifact(exported):
+    folder, _, vocab = exported
+    metadata = json.loads((folder / "metadata.json").read_text())
+    assert metadata["labels"] == ["negative", "neutral", "positive"]
+    assert metadata["tflite"]["batch_size"] == 1 and metadata["max_length"] == 5
+    assert (folder / "vocabulary.txt").read_text().splitlines() == vocab.tokens
+    for entry in metadata["artifacts"].values():
+        assert (folder / entry["file"]).exists()
+    assert not list(folder.parent.glob(".export.*"))  # the temporary folder is gone
+
+
+def test_saved_model_loads_without_keras_lstm(exported):
+    folder, model, vocab = exported
+    code = (
+        "import sys, json, tensorflow as tf, tensorflow_text\n"
+        f"m = tf.saved_model.load({str(folder / 'saved_model')!r})\n"
+        f"out = m.signatures['serving_default'](texts=tf.constant({TEXTS!r}))\n"
+        "assert 'keras_lstm' not in sys.modules\n"
+        "print(json.dumps(out['probabilities'].numpy().tolist()))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+                            text=True)
+    probabilities = np.array(json.loads(result.stdout.strip().splitlines()[-1]))
+    np.testing.assert_allclose(probabilities, keras_reference(model, vocab, TEXTS), atol=1e-5)
+
+
+@pytest.mark.parametrize("backend", ["onnx", "tflite"])
+def test_onnx_and_tflite_runtimes_import_neither_tensorflow_nor_keras(exported, backend):
+    folder, _, _ = exported
+    code = (
+        "import sys\n"
+        "from export import runtimes\n"
+        f"r = runtimes.load({str(folder)!r}, backend={backend!r})\n"
+        "print(r.predict(['good film', '不好看']))\n"
+        "bad = [m for m in ('tensorflow', 'keras', 'keras_lstm') if m in sys.modules]\n"
+        "assert not bad, bad\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
+@pytest.mark.parametrize("backend", ["onnx", "tflite"])
+def test_runtimes_are_thread_safe(exported, backend):
+    folder, _, _ = exported
+    runtime = runtimes.load(folder, backend=backend)
+    texts = TEXTS * 5
+    serial = runtime.predict_proba(texts)
+    results, errors = {}, []
+
+    def work(k):
+        try:
+            results[k] = [runtime.predict_proba([t])[0] for t in texts]
+        except Exception as error:  # noqa: BLE001 (reported below)
+            errors.append(error)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    for k in range(8):
+        np.testing.assert_allclose(np.stack(results[k]), serial, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["model.onnx", "model_float32.tflite"])
+def test_corrupted_artifacts_give_a_clear_error(exported, tmp_path, name):
+    import shutil
+
+    folder, _, _ = exported
+    copy = tmp_path / "export"
+    shutil.copytree(folder, copy)
+    data = (copy / name).read_bytes()
+    (copy / name).write_bytes(data[: len(data) // 3])
+    with pytest.raises(ArtifactError, match=name.replace(".", r"\.")):
+        runtimes.load(copy / name)
+
+
+def test_wrong_inputs_to_runtimes(exported):
+    folder, _, _ = exported
+    onnx = runtimes.load(folder, backend="onnx")
+    with pytest.raises(TypeError, match="list of texts"):
+        onnx.predict("one string")
+    with pytest.raises(TypeError, match="text 1 is int"):
+        onnx.predict(["ok", 3])
+    with pytest.raises(ValueError, match="integer array"):
+        onnx.run_ids(np.zeros((2, 3), np.float32))
+    with pytest.raises(ValueError, match="1-D integer array"):
+        runtimes.load(folder, backend="tflite").run_ids(np.zeros((2, 3), np.int32))
+
+
+def test_not_an_export_folder(tmp_path):
+    with pytest.raises(ArtifactError, match="not an export folder"):
+        runtimes.load(tmp_path)
