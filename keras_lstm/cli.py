@@ -6,7 +6,12 @@ import json
 import sys
 from pathlib import Path
 
+from export.metadata import ArtifactError
 from keras_lstm.errors import KerasLSTMError
+from lstm_text.vocabulary import VocabularyError
+
+# Errors that carry a message for a person: printed as one line, exit code 2.
+USER_ERRORS = (KerasLSTMError, ArtifactError, VocabularyError)
 
 EXIT_USER_ERROR = 2
 
@@ -90,7 +95,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         return COMMANDS[args.command](args) or 0
-    except KerasLSTMError as error:
+    except USER_ERRORS as error:
         if args.debug:
             raise
         print(f"keras-lstm: error: {error}", file=sys.stderr)

@@ -178,11 +178,16 @@ def train_sentiment(config: SentimentTrainingConfig, resume=False, verbose=1):
                     ("test", splits.test)) if split is not None},
     })
 
+    backup = run_dir / "backup"
+    completed = _completed_epochs(backup)
+
     def dataset(split, shuffle):
         ids = [label_index[label] for label in split[1]]
         return make_dataset(list(split[0]), ids, tokenizer, vocabulary,
                             batch_size=config.batch_size, max_length=config.max_length,
-                            shuffle=shuffle, seed=config.seed)
+                            shuffle=shuffle, seed=config.seed,
+                            epochs=config.epochs if shuffle else 1,
+                            first_epoch=completed if shuffle else 0)
 
     train_ds, val_ds = dataset(splits.train, True), dataset(splits.validation, False)
     model = build_sentiment_model(model_config)
@@ -192,18 +197,67 @@ def train_sentiment(config: SentimentTrainingConfig, resume=False, verbose=1):
         metrics=["accuracy"],
     )
     best = run_dir / runs.MODEL_FILE
+    best_model = BestModel(best)
+    # BackupAndRestore comes last: its metadata file is the commit point of an
+    # epoch, written after the best model and the random states of that epoch.
     callbacks = [
-        keras.callbacks.BackupAndRestore(str(run_dir / "backup")),
-        BestModel(best),
+        best_model,
+        RandomStateBackup(backup, completed),
         keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=config.patience,
                                       restore_best_weights=False),
         keras.callbacks.TensorBoard(str(run_dir / "logs"), write_graph=False),
+        keras.callbacks.BackupAndRestore(str(backup), double_checkpoint=True),
     ]
     history = model.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
+                        steps_per_epoch=train_ds.steps_per_epoch,
+                        validation_steps=val_ds.steps_per_epoch,
                         callbacks=callbacks, verbose=verbose, shuffle=False)
     shutil.rmtree(run_dir / "backup", ignore_errors=True)
     return {"run_dir": str(run_dir), "epochs_run": len(history.history.get("loss", [])),
-            "best_val_accuracy": callbacks[1].best}
+            "best_val_accuracy": best_model.best}
+
+
+def _completed_epochs(backup):
+    """Epochs finished before an interruption, from BackupAndRestore's metadata."""
+    path = Path(backup) / "training_metadata.json"
+    if not path.is_file():
+        return 0
+    try:
+        return int(json.loads(path.read_text())["epoch"])
+    except (ValueError, KeyError, json.JSONDecodeError):
+        previous = path.with_name(path.name + ".bkp")
+        return int(json.loads(previous.read_text())["epoch"]) if previous.is_file() else 0
+
+
+class RandomStateBackup(keras.callbacks.Callback):
+    """Backs up the dropout layers' random states beside BackupAndRestore's.
+
+    Keras keeps a SeedGenerator state per dropout layer outside the weights,
+    so BackupAndRestore alone would replay other dropout masks after a resume.
+    """
+
+    def __init__(self, backup, completed_epochs):
+        super().__init__()
+        self.path = Path(backup) / "random_state.json"
+        self.completed_epochs = completed_epochs
+        self.states = json.loads(self.path.read_text()) if self.path.is_file() else {}
+
+    def _generators(self):
+        return [g for layer in self.model._flatten_layers()
+                for g in getattr(layer, "_seed_generators", [])]
+
+    def on_train_begin(self, logs=None):
+        saved = self.states.get(str(self.completed_epochs))
+        if saved is not None:
+            for generator, state in zip(self._generators(), saved, strict=True):
+                generator.state.assign(state)
+
+    def on_epoch_end(self, epoch, logs=None):
+        # Keyed by the number of finished epochs: a kill before the epoch is
+        # committed by BackupAndRestore leaves the earlier entry in charge.
+        self.states[str(epoch + 1)] = [[int(v) for v in g.state.numpy()]
+                                       for g in self._generators()]
+        runs.atomic_write_text(self.path, json.dumps(self.states))
 
 
 class BestModel(keras.callbacks.Callback):

@@ -55,48 +55,56 @@ def bucket_boundaries(max_length, count=6):
 
 
 def make_dataset(texts, label_ids, tokenizer, vocabulary, batch_size=64, max_length=100,
-                 shuffle=True, seed=0):
+                 shuffle=True, seed=0, epochs=1, first_epoch=0):
     """Builds the training/evaluation pipeline.
 
-    tokenize (in graph) → ids → cut to `max_length` → cache → shuffle (seeded,
-    reshuffled each epoch) → bucket by length and pad each batch to its
-    longest text → prefetch.
+    tokenize (in graph, once) → ids cut to `max_length` → per epoch: a seeded
+    permutation → bucket by length and pad each batch to its longest text →
+    prefetch. The order of epoch `e` depends only on `(seed, e)`, so a run
+    resumed at `first_epoch` sees exactly the batches an uninterrupted run
+    would.
 
     Args:
         texts: Raw strings.
         label_ids: Integer class ids.
         tokenizer: A `TextTokenizer`.
         vocabulary: A `lstm_text.Vocabulary`.
+        shuffle: Permute the examples each epoch.
+        seed: The permutations' seed.
+        epochs, first_epoch: The dataset holds epochs `first_epoch .. epochs-1`
+            back to back; pass `steps_per_epoch=dataset.steps_per_epoch` to fit.
 
     Returns:
-        A `tf.data.Dataset` of `(token_ids int32 (batch, time), label int32 (batch,))`.
+        A `tf.data.Dataset` of `(token_ids int32 (batch, time), label int32 (batch,))`
+        with an attribute `steps_per_epoch`.
     """
     table = vocabulary_table(vocabulary)
-    dataset = tf.data.Dataset.from_tensor_slices(
-        (tf.constant(list(texts), tf.string), tf.constant(list(label_ids), tf.int32)))
-
-    def encode(text_batch, labels):
-        ids = encode_tf(tokenizer.tokenize(text_batch), table, max_length)
-        return ids, labels
-
-    # Tokenize in large batches (fast), then go back to single examples.
-    dataset = dataset.batch(1024).map(encode, num_parallel_calls=tf.data.AUTOTUNE,
-                                      deterministic=True).unbatch()
-    dataset = dataset.map(lambda ids, label: (tf.RaggedTensor.to_tensor(ids)
-                                              if isinstance(ids, tf.RaggedTensor) else ids, label))
-    dataset = dataset.cache()
-    if shuffle:
-        dataset = dataset.shuffle(len(texts), seed=seed, reshuffle_each_iteration=True)
+    texts, label_ids = list(texts), list(label_ids)
+    pieces = [encode_tf(tokenizer.tokenize(texts[i:i + 4096]), table, max_length)
+              for i in range(0, len(texts), 4096)]
+    ids = tf.concat(pieces, axis=0) if pieces else tf.ragged.constant([], dtype=tf.int32)
+    labels = tf.constant(label_ids, tf.int32)
+    count = len(texts)
     boundaries = bucket_boundaries(max_length)
-    dataset = dataset.bucket_by_sequence_length(
-        lambda ids, label: tf.shape(ids)[0],
-        bucket_boundaries=boundaries,
-        bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
-        padded_shapes=([None], []),
-        padding_values=(PAD_ID, 0),
-    )
-    # Bucketing hides the number of batches; count it once (the data are
-    # cached) so that Keras shows a real progress bar.
-    batches = int(dataset.reduce(0, lambda count, _: count + 1))
-    dataset = dataset.apply(tf.data.experimental.assert_cardinality(batches))
-    return dataset.prefetch(tf.data.AUTOTUNE)
+
+    def one_epoch(epoch):
+        order = tf.range(count, dtype=tf.int64)
+        if shuffle:
+            order = tf.random.experimental.stateless_shuffle(
+                order, seed=tf.stack([tf.constant(seed, tf.int64), epoch]))
+        examples = tf.data.Dataset.from_tensor_slices(order).map(
+            lambda i: (ids[i], labels[i]))
+        return examples.bucket_by_sequence_length(
+            lambda x, _: tf.shape(x)[0],
+            bucket_boundaries=boundaries,
+            bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
+            padded_shapes=([None], []),
+            padding_values=(PAD_ID, 0),
+        )
+
+    # The number of batches does not depend on the order: count it once.
+    steps = int(one_epoch(tf.constant(0, tf.int64)).reduce(0, lambda n, _: n + 1))
+    dataset = tf.data.Dataset.range(first_epoch, max(epochs, first_epoch + 1)).flat_map(one_epoch)
+    dataset = dataset.prefetch(tf.data.AUTOTUNE)
+    dataset.steps_per_epoch = steps
+    return dataset

@@ -1,0 +1,138 @@
+"""The keras-lstm command line: the main job, train/evaluate/predict/export, and bad input."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from keras_lstm.cli import main
+
+
+def run_cli(*args, cwd=None):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.run([sys.executable, "-m", "keras_lstm", *map(str, args)],
+                          capture_output=True, text=True, cwd=cwd, env=env, timeout=900)
+
+
+@pytest.fixture(scope="module")
+def demo_folder(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo")
+    result = run_cli("demo", "--fast", "--out", out)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out / "sentiment", result.stdout
+
+
+def test_demo_trains_evaluates_exports_and_verifies(demo_folder):
+    run, stdout = demo_folder
+    for name in ("config.json", "vocabulary.txt", "model.keras", "confusion_matrix.png",
+                 "export/model.onnx", "export/model_int8.tflite", "export/saved_model",
+                 "export/export_report.md", "export/metadata.json"):
+        assert (run / name).exists(), name
+    report = json.loads((run / "export" / "export_report.json").read_text())
+    names = {row["artifact"] for row in report["artifacts"]}
+    assert {"onnx", "saved_model", "tflite_float32", "tflite_int8"} <= names
+    assert "accuracy" in stdout and "| onnx |" in stdout
+    assert not [p for p in run.parent.iterdir() if p.name.startswith(".sentiment")]
+
+
+def test_evaluate_json_and_predict_with_every_runtime(demo_folder):
+    run, _ = demo_folder
+    result = run_cli("evaluate", run, "--json")
+    assert result.returncode == 0, result.stderr[-2000:]
+    metrics = json.loads(result.stdout.strip().splitlines()[-1])
+    assert 0.55 < metrics["accuracy"] <= 1 and len(metrics["confusion_matrix"]) == 2
+    assert sum(map(sum, metrics["confusion_matrix"])) == metrics["examples"]
+    outputs = {}
+    for runtime in ("keras", "onnx", "tflite", "saved_model"):
+        result = run_cli("predict", run, "--runtime", runtime, "质量很好，非常满意", "太差了")
+        assert result.returncode == 0, result.stderr[-2000:]
+        lines = [json.loads(line) for line in result.stdout.strip().splitlines()]
+        assert [line["text"] for line in lines] == ["质量很好，非常满意", "太差了"]
+        outputs[runtime] = [line["probabilities"]["positive"] for line in lines]
+    for runtime in ("onnx", "tflite", "saved_model"):
+        assert outputs[runtime] == pytest.approx(outputs["keras"], abs=1e-4)
+
+
+def write_csv(path, rows):
+    path.write_text("text,label\n" + "".join(f'"{t}",{y}\n' for t, y in rows), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def small_csv(tmp_path):
+    rows = [(f"good great film {i}", "positive") for i in range(30)]
+    rows += [(f"bad awful plot {i}", "negative") for i in range(30)]
+    rows += [(f"an ordinary day {i}", "neutral") for i in range(30)]
+    return write_csv(tmp_path / "train.csv", rows)
+
+
+def train_args(data, out, *extra):
+    return ["train", "sentiment", "--data", str(data), "--out", str(out), "--units", "8",
+            "--embedding-dim", "8", "--epochs", "2", "--batch-size", "16", "--seed", "3", *extra]
+
+
+def test_train_on_a_csv_is_reproducible(tmp_path, small_csv):
+    assert main(train_args(small_csv, tmp_path / "a")) == 0
+    assert main(train_args(small_csv, tmp_path / "b")) == 0
+    config = json.loads((tmp_path / "a" / "config.json").read_text())
+    assert config["labels"] == ["negative", "neutral", "positive"]
+    from keras_lstm.runs import load_model
+
+    a, b = load_model(tmp_path / "a"), load_model(tmp_path / "b")
+    for left, right in zip(a.get_weights(), b.get_weights()):
+        assert (left == right).all()
+
+
+def test_sigkill_then_resume_reaches_the_same_weights(tmp_path):
+    """Kill training (SIGKILL) after its first epoch; --resume ends where an uninterrupted run does."""
+    import signal
+    import time
+
+    from keras_lstm.runs import load_model
+
+    rows = [(f"good great film number {i} " + "nice " * (i % 7), "positive") for i in range(600)]
+    rows += [(f"bad awful plot number {i} " + "poor " * (i % 5), "negative") for i in range(600)]
+    data = write_csv(tmp_path / "train.csv", rows)
+    args = train_args(data, tmp_path / "whole", "--epochs", "6", "--patience", "9")
+    assert run_cli(*args).returncode == 0
+    interrupted = tmp_path / "interrupted"
+    args = train_args(data, interrupted, "--epochs", "6", "--patience", "9")
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    process = subprocess.Popen([sys.executable, "-m", "keras_lstm", *args],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    metadata = interrupted / "backup" / "training_metadata.json"
+    deadline = time.time() + 300
+    while not metadata.exists() and process.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    assert process.wait() == -signal.SIGKILL, "training ended before it could be interrupted"
+    resumed = run_cli(*args, "--resume")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    for left, right in zip(load_model(tmp_path / "whole").get_weights(),
+                           load_model(interrupted).get_weights()):
+        assert (left == right).all()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["evaluate", "{tmp}/missing"], "no such run folder"),
+    (["train", "sentiment", "--data", "{tmp}/none.csv", "--out", "{tmp}/r"], "none.csv: file not found"),
+    (["train", "sentiment", "--data", "{tmp}/bad.csv", "--out", "{tmp}/r"], "bad.csv, line 3, field 'text': empty text"),
+    (["train", "sentiment", "--data", "{tmp}/bad.csv", "--out", "{tmp}/r", "--text-column", "body"], "no field 'body'"),
+    (["predict", "{tmp}/missing", "text"], "no such file or folder"),
+])
+def test_bad_input_gives_one_line_and_exit_code_2(tmp_path, capsys, args, message):
+    (tmp_path / "bad.csv").write_text("text,label\nok,positive\n ,negative\n", encoding="utf-8")
+    code = main([a.format(tmp=tmp_path) for a in args])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+    assert not (tmp_path / "r" / "model.keras").exists()
+
+
+def test_unknown_validation_label_is_reported(tmp_path, small_csv, capsys):
+    val = write_csv(tmp_path / "val.csv", [("good", "positive"), ("meh", "mixed")])
+    code = main(train_args(small_csv, tmp_path / "r", "--val-data", str(val)))
+    assert code == 2
+    assert "val.csv, row 2: label 'mixed' is not among the training labels" in capsys.readouterr().err
