@@ -34,6 +34,9 @@ def _add_sentiment_training_flags(parser):
     parser.add_argument("--units", type=int, default=defaults.units)
     parser.add_argument("--embedding-dim", type=int, default=defaults.embedding_dim)
     parser.add_argument("--dropout", type=float, default=defaults.dropout)
+    parser.add_argument("--pooling", choices=("last", "max", "mean"), default=defaults.pooling,
+                        help="features for the classifier: the final hidden state, or the "
+                             "max/mean over the valid steps")
     parser.add_argument("--vocab-size", type=int, default=defaults.vocab_size)
     parser.add_argument("--min-count", type=int, default=defaults.min_count)
     parser.add_argument("--max-length", type=int, default=defaults.max_length)

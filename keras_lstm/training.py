@@ -23,7 +23,8 @@ class SentimentTrainingConfig:
             seeded stratified split of `data` is used.
         text_column, label_column: Column (or JSON field) names.
         lstm: `"custom"` (keras_lstm.layers.LSTM) or `"keras"`.
-        bidirectional, layers, units, embedding_dim, dropout: The model.
+        bidirectional, layers, units, embedding_dim, dropout, pooling: The
+            model (see `SentimentModelConfig`).
         vocab_size, min_count: Vocabulary built from the training split.
         max_length: Tokens kept per text (the rest is cut).
         stopwords: `None`, `"english"` or `"chinese"` (negations are kept).
@@ -48,6 +49,7 @@ class SentimentTrainingConfig:
     units: int = 128
     embedding_dim: int = 128
     dropout: float = 0.2
+    pooling: str = "last"
     vocab_size: int = 20_000
     min_count: int = 2
     max_length: int = 100
@@ -161,7 +163,7 @@ def train_sentiment(config: SentimentTrainingConfig, resume=False, verbose=1):
     model_config = SentimentModelConfig(
         vocab_size=len(vocabulary), num_classes=len(labels), embedding_dim=config.embedding_dim,
         units=config.units, layers=config.layers, bidirectional=config.bidirectional,
-        lstm=config.lstm, dropout=config.dropout,
+        lstm=config.lstm, dropout=config.dropout, pooling=config.pooling,
     )
     for name, split in (("validation", splits.validation), ("test", splits.test)):
         if split is not None:

@@ -7,6 +7,28 @@ import keras
 from keras_lstm.layers import LSTM
 
 LSTM_KINDS = ("custom", "keras")
+POOLINGS = ("last", "max", "mean")
+
+
+@keras.saving.register_keras_serializable(package="keras_lstm")
+class MaskedGlobalMaxPooling1D(keras.layers.Layer):
+    """Max over the valid steps of `(batch, time, features)` (masked steps excluded)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def call(self, inputs, mask=None):
+        if mask is not None:
+            valid = keras.ops.expand_dims(keras.ops.cast(mask, "bool"), -1)
+            inputs = keras.ops.where(valid, inputs, keras.ops.full_like(inputs, -1e9))
+        return keras.ops.max(inputs, axis=1)
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[2])
 
 
 @dataclasses.dataclass
@@ -23,6 +45,9 @@ class SentimentModelConfig:
         lstm: `"custom"` for `keras_lstm.layers.LSTM`, `"keras"` for
             `keras.layers.LSTM`; everything else is the same.
         dropout: Dropout on the word vectors and on the LSTM features.
+        pooling: How the last LSTM's outputs become the features: "last"
+            (the final hidden state h_T), "max" or "mean" over the valid
+            steps (padding excluded).
     """
 
     vocab_size: int
@@ -33,8 +58,11 @@ class SentimentModelConfig:
     bidirectional: bool = False
     lstm: str = "custom"
     dropout: float = 0.2
+    pooling: str = "last"
 
     def __post_init__(self):
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, got {self.pooling!r}")
         if self.lstm not in LSTM_KINDS:
             raise ValueError(f"lstm must be one of {LSTM_KINDS}, got {self.lstm!r}")
         if self.layers < 1:
@@ -68,11 +96,15 @@ def build_sentiment_model(config: SentimentModelConfig) -> keras.Model:
     )(token_ids)
     x = keras.layers.Dropout(config.dropout, name="embedding_dropout")(x)
     for index in range(config.layers):
-        last = index == config.layers - 1
-        layer = make_lstm(config.lstm, config.units, not last, name=f"lstm_{index}")
+        sequences = index < config.layers - 1 or config.pooling != "last"
+        layer = make_lstm(config.lstm, config.units, sequences, name=f"lstm_{index}")
         if config.bidirectional:
             layer = keras.layers.Bidirectional(layer, name=f"bidirectional_{index}")
         x = layer(x)
+    if config.pooling == "max":
+        x = MaskedGlobalMaxPooling1D(name="max_pooling")(x)
+    elif config.pooling == "mean":
+        x = keras.layers.GlobalAveragePooling1D(name="mean_pooling")(x)
     x = keras.layers.Dropout(config.dropout, name="features_dropout")(x)
     probabilities = keras.layers.Dense(
         config.num_classes, activation="softmax", name="probabilities"
