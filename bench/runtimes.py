@@ -115,8 +115,8 @@ def main():
             flatbuffer = export_tflite(model, variant, representative)
             run = tflite_runner(flatbuffer, ids1)
             rows.append((f"TFLite {variant} (fused LSTM)", len(flatbuffer),
-                         median_ms(lambda: run(ids1), args.repeats),
-                         median_ms(lambda: run(ids32), max(5, args.repeats // 3))))
+                         median_ms(lambda run=run: run(ids1), args.repeats),
+                         median_ms(lambda run=run: run(ids32), max(5, args.repeats // 3))))
         loop = while_loop_tflite(model)
         run = tflite_runner(loop, ids1)
         rows.append(("TFLite float32 WHILE loop (baseline)", len(loop),

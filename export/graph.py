@@ -7,7 +7,6 @@ rebuilt from its config with the project's layer in place of Keras' (same
 config, same weights): both layer kinds leave the project the same way.
 """
 
-import keras
 
 import keras_lstm.layers  # noqa: F401  (registers the project's layer)
 

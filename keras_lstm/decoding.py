@@ -71,7 +71,7 @@ def beam_decode(step, h, c, start_id, end_id, max_length, beam_size=4, length_pe
     def penalty(length):
         return ((5.0 + length) / 6.0) ** length_penalty
 
-    for t in range(max_length):
+    for _ in range(max_length):
         log_probs, h, c = step(tokens, h, c)
         vocab = log_probs.shape[-1]
         total = scores[:, :, None] + log_probs.reshape(batch, k, vocab)

@@ -36,8 +36,8 @@ def demo(out: Path, fast=False, seed=0):
     into place only when complete, so an earlier demo's results survive a
     failed or interrupted one.
     """
-    from keras_lstm.cli import evaluate_run
     from keras_lstm.classifier import SentimentClassifier
+    from keras_lstm.cli import evaluate_run
     from keras_lstm.evaluation import format_metrics, plot_confusion_matrix
     from keras_lstm.exporting import export_run
     from keras_lstm.training import train_sentiment

@@ -68,6 +68,10 @@ class LuongAttention(keras.layers.Layer):
         super().__init__(**kwargs)
         self.units = units
         self.combine = keras.layers.Dense(units, activation="tanh", name="combine")
+        self.supports_masking = True
+
+    def compute_mask(self, *args, **kwargs):
+        return None
 
     def build(self, decoder_outputs_shape, encoder_outputs_shape=None, source_mask_shape=None):
         self.combine.build((*decoder_outputs_shape[:-1], 2 * decoder_outputs_shape[-1]))

@@ -8,8 +8,7 @@ import pytest
 import tensorflow as tf
 
 import keras_lstm
-from keras_lstm.layers import LSTM, graph_target
-from keras_lstm.layers import recurrence
+from keras_lstm.layers import LSTM, graph_target, recurrence
 from tests.layers.numpy_lstm import numpy_lstm
 
 ATOL = 1e-5
