@@ -24,11 +24,11 @@ from keras_lstm.training import SentimentTrainingConfig, load_splits, train_sent
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 DATASETS = {
-    "reviews": dict(data=None, max_length=200, epochs=6, dropout=0.3, units=128,
+    "reviews": dict(data=None, max_length=200, epochs=6, dropout=0.5, units=64, pooling="max",
                     embedding_dim=128, vocab_size=20_000, min_count=2),
     "airline": dict(data=str(SHARED / "airline-tweets.csv"), text_column="text",
-                    label_column="airline_sentiment", max_length=50, epochs=8, dropout=0.4,
-                    units=64, embedding_dim=128, vocab_size=12_000, min_count=1),
+                    label_column="airline_sentiment", max_length=50, epochs=8, dropout=0.5,
+                    units=64, pooling="max", embedding_dim=128, vocab_size=12_000, min_count=1),
 }
 MODELS = {"custom": ("custom", False), "custom-bi": ("custom", True),
           "keras": ("keras", False), "keras-bi": ("keras", True)}

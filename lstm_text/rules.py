@@ -56,6 +56,11 @@ IGNORED = [(0x00, 0x08), (0x0E, 0x1F), (0x7F, 0x84), (0x86, 0x9F), (0xAD, 0xAD),
            (0xFEFF, 0xFEFF), (0xFFF0, 0xFFFF), (0xE0000, 0xE0FFF)]
 
 
+# With `mark_spaces`, whitespace between tokens becomes this token.
+SPACE_MARK = "\u2581"
+SPACE_MARK_REPLACEMENT = " \u2581 "
+
+
 def _cls(ranges, dialect, negate=False):
     def code(cp):
         return f"\\x{{{cp:X}}}" if dialect == "re2" else f"\\U{cp:08X}"
@@ -78,4 +83,5 @@ def patterns(dialect):
         "single": single,
         "space": _cls(SPACE, dialect) + "+",
         "edge_quotes": "^'+|'+$",
+        "edge_space": f"^{_cls(SPACE, dialect)}+|{_cls(SPACE, dialect)}+$",
     }

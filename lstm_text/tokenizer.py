@@ -17,10 +17,14 @@ class TokenizerConfig:
         lowercase: Fold case (after NFKC normalisation).
         stopwords: `None`, "english", "chinese" or a list of words to drop
             (negations such as "not", "不", "没" are always kept).
+        mark_spaces: Keep each run of whitespace between tokens as a "▁"
+            token, so that `detokenize` restores the text exactly (used for
+            translation targets).
     """
 
     lowercase: bool = True
     stopwords: str | tuple | None = None
+    mark_spaces: bool = False
 
     @classmethod
     def from_dict(cls, config):
@@ -32,7 +36,8 @@ class TokenizerConfig:
     def to_dict(self):
         value = self.stopwords
         return {"lowercase": self.lowercase,
-                "stopwords": list(value) if isinstance(value, tuple) else value}
+                "stopwords": list(value) if isinstance(value, tuple) else value,
+                "mark_spaces": self.mark_spaces}
 
 
 class PyTokenizer:
@@ -54,6 +59,8 @@ class PyTokenizer:
         if self.config.lowercase:
             text = text.lower()
         text = _PY["ignored"].sub("", text)
+        if self.config.mark_spaces:
+            text = _PY["space"].sub(rules.SPACE_MARK_REPLACEMENT, _PY["edge_space"].sub("", text))
         text = _PY["single"].sub(r" \1 ", text)
         text = _PY["space"].sub(" ", text)
         tokens = (_PY["edge_quotes"].sub("", token) for token in text.split(" "))
@@ -62,6 +69,17 @@ class PyTokenizer:
     def get_config(self):
         return self.config.to_dict()
 
+    def detokenize(self, tokens):
+        """Tokens back to text: exact with `mark_spaces`, else joined by single spaces."""
+        return detokenize(tokens, self.config.mark_spaces)
+
     @classmethod
     def from_config(cls, config):
         return cls(TokenizerConfig.from_dict(config))
+
+
+def detokenize(tokens, mark_spaces=True):
+    """Joins tokens; with space marks ("▁") the original spacing comes back."""
+    if mark_spaces:
+        return "".join(tokens).replace(rules.SPACE_MARK, " ")
+    return " ".join(tokens)

@@ -36,6 +36,9 @@ class TextTokenizer(tf_text.Tokenizer):
         if self.config.lowercase:
             text = tf.strings.lower(text, encoding="utf-8")
         text = tf.strings.regex_replace(text, _RE2["ignored"], "")
+        if self.config.mark_spaces:
+            text = tf.strings.regex_replace(text, _RE2["edge_space"], "")
+            text = tf.strings.regex_replace(text, _RE2["space"], rules.SPACE_MARK_REPLACEMENT)
         text = tf.strings.regex_replace(text, _RE2["single"], r" \1 ")
         text = tf.strings.regex_replace(text, _RE2["space"], " ")
         tokens = tf.strings.split(text, sep=" ")

@@ -29,11 +29,13 @@ def tf_tokens(tokenizer, texts):
     return [[t.decode("utf-8") for t in row] for row in tokenizer.tokenize(texts).to_list()]
 
 
-@pytest.mark.parametrize("stopwords", [None, "english", "chinese"])
-def test_twins_agree_on_every_default_text_and_tricky_strings(stopwords):
+@pytest.mark.parametrize("config", [
+    TokenizerConfig(), TokenizerConfig(stopwords="english"), TokenizerConfig(stopwords="chinese"),
+    TokenizerConfig(lowercase=False, mark_spaces=True),
+], ids=["plain", "english-stopwords", "chinese-stopwords", "cased-spaces"])
+def test_twins_agree_on_every_default_text_and_tricky_strings(config):
     texts, _ = load_default_reviews()
     texts = texts + TRICKY
-    config = TokenizerConfig(stopwords=stopwords)
     expected = tf_tokens(TextTokenizer(config), texts)
     python = PyTokenizer(config)
     mismatches = [(t, e) for t, e in zip(texts, expected) if python.tokenize(t) != e]
@@ -75,3 +77,11 @@ def test_python_twin_and_vocabulary_do_not_import_tensorflow():
             "PyTokenizer().tokenize('好 ok'); "
             "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("text", ["Tuesday, March 3, 2026", "2026年3月3日 15:30:00",
+                                  "$1,234.50", "3:30 PM", "Ünïcode 文字 mixed"])
+def test_marked_spaces_make_detokenize_exact(text):
+    tokenizer = PyTokenizer(lowercase=False, mark_spaces=True)
+    assert tokenizer.detokenize(tokenizer.tokenize(text)) == text
+    assert tf_tokens(TextTokenizer(tokenizer.config), [text])[0] == tokenizer.tokenize(text)

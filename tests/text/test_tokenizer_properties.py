@@ -8,13 +8,17 @@ from keras_lstm.text import PyTokenizer, TextTokenizer
 # Any valid Unicode text (lone surrogates cannot be encoded as UTF-8 at all).
 TEXT = st.text(alphabet=st.characters(exclude_categories=("Cs",)), max_size=60)
 TF_TOKENIZER, PY_TOKENIZER = TextTokenizer(), PyTokenizer()
+TF_MARKED = TextTokenizer(lowercase=False, mark_spaces=True)
+PY_MARKED = PyTokenizer(lowercase=False, mark_spaces=True)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(TEXT, min_size=1, max_size=8))
 def test_twins_agree_on_arbitrary_unicode(texts):
-    in_graph = [[t.decode("utf-8") for t in row] for row in TF_TOKENIZER.tokenize(texts).to_list()]
-    assert in_graph == [PY_TOKENIZER.tokenize(text) for text in texts]
+    for tf_tokenizer, py_tokenizer in ((TF_TOKENIZER, PY_TOKENIZER), (TF_MARKED, PY_MARKED)):
+        in_graph = [[t.decode("utf-8") for t in row]
+                    for row in tf_tokenizer.tokenize(texts).to_list()]
+        assert in_graph == [py_tokenizer.tokenize(text) for text in texts]
 
 
 @settings(max_examples=200, deadline=None)

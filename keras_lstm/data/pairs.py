@@ -1,0 +1,107 @@
+"""Sentence pairs for translation: the Tatoeba/Anki TSV format (`source<TAB>target[<TAB>…]`)."""
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+from keras_lstm.errors import DataError
+
+
+@dataclasses.dataclass
+class SentencePairs:
+    """Pairs read from a file, with what was dropped on the way."""
+
+    sources: list[str]
+    targets: list[str]
+    path: str = ""
+    read: int = 0
+    bad_lines: int = 0
+    duplicates: int = 0
+    too_long: int = 0
+
+
+def pair_length(text):
+    """Length used by the filter: CJK characters count one each, other words one each."""
+    from lstm_text import PyTokenizer
+
+    return len(PyTokenizer(lowercase=False).tokenize(text))
+
+
+def read_pairs(path, reverse=False, skip_bad_lines=False, max_length=None):
+    """Reads tab-separated sentence pairs; extra columns (e.g. attribution) are ignored.
+
+    Args:
+        path: The file (UTF-8).
+        reverse: Swap the columns (translate the second language into the first).
+        skip_bad_lines: Count and skip malformed lines instead of stopping.
+        max_length: Drop pairs with a side longer than this many tokens.
+
+    Raises:
+        DataError: missing file, invalid UTF-8, a line without a tab or with an
+            empty side (naming the line), no pairs.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    raw = path.read_bytes()
+    pairs = SentencePairs([], [], str(path))
+    seen = set()
+    for number, line in enumerate(raw.split(b"\n"), start=1):
+        line = line.rstrip(b"\r")
+        if not line.strip():
+            continue
+        pairs.read += 1
+        problem = None
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError:
+            problem = "not valid UTF-8"
+        else:
+            columns = text.split("\t")
+            if len(columns) < 2:
+                problem = "no tab (expected source<TAB>target)"
+            elif not columns[0].strip() or not columns[1].strip():
+                problem = "empty " + ("source" if not columns[0].strip() else "target")
+        if problem:
+            if not skip_bad_lines:
+                raise DataError(f"{path}, line {number}: {problem}; use --skip-bad-lines "
+                                "to skip such lines")
+            pairs.bad_lines += 1
+            continue
+        source, target = columns[0].strip(), columns[1].strip()
+        if reverse:
+            source, target = target, source
+        if (source, target) in seen:
+            pairs.duplicates += 1
+            continue
+        seen.add((source, target))
+        if max_length and max(pair_length(source), pair_length(target)) > max_length:
+            pairs.too_long += 1
+            continue
+        pairs.sources.append(source)
+        pairs.targets.append(target)
+    if not pairs.sources:
+        raise DataError(f"{path}: no sentence pairs")
+    return pairs
+
+
+def split_by_source(sources, targets, fractions=(0.8, 0.1, 0.1), seed=0):
+    """Train/validation/test split in which no source sentence is in two splits.
+
+    Returns:
+        Three `(sources, targets)` pairs of lists.
+    """
+    unique = sorted(set(sources))
+    order = np.random.default_rng(seed).permutation(len(unique))
+    n_val = int(round(fractions[1] * len(unique)))
+    n_test = int(round(fractions[2] * len(unique)))
+    split_of = {}
+    for rank, index in enumerate(order):
+        split_of[unique[index]] = 1 if rank < n_val else 2 if rank < n_val + n_test else 0
+    parts = [([], []), ([], []), ([], [])]
+    for source, target in zip(sources, targets, strict=True):
+        part = parts[split_of[source]]
+        part[0].append(source)
+        part[1].append(target)
+    return parts
