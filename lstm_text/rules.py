@@ -84,4 +84,5 @@ def patterns(dialect):
         "space": _cls(SPACE, dialect) + "+",
         "edge_quotes": "^'+|'+$",
         "edge_space": f"^{_cls(SPACE, dialect)}+|{_cls(SPACE, dialect)}+$",
+        "digit": "([0-9])",
     }

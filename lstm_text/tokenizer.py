@@ -25,6 +25,7 @@ class TokenizerConfig:
     lowercase: bool = True
     stopwords: str | tuple | None = None
     mark_spaces: bool = False
+    split_digits: bool = False
 
     @classmethod
     def from_dict(cls, config):
@@ -37,7 +38,7 @@ class TokenizerConfig:
         value = self.stopwords
         return {"lowercase": self.lowercase,
                 "stopwords": list(value) if isinstance(value, tuple) else value,
-                "mark_spaces": self.mark_spaces}
+                "mark_spaces": self.mark_spaces, "split_digits": self.split_digits}
 
 
 class PyTokenizer:
@@ -62,6 +63,8 @@ class PyTokenizer:
         if self.config.mark_spaces:
             text = _PY["space"].sub(rules.SPACE_MARK_REPLACEMENT, _PY["edge_space"].sub("", text))
         text = _PY["single"].sub(r" \1 ", text)
+        if self.config.split_digits:
+            text = _PY["digit"].sub(r" \1 ", text)
         text = _PY["space"].sub(" ", text)
         tokens = (_PY["edge_quotes"].sub("", token) for token in text.split(" "))
         return [t for t in tokens if t and t not in self._stopwords]

@@ -40,6 +40,8 @@ class TextTokenizer(tf_text.Tokenizer):
             text = tf.strings.regex_replace(text, _RE2["edge_space"], "")
             text = tf.strings.regex_replace(text, _RE2["space"], rules.SPACE_MARK_REPLACEMENT)
         text = tf.strings.regex_replace(text, _RE2["single"], r" \1 ")
+        if self.config.split_digits:
+            text = tf.strings.regex_replace(text, _RE2["digit"], r" \1 ")
         text = tf.strings.regex_replace(text, _RE2["space"], " ")
         tokens = tf.strings.split(text, sep=" ")
         tokens = tf.strings.regex_replace(tokens, _RE2["edge_quotes"], "")

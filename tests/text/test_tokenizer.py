@@ -31,8 +31,8 @@ def tf_tokens(tokenizer, texts):
 
 @pytest.mark.parametrize("config", [
     TokenizerConfig(), TokenizerConfig(stopwords="english"), TokenizerConfig(stopwords="chinese"),
-    TokenizerConfig(lowercase=False, mark_spaces=True),
-], ids=["plain", "english-stopwords", "chinese-stopwords", "cased-spaces"])
+    TokenizerConfig(lowercase=False, mark_spaces=True, split_digits=True),
+], ids=["plain", "english-stopwords", "chinese-stopwords", "cased-spaces-digits"])
 def test_twins_agree_on_every_default_text_and_tricky_strings(config):
     texts, _ = load_default_reviews()
     texts = texts + TRICKY
@@ -82,6 +82,6 @@ def test_python_twin_and_vocabulary_do_not_import_tensorflow():
 @pytest.mark.parametrize("text", ["Tuesday, March 3, 2026", "2026年3月3日 15:30:00",
                                   "$1,234.50", "3:30 PM", "Ünïcode 文字 mixed"])
 def test_marked_spaces_make_detokenize_exact(text):
-    tokenizer = PyTokenizer(lowercase=False, mark_spaces=True)
+    tokenizer = PyTokenizer(lowercase=False, mark_spaces=True, split_digits=True)
     assert tokenizer.detokenize(tokenizer.tokenize(text)) == text
     assert tf_tokens(TextTokenizer(tokenizer.config), [text])[0] == tokenizer.tokenize(text)

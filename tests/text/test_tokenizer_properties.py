@@ -8,8 +8,8 @@ from keras_lstm.text import PyTokenizer, TextTokenizer
 # Any valid Unicode text (lone surrogates cannot be encoded as UTF-8 at all).
 TEXT = st.text(alphabet=st.characters(exclude_categories=("Cs",)), max_size=60)
 TF_TOKENIZER, PY_TOKENIZER = TextTokenizer(), PyTokenizer()
-TF_MARKED = TextTokenizer(lowercase=False, mark_spaces=True)
-PY_MARKED = PyTokenizer(lowercase=False, mark_spaces=True)
+TF_MARKED = TextTokenizer(lowercase=False, mark_spaces=True, split_digits=True)
+PY_MARKED = PyTokenizer(lowercase=False, mark_spaces=True, split_digits=True)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
