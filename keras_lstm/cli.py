@@ -55,6 +55,33 @@ def _add_sentiment_training_flags(parser):
                         help="continue an interrupted run in --out from its last complete epoch")
 
 
+def _add_translation_training_flags(parser):
+    from keras_lstm.translation import TranslationTrainingConfig
+
+    defaults = TranslationTrainingConfig(out="")
+    parser.add_argument("--data", help="tab-separated pairs source<TAB>target (default: the "
+                        "embedded CLDR pairs, Chinese → English)")
+    parser.add_argument("--out", required=True, help="run folder to write")
+    parser.add_argument("--reverse", action="store_true", help="translate column 2 into column 1")
+    parser.add_argument("--skip-bad-lines", action="store_true",
+                        help="count and skip malformed lines instead of stopping")
+    parser.add_argument("--max-length", type=int, default=defaults.max_length)
+    parser.add_argument("--lstm", choices=("custom", "keras"), default=defaults.lstm)
+    parser.add_argument("--attention", action=argparse.BooleanOptionalAction,
+                        default=defaults.attention, help="Luong attention (default: on)")
+    parser.add_argument("--units", type=int, default=defaults.units)
+    parser.add_argument("--embedding-dim", type=int, default=defaults.embedding_dim)
+    parser.add_argument("--dropout", type=float, default=defaults.dropout)
+    parser.add_argument("--epochs", type=int, default=defaults.epochs)
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
+    parser.add_argument("--clipnorm", type=float, default=defaults.clipnorm)
+    parser.add_argument("--patience", type=int, default=defaults.patience)
+    parser.add_argument("--max-examples", type=int, default=None)
+    parser.add_argument("--max-output-length", type=int, default=defaults.max_output_length)
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="keras-lstm",
@@ -71,6 +98,8 @@ def build_parser():
     train = commands.add_parser("train", help="train a model")
     tasks = train.add_subparsers(dest="task", required=True)
     _add_sentiment_training_flags(tasks.add_parser("sentiment", help="sentiment classifier"))
+    _add_translation_training_flags(tasks.add_parser("translation", help="encoder-decoder "
+                                                     "translation"))
 
     evaluate = commands.add_parser("evaluate", help="score a run on labelled data")
     evaluate.add_argument("run", help="run folder")
@@ -78,12 +107,16 @@ def build_parser():
     evaluate.add_argument("--text-column", default=None)
     evaluate.add_argument("--label-column", default=None)
     evaluate.add_argument("--json", action="store_true", help="print JSON")
+    evaluate.add_argument("--beam", type=int, default=1,
+                          help="translation: beam size (1 = greedy)")
 
     predict = commands.add_parser("predict", help="predict labels for texts")
     predict.add_argument("target", help="run folder, export folder or artifact file")
     predict.add_argument("texts", nargs="+")
     predict.add_argument("--runtime", choices=("keras", "saved_model", "tflite", "onnx"),
                          default=None, help="backend (default: keras for a run folder)")
+    predict.add_argument("--beam", type=int, default=1,
+                         help="translation: beam size (1 = greedy)")
 
     export = commands.add_parser("export", help="export a run to SavedModel, TFLite and ONNX")
     export.add_argument("run", help="run folder")
@@ -109,6 +142,15 @@ def main(argv=None):
 
 
 def run_train(args):
+    if args.task == "translation":
+        from keras_lstm.translation import TranslationTrainingConfig, train_translation
+
+        fields = {f.name for f in dataclasses.fields(TranslationTrainingConfig)}
+        config = TranslationTrainingConfig(**{k: v for k, v in vars(args).items() if k in fields})
+        result = train_translation(config)
+        print(f"run folder: {result['run_dir']} (best validation loss "
+              f"{result['best_val_loss']:.4f} after {result['epochs_run']} epochs)")
+        return
     from keras_lstm.training import SentimentTrainingConfig, train_sentiment
 
     fields = {f.name for f in dataclasses.fields(SentimentTrainingConfig)}
@@ -142,7 +184,16 @@ def evaluate_run(run_dir, data=None, text_column=None, label_column=None):
 
 
 def run_evaluate(args):
+    from keras_lstm import runs
     from keras_lstm.evaluation import format_metrics, plot_confusion_matrix
+
+    if runs.read_config(args.run)["task"] == "translation":
+        from keras_lstm.translation import evaluate_translation, format_translation_metrics
+
+        metrics = evaluate_translation(args.run, args.data, beam=args.beam)
+        print(json.dumps(metrics, ensure_ascii=False) if args.json
+              else format_translation_metrics(metrics))
+        return
 
     metrics = evaluate_run(args.run, args.data, args.text_column, args.label_column)
     png = Path(args.run) / "confusion_matrix.png"
@@ -156,6 +207,16 @@ def run_evaluate(args):
 
 def run_predict(args):
     target = Path(args.target)
+    if (target / "config.json").is_file() and args.runtime in (None, "keras"):
+        from keras_lstm import runs
+
+        if runs.read_config(target)["task"] == "translation":
+            from keras_lstm.translation import Translator
+
+            for text, translation in zip(args.texts, Translator(target).translate(
+                    args.texts, beam=args.beam)):
+                print(json.dumps({"text": text, "translation": translation}, ensure_ascii=False))
+            return
     if args.runtime in (None, "keras") and (target / "config.json").is_file():
         from keras_lstm.classifier import SentimentClassifier
 
