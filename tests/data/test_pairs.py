@@ -1,0 +1,89 @@
+"""Sentence-pair files, the CLDR default corpus, and splits by source."""
+
+import pytest
+
+from keras_lstm.data.cldr_pairs import default_pairs, generate_pairs
+from keras_lstm.data.pairs import read_pairs, split_by_source
+from keras_lstm.errors import DataError
+
+
+def write(tmp_path, content):
+    path = tmp_path / "pairs.tsv"
+    path.write_bytes(content.encode("utf-8") if isinstance(content, str) else content)
+    return path
+
+
+def test_reads_pairs_ignores_extra_columns_dedupes_and_reverses(tmp_path):
+    path = write(tmp_path, "Hi.\t嗨。\tCC-BY 2.0\nHi.\t嗨。\tCC-BY 2.0\nRun!\t跑！\n\n")
+    pairs = read_pairs(path)
+    assert (pairs.sources, pairs.targets, pairs.duplicates) == (["Hi.", "Run!"], ["嗨。", "跑！"], 1)
+    assert read_pairs(path, reverse=True).sources == ["嗨。", "跑！"]
+
+
+@pytest.mark.parametrize("content, message", [
+    ("Hi.\t嗨。\nno tab here\n", r"pairs\.tsv, line 2: no tab"),
+    ("Hi.\t\n", r"line 1: empty target"),
+    (b"Hi.\t\xff\n", r"line 1: not valid UTF-8"),
+    ("\n\n", r"no sentence pairs"),
+])
+def test_bad_lines_are_errors_naming_the_line(tmp_path, content, message):
+    with pytest.raises(DataError, match=message):
+        read_pairs(write(tmp_path, content))
+
+
+def test_skip_bad_lines_counts_them(tmp_path):
+    pairs = read_pairs(write(tmp_path, "Hi.\t嗨。\nbroken\nRun!\t\nGo.\t走。\n"),
+                       skip_bad_lines=True)
+    assert (pairs.sources, pairs.bad_lines) == (["Hi.", "Go."], 2)
+
+
+def test_length_filter(tmp_path):
+    pairs = read_pairs(write(tmp_path, "a b c d\tx\nshort\t短\n"), max_length=3)
+    assert (pairs.sources, pairs.too_long) == (["short"], 1)
+
+
+def test_split_by_source_keeps_each_source_in_one_split():
+    sources = [f"s{i % 50}" for i in range(200)]
+    targets = [f"t{i}" for i in range(200)]
+    parts = split_by_source(sources, targets, seed=1)
+    assert parts == split_by_source(sources, targets, seed=1)
+    groups = [set(part[0]) for part in parts]
+    assert not (groups[0] & groups[1] or groups[0] & groups[2] or groups[1] & groups[2])
+    assert sum(len(part[0]) for part in parts) == 200
+
+
+def test_cldr_pairs_are_real_localisations_deterministic_and_distinct():
+    pairs = generate_pairs("zh", "en", n=3000, seed=5)
+    assert pairs == generate_pairs("zh", "en", n=3000, seed=5)
+    assert pairs != generate_pairs("zh", "en", n=3000, seed=6)
+    assert len({s for s, _ in pairs}) == 3000  # one target per source
+    table = dict(pairs)
+    full_dates = [(s, t) for s, t in pairs if s.endswith(("星期一", "星期二", "星期三", "星期四",
+                                                          "星期五", "星期六", "星期日"))]
+    assert full_dates and all(t.split(",")[0] in {"Monday", "Tuesday", "Wednesday", "Thursday",
+                                                  "Friday", "Saturday", "Sunday"}
+                              for _, t in full_dates)
+    assert any(t.endswith(("AM", "PM")) for t in table.values())
+
+
+def test_cldr_formats_the_notes_example():
+    from keras_lstm.data import cldr_pairs
+
+    formatters = cldr_pairs._formatters()
+    import datetime
+
+    value = {"date": datetime.date(2026, 3, 3)}
+    assert formatters["date_full"](value, "zh") == "2026年3月3日星期二"
+    assert formatters["date_full"](value, "en") == "Tuesday, March 3, 2026"
+
+
+def test_default_pairs_size():
+    assert len(default_pairs()) == 30_000
+
+
+@pytest.mark.shared_data
+def test_reads_the_real_tatoeba_file(shared_data):
+    pairs = read_pairs(shared_data / "cmn-eng.tsv")
+    assert pairs.read == 27_573 and len(pairs.sources) > 27_000
+    parts = split_by_source(pairs.sources, pairs.targets)
+    assert not set(parts[0][0]) & set(parts[2][0])
