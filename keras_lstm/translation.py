@@ -247,6 +247,33 @@ class Translator:
         return [detokenize(self.target_vocab.decode(row)) for row in ids]
 
 
+def attention_map(translator, text):
+    """Greedy translation of one text with the attention weights of every output step.
+
+    Returns:
+        `(source_tokens, target_tokens, weights)`, `weights` shaped
+        `(len(target_tokens), len(source_tokens))`; requires a model with attention.
+    """
+    if not translator.config["model"]["attention"]:
+        raise ConfigError("this translation model has no attention")
+    source = translator.encode([text])
+    encoder_outputs, h, c = translator.encoder(source)
+    token = np.array([[translator.target_vocab.index[START]]], np.int32)
+    end = translator.target_vocab.index[END]
+    target_ids, rows = [], []
+    for _ in range(translator.max_output_length):
+        logits, h, c, weights = translator.decoder(token, h, c, encoder_outputs, source != 0)
+        next_id = int(np.argmax(np.asarray(logits)[0]))
+        if next_id == end:
+            break
+        target_ids.append(next_id)
+        rows.append(np.asarray(weights)[0])
+        token = np.array([[next_id]], np.int32)
+    source_tokens = translator.source_tokenizer.tokenize(text)
+    weights = np.stack(rows)[:, : len(source_tokens)] if rows else np.zeros((0, len(source_tokens)))
+    return source_tokens, translator.target_vocab.decode(target_ids), weights
+
+
 def read_test_pairs(path):
     from keras_lstm.data.pairs import read_pairs
 
