@@ -116,14 +116,28 @@ def make_pair_dataset(source_ids, target_ids, batch_size, shuffle, seed):
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
-def masked_accuracy(y_true, logits):
+def masked_accuracy():
+    """Token accuracy over the real (non-padding) target tokens."""
     import keras
 
-    ops = keras.ops
-    valid = ops.cast(ops.not_equal(y_true, 0), "float32")
-    hits = ops.cast(ops.equal(ops.cast(ops.argmax(logits, axis=-1), y_true.dtype), y_true),
-                    "float32")
-    return ops.sum(hits * valid) / ops.maximum(ops.sum(valid), 1.0)
+    class MaskedAccuracy(keras.metrics.Metric):
+        def __init__(self, name="masked_accuracy", **kwargs):
+            super().__init__(name=name, **kwargs)
+            self.hits = self.add_variable(shape=(), initializer="zeros", name="hits")
+            self.count = self.add_variable(shape=(), initializer="zeros", name="count")
+
+        def update_state(self, y_true, y_pred, sample_weight=None):
+            ops = keras.ops
+            valid = ops.cast(ops.not_equal(y_true, 0), "float32")
+            predicted = ops.cast(ops.argmax(y_pred, axis=-1), y_true.dtype)
+            hits = ops.cast(ops.equal(predicted, y_true), "float32")
+            self.hits.assign_add(ops.sum(hits * valid))
+            self.count.assign_add(ops.sum(valid))
+
+        def result(self):
+            return self.hits / keras.ops.maximum(self.count, 1.0)
+
+    return MaskedAccuracy()
 
 
 def train_translation(config: TranslationTrainingConfig, verbose=1):
@@ -171,7 +185,7 @@ def train_translation(config: TranslationTrainingConfig, verbose=1):
     model.compile(
         optimizer=keras.optimizers.Adam(config.learning_rate, clipnorm=config.clipnorm),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0),
-        metrics=[masked_accuracy])
+        metrics=[masked_accuracy()])
     weights = run_dir / WEIGHTS_FILE
     callbacks = [
         keras.callbacks.ModelCheckpoint(str(weights), monitor="val_loss", save_best_only=True,

@@ -54,3 +54,12 @@ def test_cli_evaluate_and_predict(run, capsys):
 def test_sentiment_command_on_a_translation_run_is_refused(run, capsys):
     assert main(["export", str(run)]) == 2
     assert "is a translation run, expected a sentiment run" in capsys.readouterr().err
+
+
+def test_without_attention_and_with_keras_layers(tmp_path):
+    out = tmp_path / "plain"
+    result = train_translation(TranslationTrainingConfig(
+        out=str(out), max_examples=600, epochs=1, units=16, embedding_dim=8, attention=False,
+        lstm="keras"), verbose=0)
+    assert result["epochs_run"] == 1
+    assert len(Translator(out).translate(["15:30", "75%"], beam=2)) == 2
