@@ -51,6 +51,12 @@ def _add_sentiment_training_flags(parser):
     parser.add_argument("--max-examples", type=int, default=None,
                         help="use at most this many examples (quick runs)")
     parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--strategy", choices=("default", "mirrored", "multi-worker"),
+                        default="default", help="tf.distribute strategy: mirrored over this "
+                        "machine's GPUs (or --cpu-devices), or multi-worker via TF_CONFIG")
+    parser.add_argument("--cpu-devices", type=int, default=None,
+                        help="split the CPU into this many logical devices (for --strategy "
+                             "mirrored without GPUs)")
     parser.add_argument("--resume", action="store_true",
                         help="continue an interrupted run in --out from its last complete epoch")
 
@@ -151,8 +157,10 @@ def run_train(args):
         print(f"run folder: {result['run_dir']} (best validation loss "
               f"{result['best_val_loss']:.4f} after {result['epochs_run']} epochs)")
         return
-    from keras_lstm.training import SentimentTrainingConfig, train_sentiment
+    from keras_lstm.training import SentimentTrainingConfig, split_cpu, train_sentiment
 
+    if args.cpu_devices:
+        split_cpu(args.cpu_devices)
     fields = {f.name for f in dataclasses.fields(SentimentTrainingConfig)}
     config = SentimentTrainingConfig(**{k: v for k, v in vars(args).items() if k in fields})
     result = train_sentiment(config, resume=args.resume)

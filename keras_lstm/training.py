@@ -63,6 +63,55 @@ class SentimentTrainingConfig:
     test_fraction: float = 0.1
     max_examples: int | None = None
     seed: int = 0
+    strategy: str = "default"
+
+
+STRATEGIES = ("default", "mirrored", "multi-worker")
+
+
+def make_strategy(name):
+    """The `tf.distribute` strategy for `--strategy`.
+
+    "mirrored": MirroredStrategy over this machine's GPUs, or over its logical
+    CPU devices (see `split_cpu`). "multi-worker" (MultiWorkerMirroredStrategy
+    across the machines of `TF_CONFIG`) is refused with a clear error: Keras
+    3's fit() does not run under it yet.
+    """
+    import tensorflow as tf
+
+    if name not in STRATEGIES:
+        raise ConfigError(f"strategy must be one of {STRATEGIES}, got {name!r}")
+    if name == "mirrored":
+        devices = [d.name for d in tf.config.list_logical_devices("GPU")] or \
+            [d.name for d in tf.config.list_logical_devices("CPU")]
+        return tf.distribute.MirroredStrategy(devices)
+    if name == "multi-worker":
+        # Measured here: Keras 3.15's fit() fails under MultiWorkerMirroredStrategy
+        # ("Attempt to convert a value (PerReplica ...) to a Tensor"), a known
+        # upstream limitation (keras-team/keras#20585).
+        raise ConfigError("--strategy multi-worker: Keras 3's fit() does not run under "
+                          "MultiWorkerMirroredStrategy yet (keras-team/keras#20585); use "
+                          "--strategy mirrored on one machine")
+    return tf.distribute.get_strategy()
+
+
+def split_cpu(count):
+    """Splits the CPU into `count` logical devices (before TensorFlow starts using it)."""
+    import tensorflow as tf
+
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(count)])
+
+
+def is_chief(strategy):
+    """Whether this process writes the run folder (one writer per multi-worker job)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return True
+    has_chief = "chief" in resolver.cluster_spec().as_dict()
+    return resolver.task_type == "chief" or (not has_chief and resolver.task_type == "worker"
+                                              and resolver.task_id == 0)
 
 
 @dataclasses.dataclass
@@ -147,8 +196,15 @@ def train_sentiment(config: SentimentTrainingConfig, resume=False, verbose=1):
         raise ConfigError(f"{run_dir}: already holds a run; use --resume to continue it or "
                           "choose another --out")
 
+    strategy = make_strategy(config.strategy)
+    if not is_chief(strategy):
+        # Other workers train the same model but write to a scratch folder.
+        import tempfile
+
+        run_dir = Path(tempfile.mkdtemp(prefix="keras-lstm-worker-"))
     keras.utils.set_random_seed(config.seed)
-    tf.config.experimental.enable_op_determinism()
+    if config.strategy == "default":
+        tf.config.experimental.enable_op_determinism()
 
     splits = load_splits(config)
     labels = sorted(set(splits.train[1]))
@@ -187,17 +243,17 @@ def train_sentiment(config: SentimentTrainingConfig, resume=False, verbose=1):
         ids = [label_index[label] for label in split[1]]
         return make_dataset(list(split[0]), ids, tokenizer, vocabulary,
                             batch_size=config.batch_size, max_length=config.max_length,
-                            shuffle=shuffle, seed=config.seed,
-                            epochs=config.epochs if shuffle else 1,
-                            first_epoch=completed if shuffle else 0)
+                            shuffle=shuffle, seed=config.seed, epochs=config.epochs,
+                            first_epoch=completed)
 
     train_ds, val_ds = dataset(splits.train, True), dataset(splits.validation, False)
-    model = build_sentiment_model(model_config)
-    model.compile(
-        optimizer=keras.optimizers.Adam(config.learning_rate, clipnorm=config.clipnorm),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
+    with strategy.scope():
+        model = build_sentiment_model(model_config)
+        model.compile(
+            optimizer=keras.optimizers.Adam(config.learning_rate, clipnorm=config.clipnorm),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+        )
     best = run_dir / runs.MODEL_FILE
     best_model = BestModel(best)
     # BackupAndRestore comes last: its metadata file is the commit point of an
