@@ -136,3 +136,26 @@ def test_unknown_validation_label_is_reported(tmp_path, small_csv, capsys):
     code = main(train_args(small_csv, tmp_path / "r", "--val-data", str(val)))
     assert code == 2
     assert "val.csv, row 2: label 'mixed' is not among the training labels" in capsys.readouterr().err
+
+
+def test_truncated_model_file_is_one_line_error(demo_folder, tmp_path):
+    import shutil
+
+    run, _ = demo_folder
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    data = (copy / "model.keras").read_bytes()
+    (copy / "model.keras").write_bytes(data[: len(data) // 2])
+    result = run_cli("predict", copy, "good")
+    assert result.returncode == 2
+    assert "model.keras: cannot load the Keras model" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_evaluate_with_an_unknown_label_names_file_and_row(demo_folder, tmp_path):
+    run, _ = demo_folder
+    data = tmp_path / "test.csv"
+    data.write_text("text,label\n好,positive\n差,neutral\n", encoding="utf-8")
+    result = run_cli("evaluate", run, "--data", data)
+    assert result.returncode == 2
+    assert "test.csv, row 2: label 'neutral' is not among the training labels" in result.stderr

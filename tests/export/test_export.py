@@ -222,3 +222,27 @@ def test_wrong_inputs_to_runtimes(exported):
 def test_not_an_export_folder(tmp_path):
     with pytest.raises(ArtifactError, match="not an export folder"):
         runtimes.load(tmp_path)
+
+
+def test_a_one_megabyte_text_and_odd_characters_are_served(exported):
+    folder, _, _ = exported
+    huge = "good film " * 100_000  # 1 MB
+    odd = "\x00\x07\u202e\ufeff 👍🏽\u200d ﷽ \U0010fffd"
+    for backend in ("onnx", "tflite"):
+        results = runtimes.load(folder, backend=backend).predict([huge, odd, ""])
+        assert [sorted(r["probabilities"]) for r in results] == [
+            ["negative", "neutral", "positive"]] * 3
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.text(alphabet=st.characters(exclude_categories=("Cs",)), max_size=40),
+                min_size=1, max_size=4))
+def test_runtimes_never_crash_and_agree_on_arbitrary_unicode(exported, texts):
+    folder, _, _ = exported
+    onnx = runtimes.load(folder, backend="onnx").predict_proba(texts)
+    tflite = runtimes.load(folder, backend="tflite").predict_proba(texts)
+    np.testing.assert_allclose(onnx, tflite, atol=1e-5)
