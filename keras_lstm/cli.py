@@ -233,12 +233,29 @@ def run_predict(args):
         from export import runtimes
 
         path = target / "export" if (target / "export").is_dir() else target
+        if '"task": "translation"' in (path / "metadata.json").read_text(encoding="utf-8") \
+                if (path / "metadata.json").is_file() else False:
+            from export.translation_runtime import OnnxTranslator
+
+            for text, translation in zip(args.texts, OnnxTranslator(path).translate(
+                    args.texts, beam=args.beam)):
+                print(json.dumps({"text": text, "translation": translation},
+                                 ensure_ascii=False))
+            return
         results = runtimes.load(path, backend=args.runtime).predict(args.texts)
     for text, result in zip(args.texts, results):
         print(json.dumps({"text": text, **result}, ensure_ascii=False))
 
 
 def run_export(args):
+    from keras_lstm import runs
+
+    if runs.read_config(args.run)["task"] == "translation":
+        from export.seq2seq import export_translation_onnx
+
+        out = export_translation_onnx(args.run)
+        print(f"encoder and one-step decoder exported to ONNX in {out}")
+        return
     from keras_lstm.exporting import export_run
 
     report = export_run(args.run, formats=_split(args.formats), quantize=_split(args.quantize))

@@ -218,8 +218,10 @@ class Translator:
         if not weights.is_file():
             raise ConfigError(f"{run_dir}: no {WEIGHTS_FILE} (was training finished?)")
         model.load_weights(weights)
-        self.encoder = tf.function(seq2seq.encoder_model(), reduce_retracing=True)
-        decoder = seq2seq.decoder_model()
+        self.model = model
+        self.encoder_model = seq2seq.encoder_model()
+        self.decoder_model = decoder = seq2seq.decoder_model()
+        self.encoder = tf.function(self.encoder_model, reduce_retracing=True)
         self.decoder = tf.function(lambda *args: decoder(list(args)), reduce_retracing=True)
         self.source_tokenizer = PyTokenizer(TokenizerConfig.from_dict(config["source_tokenizer"]))
         self.target_tokenizer = PyTokenizer(TokenizerConfig.from_dict(config["target_tokenizer"]))
@@ -233,32 +235,16 @@ class Translator:
 
     def translate(self, texts, beam=1, length_penalty=0.6):
         """Translations of `texts` (greedy for `beam=1`, else beam search)."""
-        from keras_lstm.decoding import beam_decode, greedy_decode, log_softmax
+        from lstm_text.decoding import translate_batch
 
-        texts = list(texts)
-        if not texts:
-            return []
-        source = self.encode(texts)
-        encoder_outputs, h, c = (np.asarray(v) for v in self.encoder(source))
-        mask = source != 0
-        context = {"outputs": encoder_outputs, "mask": mask}
+        def encode(source):
+            return tuple(np.asarray(v) for v in self.encoder(source))
 
-        def step(tokens, h, c):
-            rows = len(tokens) // len(texts)  # beams per text
-            outputs = np.repeat(context["outputs"], rows, axis=0)
-            source_mask = np.repeat(context["mask"], rows, axis=0)
-            result = self.decoder(tokens[:, None].astype(np.int32), h.astype(np.float32),
-                                  c.astype(np.float32), outputs, source_mask)
-            return log_softmax(np.asarray(result[0], np.float64)), np.asarray(result[1]), \
-                np.asarray(result[2])
+        def decode(tokens, h, c, outputs, mask):
+            return tuple(np.asarray(v) for v in self.decoder(tokens, h, c, outputs, mask))[:3]
 
-        start, end = self.target_vocab.index[START], self.target_vocab.index[END]
-        if beam <= 1:
-            ids = greedy_decode(step, h, c, start, end, self.max_output_length)
-        else:
-            ids = beam_decode(step, h, c, start, end, self.max_output_length, beam,
-                              length_penalty)
-        return [detokenize(self.target_vocab.decode(row)) for row in ids]
+        return translate_batch(list(texts), self.encode, encode, decode, self.target_vocab,
+                               self.max_output_length, beam, length_penalty)
 
 
 def attention_map(translator, text):

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from keras_lstm.decoding import beam_decode, greedy_decode, log_softmax
+from lstm_text.decoding import beam_decode, greedy_decode, log_softmax
 
 START, END = 1, 2
 

@@ -51,9 +51,12 @@ def test_cli_evaluate_and_predict(run, capsys):
     assert line["text"] == "15:30" and line["translation"]
 
 
-def test_sentiment_command_on_a_translation_run_is_refused(run, capsys):
-    assert main(["export", str(run)]) == 2
-    assert "is a translation run, expected a sentiment run" in capsys.readouterr().err
+def test_sentiment_api_on_a_translation_run_is_refused(run):
+    from keras_lstm.cli import evaluate_run
+    from keras_lstm.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="is a translation run, expected a sentiment run"):
+        evaluate_run(run)
 
 
 def test_without_attention_and_with_keras_layers(tmp_path):

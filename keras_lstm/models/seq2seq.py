@@ -8,7 +8,7 @@ Three Keras models share one set of layers:
   context vector of the notes, `encoder_outputs` feed the attention;
 * the one-step `decoder` model `(token, h, c, encoder_outputs, source_mask) →
   (logits, h, c, attention)`, run in a loop to emit the target token by token
-  until the end token (greedy or beam search, see `keras_lstm.decoding`).
+  until the end token (greedy or beam search, see `lstm_text.decoding`).
 
 With `attention=True` the decoder adds Luong-style (dot-product) attention
 over the encoder outputs: `score = h_dec · h_encᵀ`, masked softmax over the

@@ -1,4 +1,4 @@
-"""Greedy and beam-search decoding over a one-step decoder.
+"""Greedy and beam-search decoding over a one-step decoder (NumPy only, no TensorFlow).
 
 The decoder is any callable `step(tokens, h, c) -> (log_probs, h, c)` on NumPy
 arrays (a Keras model, an onnxruntime session or a TFLite interpreter wrapped
@@ -118,3 +118,38 @@ def beam_decode(step, h, c, start_id, end_id, max_length, beam_size=4, length_pe
                                    sequences[b][beam]))
         best.append(max(candidates, key=lambda item: item[0])[1] if candidates else [])
     return best
+
+
+def translate_batch(texts, encode_ids, encoder, decoder, target_vocab, max_length, beam=1,
+                    length_penalty=0.6):
+    """Translates texts with any encoder/one-step-decoder pair (Keras, onnxruntime, ...).
+
+    Args:
+        texts: Source strings.
+        encode_ids: `texts → (batch, time)` right-padded int32 source ids.
+        encoder: `ids → (encoder_outputs, h, c)` as NumPy arrays.
+        decoder: `(token (n, 1), h, c, encoder_outputs, source_mask) → (logits, h, c)`.
+        target_vocab: The target `Vocabulary` (with [START] and [END]).
+        max_length, beam, length_penalty: As for `greedy_decode` / `beam_decode`.
+    """
+    from lstm_text.tokenizer import detokenize
+
+    if not texts:
+        return []
+    source = encode_ids(texts)
+    encoder_outputs, h, c = encoder(source)
+    mask = source != 0
+
+    def step(tokens, h, c):
+        rows = len(tokens) // len(texts)  # beams per text
+        logits, h, c = decoder(tokens[:, None].astype(np.int32), h.astype(np.float32),
+                               c.astype(np.float32), np.repeat(encoder_outputs, rows, axis=0),
+                               np.repeat(mask, rows, axis=0))
+        return log_softmax(np.asarray(logits, np.float64)), np.asarray(h), np.asarray(c)
+
+    start, end = target_vocab.index["[START]"], target_vocab.index["[END]"]
+    if beam <= 1:
+        ids = greedy_decode(step, h, c, start, end, max_length)
+    else:
+        ids = beam_decode(step, h, c, start, end, max_length, beam, length_penalty)
+    return [detokenize(target_vocab.decode(row)) for row in ids]
