@@ -33,7 +33,10 @@ def export_run(run_dir, formats=("saved_model", "tflite", "onnx"),
     table = readers.read_labelled_file(split)
     texts, labels = table.texts[:max_examples], table.labels[:max_examples]
     label_ids = [classifier.labels.index(label) for label in labels]
-    representative = [row[row > 0] for row in classifier.encode(texts[:100])]
+    calibration = Path(run_dir) / runs.SPLITS_DIR / "calibration.jsonl"
+    calibration_texts = (readers.read_labelled_file(calibration).texts if calibration.is_file()
+                         else texts[:100])  # runs trained before calibration.jsonl existed
+    representative = [row[row > 0] for row in classifier.encode(calibration_texts)]
     out = Path(run_dir) / EXPORT_DIR
     artifacts = export_model(
         classifier.model, out, tokenizer_config=config["tokenizer"],

@@ -8,7 +8,8 @@ RUN/
   config.json       task, training config, model config, tokenizer config, labels
   vocabulary.txt    one token per line; the line number is the id (0 = PAD, 1 = OOV)
   model.keras       the best model (Keras format, loads in safe mode)
-  splits/           the held-out splits as JSON Lines (text, label)
+  splits/           the held-out splits as JSON Lines (text, label), and a sample of
+                    the training texts that calibrates int8 exports
   backup/           BackupAndRestore state while training (removed when done)
   logs/             TensorBoard logs
 ```

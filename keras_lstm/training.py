@@ -67,6 +67,7 @@ class SentimentTrainingConfig:
 
 
 STRATEGIES = ("default", "mirrored", "multi-worker")
+CALIBRATION_TEXTS = 200
 
 
 def make_strategy(name):
@@ -221,7 +222,11 @@ def train_sentiment(config: SentimentTrainingConfig, resume=False, verbose=1):
         units=config.units, layers=config.layers, bidirectional=config.bidirectional,
         lstm=config.lstm, dropout=config.dropout, pooling=config.pooling,
     )
-    for name, split in (("validation", splits.validation), ("test", splits.test)):
+    # A sample of the training texts calibrates the int8 TFLite export.
+    calibration = (list(splits.train[0][:CALIBRATION_TEXTS]),
+                   list(splits.train[1][:CALIBRATION_TEXTS]))
+    for name, split in (("validation", splits.validation), ("test", splits.test),
+                        ("calibration", calibration)):
         if split is not None:
             write_split(run_dir / runs.SPLITS_DIR / f"{name}.jsonl", *split)
     runs.write_config(run_dir, {

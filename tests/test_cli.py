@@ -27,6 +27,7 @@ def demo_folder(tmp_path_factory):
 def test_demo_trains_evaluates_exports_and_verifies(demo_folder):
     run, stdout = demo_folder
     for name in ("config.json", "vocabulary.txt", "model.keras", "confusion_matrix.png",
+                 "splits/calibration.jsonl",
                  "export/model.onnx", "export/model_int8.tflite", "export/saved_model",
                  "export/export_report.md", "export/metadata.json"):
         assert (run / name).exists(), name
