@@ -58,7 +58,28 @@ def export_tflite(model, variant="float32", representative_ids=None):
             converter.representative_dataset = representative
             converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8,
                                                    tf.lite.OpsSet.TFLITE_BUILTINS]
-        return converter.convert()
+        return unclip_lstm_cells(converter.convert())
+
+
+def unclip_lstm_cells(flatbuffer):
+    """Turns off the cell clipping the converter gives every fused LSTM op.
+
+    The TFLite converter fuses a Keras-style LSTM with `cell_clip=10`, so
+    `UNIDIRECTIONAL_SEQUENCE_LSTM` clamps C_t to [-10, 10], which the notes'
+    equations (and Keras) do not: a saturated cell drifts from Keras, and a
+    decoder handed a large state diverges. 0 means no clipping.
+    """
+    from tensorflow.lite.python import schema_py_generated as schema
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(flatbuffer))
+    changed = False
+    for subgraph in model.subgraphs:
+        for op in subgraph.operators:
+            if op.builtinOptionsType == schema.BuiltinOptions.UnidirectionalSequenceLSTMOptions:
+                changed |= op.builtinOptions.cellClip != 0.0
+                op.builtinOptions.cellClip = 0.0
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model)) if changed else flatbuffer
 
 
 def op_names(flatbuffer):
