@@ -69,10 +69,9 @@ class OnnxTranslator(_ExportedTranslator):
         import onnxruntime
 
         super().__init__(folder)
-        encoder, decoder, _ = self._files()
-        options = {"providers": ["CPUExecutionProvider"]}
-        self.encoder = onnxruntime.InferenceSession(str(encoder), **options)
-        self.decoder = onnxruntime.InferenceSession(str(decoder), **options)
+        self.encoder, self.decoder = (_load(onnxruntime.InferenceSession, "ONNX", path,
+                                            providers=["CPUExecutionProvider"])
+                                      for path in self._files()[:2])
 
     def _encoder(self, source):
         return tuple(self.encoder.run(None, {"source_ids": source}))
@@ -99,9 +98,9 @@ class TFLiteTranslator(_ExportedTranslator):
 
         super().__init__(folder)
         encoder, decoder, section = self._files()
-        self.encoder = _StatefulModel(Interpreter(model_path=str(encoder)),
+        self.encoder = _StatefulModel(_load(Interpreter, "TFLite", encoder),
                                       section["encoder"]["state_tensors"], encoder)
-        self.decoder = _StatefulModel(Interpreter(model_path=str(decoder)),
+        self.decoder = _StatefulModel(_load(Interpreter, "TFLite", decoder),
                                       section["decoder"]["state_tensors"], decoder)
         self.attention = self.metadata["attention"]
 
@@ -125,6 +124,16 @@ class TFLiteTranslator(_ExportedTranslator):
             hs.append(h_i)
             cs.append(c_i)
         return np.concatenate(logits), np.concatenate(hs), np.concatenate(cs)
+
+
+def _load(loader, kind, path, **kwargs):
+    if not path.is_file():
+        raise ArtifactError(f"{path}: missing")
+    try:
+        return loader(str(path), **kwargs)
+    except Exception as error:  # each runtime raises its own types for bad files
+        raise ArtifactError(f"{path}: cannot load the {kind} model "
+                            f"({str(error).splitlines()[0][:200]})") from None
 
 
 class _StatefulModel:
@@ -170,3 +179,43 @@ class _StatefulModel:
             raise ArtifactError(f"{self.path}: no input {name!r} (has "
                                 f"{', '.join(sorted(self.inputs))})") from None
 
+
+
+class SavedModelTranslator:
+    """The SavedModel's `translate` signature (greedy loop in the graph); needs TensorFlow."""
+
+    format = "saved_model"
+
+    def __init__(self, folder):
+        import tensorflow as tf
+        import tensorflow_text  # noqa: F401  (registers the tokenizer ops)
+
+        folder = Path(folder)
+        _ExportedTranslator.__init__(self, folder)
+        self._tf = tf
+        self._signature = tf.saved_model.load(
+            str(folder / self.metadata["saved_model"]["folder"])).signatures[
+            self.metadata["saved_model"]["signature"]]
+
+    def translate(self, texts, beam=1, length_penalty=0.6):
+        """Greedy translations of `texts` (the signature has no beam search)."""
+        if beam != 1:
+            raise ArtifactError("the SavedModel's translate signature decodes greedily (beam 1); "
+                             "use the onnx or tflite runtime for beam search")
+        texts = list(texts)
+        if not texts:
+            return []
+        result = self._signature(texts=self._tf.constant(texts, self._tf.string))
+        return [t.decode("utf-8") for t in result["translations"].numpy()]
+
+
+TRANSLATORS = {"onnx": OnnxTranslator, "tflite": TFLiteTranslator,
+               "saved_model": SavedModelTranslator}
+
+
+def load_translator(folder, backend="onnx"):
+    """The translator of one exported format (`onnx`, `tflite` or `saved_model`)."""
+    if backend not in TRANSLATORS:
+        raise ArtifactError(f"unknown translation runtime {backend!r}; expected one of "
+                            f"{', '.join(TRANSLATORS)}")
+    return TRANSLATORS[backend](folder)

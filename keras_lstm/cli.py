@@ -235,9 +235,10 @@ def run_predict(args):
         path = target / "export" if (target / "export").is_dir() else target
         if '"task": "translation"' in (path / "metadata.json").read_text(encoding="utf-8") \
                 if (path / "metadata.json").is_file() else False:
-            from export.translation_runtime import OnnxTranslator
+            from export.translation_runtime import load_translator
 
-            for text, translation in zip(args.texts, OnnxTranslator(path).translate(
+            translator = load_translator(path, args.runtime or "onnx")
+            for text, translation in zip(args.texts, translator.translate(
                     args.texts, beam=args.beam)):
                 print(json.dumps({"text": text, "translation": translation},
                                  ensure_ascii=False))
@@ -251,10 +252,10 @@ def run_export(args):
     from keras_lstm import runs
 
     if runs.read_config(args.run)["task"] == "translation":
-        from export.seq2seq import export_translation_onnx
+        from keras_lstm.exporting import export_translation_run
 
-        out = export_translation_onnx(args.run)
-        print(f"encoder and one-step decoder exported to ONNX in {out}")
+        formats = [f for f in _split(args.formats) if f != "keras"]
+        print(export_translation_run(args.run, formats=formats)["markdown"])
         return
     from keras_lstm.exporting import export_run
 

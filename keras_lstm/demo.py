@@ -50,7 +50,7 @@ def demo(out: Path, fast=False, seed=0):
     from keras_lstm.classifier import SentimentClassifier
     from keras_lstm.cli import evaluate_run
     from keras_lstm.evaluation import format_metrics, plot_confusion_matrix
-    from keras_lstm.exporting import export_run
+    from keras_lstm.exporting import export_run, export_translation_run
     from keras_lstm.runs import atomic_directory
     from keras_lstm.training import train_sentiment
 
@@ -97,5 +97,9 @@ def demo(out: Path, fast=False, seed=0):
         for source, greedy, beam in zip(DEMO_SOURCES, translator.translate(DEMO_SOURCES),
                                         translator.translate(DEMO_SOURCES, beam=4)):
             print(f"{source}  →  {greedy}   |   beam: {beam}")
+
+        _section("translation: export to ONNX, TFLite and a SavedModel, each checked against "
+                 "Keras")
+        print(export_translation_run(work, max_examples=60 if fast else 200)["markdown"])
     print(f"\nEverything is in {out} ({time.perf_counter() - started:.0f} s).")
 

@@ -1,13 +1,22 @@
-"""Translation export: encoder and one-step decoder in ONNX, decoded without TensorFlow."""
+"""Translation export: encoder and one-step decoder in ONNX and TFLite (decoded without
+TensorFlow), and a SavedModel with the greedy loop in its `translate` signature."""
 
+import json
 import subprocess
 import sys
 
 import onnx
 import pytest
 
-from export.seq2seq import export_translation_onnx
-from export.translation_runtime import OnnxTranslator
+from export.metadata import ArtifactError
+from export.seq2seq import export_translation
+from export.tflite import op_names
+from export.translation_runtime import (
+    OnnxTranslator,
+    SavedModelTranslator,
+    TFLiteTranslator,
+    load_translator,
+)
 from keras_lstm.cli import main
 from keras_lstm.translation import (
     TranslationTrainingConfig,
@@ -25,36 +34,104 @@ def exported(request, tmp_path_factory):
     train_translation(TranslationTrainingConfig(
         out=str(run), max_examples=3000, epochs=3, units=32, embedding_dim=16, lstm=lstm,
         attention=attention), verbose=0)
-    return run, export_translation_onnx(run)
+    return run, export_translation(run)
 
 
-def test_one_fused_lstm_op_per_model_and_no_loop(exported):
+def _test_sources(run, count=120):
+    sources, _ = read_test_pairs(run / "splits" / "test.tsv")
+    return sources[:count]
+
+
+def test_onnx_has_one_fused_lstm_op_per_model_and_no_loop(exported):
     _, folder = exported
     for name in ("encoder.onnx", "decoder.onnx"):
         ops = [node.op_type for node in onnx.load(str(folder / name)).graph.node]
         assert ops.count("LSTM") == 1 and "Loop" not in ops, name
 
 
-@pytest.mark.parametrize("beam", [1, 3])
-def test_onnx_translations_equal_keras_translations(exported, beam):
+def test_tflite_is_builtins_only_with_one_fused_lstm_op_per_model(exported):
+    from ai_edge_litert.interpreter import Interpreter
+
+    _, folder = exported
+    for name in ("encoder.tflite", "decoder.tflite"):
+        content = (folder / name).read_bytes()
+        ops = [op["op_name"] for op in Interpreter(model_content=content)._get_ops_details()]
+        assert ops.count("UNIDIRECTIONAL_SEQUENCE_LSTM") == 1, (name, ops)
+        assert "WHILE" not in ops and not any(op.startswith(("Flex", "Custom")) for op in ops)
+        assert set(ops) <= set(op_names(content))
+
+
+@pytest.mark.parametrize("backend, beam", [("onnx", 1), ("onnx", 3), ("tflite", 1),
+                                           ("tflite", 3), ("saved_model", 1)])
+def test_exported_translations_equal_keras_translations(exported, backend, beam):
     run, folder = exported
-    sources, _ = read_test_pairs(run / "splits" / "test.tsv")
-    sources = sources[:120]
-    assert OnnxTranslator(folder).translate(sources, beam=beam) == \
+    sources = _test_sources(run)
+    assert load_translator(folder, backend).translate(sources, beam=beam) == \
         Translator(run).translate(sources, beam=beam)
 
 
-def test_onnx_translator_imports_neither_tensorflow_nor_keras(exported):
+def test_tflite_state_tensors_carry_the_context_vector(exported):
+    """The encoder's final (h, C) read from the fused op's state equal Keras' context vector."""
+    import numpy as np
+
+    run, folder = exported
+    sources = _test_sources(run, 16)
+    keras_translator, tflite = Translator(run), TFLiteTranslator(folder)
+    ids = keras_translator.encode(sources)
+    outputs, h, c = (np.asarray(v) for v in keras_translator.encoder(ids))
+    tflite_outputs, tflite_h, tflite_c = tflite._encoder(ids)
+    np.testing.assert_allclose(tflite_h, h, atol=1e-5)
+    np.testing.assert_allclose(tflite_c, c, atol=1e-5)
+    mask = ids != 0
+    np.testing.assert_allclose(tflite_outputs[mask], outputs[mask], atol=1e-5)
+
+
+def test_saved_model_refuses_beam_search(exported):
     _, folder = exported
-    code = ("import sys\nfrom export.translation_runtime import OnnxTranslator\n"
-            f"print(OnnxTranslator({str(folder)!r}).translate(['15:30', '75%']))\n"
+    with pytest.raises(ArtifactError, match="greedily"):
+        SavedModelTranslator(folder).translate(["15:30"], beam=4)
+
+
+@pytest.mark.parametrize("translator", ["OnnxTranslator", "TFLiteTranslator"])
+def test_runtime_imports_neither_tensorflow_nor_keras(exported, translator):
+    _, folder = exported
+    code = (f"import sys\nfrom export.translation_runtime import {translator}\n"
+            f"print({translator}({str(folder)!r}).translate(['15:30', '75%'], beam=2))\n"
             "bad = [m for m in ('tensorflow', 'keras', 'keras_lstm') if m in sys.modules]\n"
             "assert not bad, bad\n")
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
 
 
-def test_cli_export_and_predict_with_onnx(exported, capsys):
+def test_bad_translation_exports_are_refused(exported, tmp_path):
+    _, folder = exported
+    with pytest.raises(ArtifactError, match="not a translation export"):
+        OnnxTranslator(tmp_path)
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for item in folder.iterdir():
+        if item.is_file():
+            (broken / item.name).write_bytes(item.read_bytes())
+    (broken / "decoder.tflite").write_bytes((folder / "decoder.tflite").read_bytes()[:1000])
+    with pytest.raises(ArtifactError, match="decoder.tflite: cannot load the TFLite model"):
+        TFLiteTranslator(broken)
+    metadata = json.loads((broken / "metadata.json").read_text())
+    (broken / "metadata.json").write_text(json.dumps({**metadata, "formats": ["onnx"]}))
+    with pytest.raises(ArtifactError, match="no tflite export"):
+        TFLiteTranslator(broken)
+    with pytest.raises(ArtifactError, match="unknown translation runtime"):
+        load_translator(folder, "coreml")
+
+
+def test_cli_export_reports_every_runtime_and_predicts_with_each(exported, capsys):
     run, _ = exported
     assert main(["export", str(run)]) == 0
-    assert main(["predict", str(run), "--runtime", "onnx", "15:30"]) == 0
-    assert '"text": "15:30"' in capsys.readouterr().out
+    report = json.loads((run / "export" / "export_report.json").read_text())
+    assert [row["runtime"] for row in report["rows"]] == ["keras", "saved_model", "tflite",
+                                                          "onnx"]
+    assert all(row["agreement"] == 1.0 for row in report["rows"])
+    assert "| tflite |" in capsys.readouterr().out
+    for runtime in ("onnx", "tflite", "saved_model"):
+        assert main(["predict", str(run), "--runtime", runtime, "15:30"]) == 0
+        line = json.loads(capsys.readouterr().out.strip())
+        assert line["text"] == "15:30"
+        assert line["translation"] == Translator(run).translate(["15:30"])[0]
