@@ -3,6 +3,7 @@
 import argparse
 import dataclasses
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -164,6 +165,10 @@ def run_train(args):
     fields = {f.name for f in dataclasses.fields(SentimentTrainingConfig)}
     config = SentimentTrainingConfig(**{k: v for k, v in vars(args).items() if k in fields})
     result = train_sentiment(config, resume=args.resume)
+    if not result["chief"]:
+        shutil.rmtree(result["run_dir"], ignore_errors=True)
+        print(f"worker done after {result['epochs_run']} epochs; the chief wrote {config.out}")
+        return
     print(f"run folder: {result['run_dir']} (best validation accuracy "
           f"{result['best_val_accuracy']:.4f} after {result['epochs_run']} epochs)")
 

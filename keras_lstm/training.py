@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -74,9 +75,9 @@ def make_strategy(name):
     """The `tf.distribute` strategy for `--strategy`.
 
     "mirrored": MirroredStrategy over this machine's GPUs, or over its logical
-    CPU devices (see `split_cpu`). "multi-worker" (MultiWorkerMirroredStrategy
-    across the machines of `TF_CONFIG`) is refused with a clear error: Keras
-    3's fit() does not run under it yet.
+    CPU devices (see `split_cpu`). "multi-worker": MultiWorkerMirroredStrategy
+    across the machines of `TF_CONFIG` (trained by `keras_lstm.distributed`'s
+    loop, as Keras 3's fit() does not run under it).
     """
     import tensorflow as tf
 
@@ -87,12 +88,18 @@ def make_strategy(name):
             [d.name for d in tf.config.list_logical_devices("CPU")]
         return tf.distribute.MirroredStrategy(devices)
     if name == "multi-worker":
-        # Measured here: Keras 3.15's fit() fails under MultiWorkerMirroredStrategy
-        # ("Attempt to convert a value (PerReplica ...) to a Tensor"), a known
-        # upstream limitation (keras-team/keras#20585).
-        raise ConfigError("--strategy multi-worker: Keras 3's fit() does not run under "
-                          "MultiWorkerMirroredStrategy yet (keras-team/keras#20585); use "
-                          "--strategy mirrored on one machine")
+        if not os.environ.get("TF_CONFIG"):
+            raise ConfigError("--strategy multi-worker needs TF_CONFIG (the cluster's "
+                              "addresses and this worker's task), set on every worker")
+        try:
+            cluster = json.loads(os.environ["TF_CONFIG"])["cluster"]
+        except (ValueError, KeyError, TypeError):
+            raise ConfigError("TF_CONFIG: expected JSON with a \"cluster\" and a \"task\", "
+                              'e.g. {"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
+                              '"task": {"type": "worker", "index": 0}}') from None
+        if not isinstance(cluster, dict) or not cluster:
+            raise ConfigError("TF_CONFIG: \"cluster\" must map task types to address lists")
+        return tf.distribute.MultiWorkerMirroredStrategy()
     return tf.distribute.get_strategy()
 
 
@@ -180,10 +187,13 @@ def train_sentiment(config: SentimentTrainingConfig, resume=False, verbose=1):
     last complete epoch (same optimizer state and data order).
 
     Returns:
-        A dict of the final validation metrics and the run folder.
+        A dict of the final validation metrics, the run folder and whether this
+        process is the chief (a multi-worker job's other workers write to a
+        scratch folder, given as `run_dir`).
     """
     import tensorflow as tf
 
+    from keras_lstm import distributed
     from keras_lstm.data.pipeline import make_dataset
     from keras_lstm.models.sentiment import SentimentModelConfig, build_sentiment_model
     from keras_lstm.text import TextTokenizer
@@ -197,8 +207,12 @@ def train_sentiment(config: SentimentTrainingConfig, resume=False, verbose=1):
         raise ConfigError(f"{run_dir}: already holds a run; use --resume to continue it or "
                           "choose another --out")
 
+    if resume and config.strategy == "multi-worker":
+        raise ConfigError("--resume is not supported with --strategy multi-worker; "
+                          "start the job again")
     strategy = make_strategy(config.strategy)
-    if not is_chief(strategy):
+    chief = is_chief(strategy)
+    if not chief:
         # Other workers train the same model but write to a scratch folder.
         import tempfile
 
@@ -244,14 +258,17 @@ def train_sentiment(config: SentimentTrainingConfig, resume=False, verbose=1):
     backup = run_dir / "backup"
     completed = _completed_epochs(backup)
 
-    def dataset(split, shuffle):
+    workers, worker_index = distributed.worker_count_and_index(strategy)
+
+    def dataset(split, shuffle, shards=1, index=0):
         ids = [label_index[label] for label in split[1]]
         return make_dataset(list(split[0]), ids, tokenizer, vocabulary,
                             batch_size=config.batch_size, max_length=config.max_length,
                             shuffle=shuffle, seed=config.seed, epochs=config.epochs,
-                            first_epoch=completed)
+                            first_epoch=completed, num_shards=shards, shard_index=index)
 
-    train_ds, val_ds = dataset(splits.train, True), dataset(splits.validation, False)
+    train_ds = dataset(splits.train, True, workers, worker_index)
+    val_ds = dataset(splits.validation, False)
     with strategy.scope():
         model = build_sentiment_model(model_config)
         model.compile(
@@ -261,6 +278,13 @@ def train_sentiment(config: SentimentTrainingConfig, resume=False, verbose=1):
         )
     best = run_dir / runs.MODEL_FILE
     best_model = BestModel(best)
+    if config.strategy == "multi-worker":
+        best_model.set_model(model)
+        history = distributed.fit_custom(model, strategy, train_ds, val_ds, config.epochs,
+                                         config.patience, best_model, run_dir / "logs",
+                                         verbose=verbose)
+        return {"run_dir": str(run_dir), "epochs_run": len(history["loss"]),
+                "best_val_accuracy": best_model.best, "chief": chief}
     # BackupAndRestore comes last: its metadata file is the commit point of an
     # epoch, written after the best model and the random states of that epoch.
     callbacks = [
@@ -277,7 +301,7 @@ def train_sentiment(config: SentimentTrainingConfig, resume=False, verbose=1):
                         callbacks=callbacks, verbose=verbose, shuffle=False)
     shutil.rmtree(run_dir / "backup", ignore_errors=True)
     return {"run_dir": str(run_dir), "epochs_run": len(history.history.get("loss", [])),
-            "best_val_accuracy": best_model.best}
+            "best_val_accuracy": best_model.best, "chief": chief}
 
 
 def _completed_epochs(backup):

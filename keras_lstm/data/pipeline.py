@@ -55,7 +55,7 @@ def bucket_boundaries(max_length, count=6):
 
 
 def make_dataset(texts, label_ids, tokenizer, vocabulary, batch_size=64, max_length=100,
-                 shuffle=True, seed=0, epochs=1, first_epoch=0):
+                 shuffle=True, seed=0, epochs=1, first_epoch=0, num_shards=1, shard_index=0):
     """Builds the training/evaluation pipeline.
 
     tokenize (in graph, once) → ids cut to `max_length` → per epoch: a seeded
@@ -73,6 +73,10 @@ def make_dataset(texts, label_ids, tokenizer, vocabulary, batch_size=64, max_len
         seed: The permutations' seed.
         epochs, first_epoch: The dataset holds epochs `first_epoch .. epochs-1`
             back to back; pass `steps_per_epoch=dataset.steps_per_epoch` to fit.
+        num_shards, shard_index: For data-parallel workers: this worker takes
+            every `num_shards`-th batch of each epoch, starting at `shard_index`,
+            and every worker the same number (`steps // num_shards`), so that
+            their collective steps line up.
 
     Returns:
         A `tf.data.Dataset` of `(token_ids int32 (batch, time), label int32 (batch,))`
@@ -104,7 +108,17 @@ def make_dataset(texts, label_ids, tokenizer, vocabulary, batch_size=64, max_len
 
     # The number of batches does not depend on the order: count it once.
     steps = int(one_epoch(tf.constant(0, tf.int64)).reduce(0, lambda n, _: n + 1))
-    dataset = tf.data.Dataset.range(first_epoch, max(epochs, first_epoch + 1)).flat_map(one_epoch)
+    if not 0 <= shard_index < num_shards:
+        raise ValueError(f"shard_index must be in [0, {num_shards}), got {shard_index}")
+    epoch_batches = one_epoch
+    if num_shards > 1:
+        steps //= num_shards
+
+        def epoch_batches(epoch):
+            return one_epoch(epoch).shard(num_shards, shard_index).take(steps)
+
+    dataset = tf.data.Dataset.range(first_epoch, max(epochs, first_epoch + 1)).flat_map(
+        epoch_batches)
     dataset = dataset.prefetch(tf.data.AUTOTUNE)
     dataset.steps_per_epoch = steps
     return dataset
