@@ -286,12 +286,15 @@ def train_sentiment(config: SentimentTrainingConfig, resume=False, verbose=1):
         return {"run_dir": str(run_dir), "epochs_run": len(history["loss"]),
                 "best_val_accuracy": best_model.best, "chief": chief}
     # BackupAndRestore comes last: its metadata file is the commit point of an
-    # epoch, written after the best model and the random states of that epoch.
+    # epoch, written after the best model, the random states and the early
+    # stopping counters of that epoch.
+    early_stopping = keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max",
+                                                   patience=config.patience,
+                                                   restore_best_weights=False)
     callbacks = [
         best_model,
-        RandomStateBackup(backup, completed),
-        keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=config.patience,
-                                      restore_best_weights=False),
+        early_stopping,
+        TrainingStateBackup(backup, completed, early_stopping),
         keras.callbacks.TensorBoard(str(run_dir / "logs"), write_graph=False),
         keras.callbacks.BackupAndRestore(str(backup), double_checkpoint=True),
     ]
@@ -316,17 +319,24 @@ def _completed_epochs(backup):
         return int(json.loads(previous.read_text())["epoch"]) if previous.is_file() else 0
 
 
-class RandomStateBackup(keras.callbacks.Callback):
-    """Backs up the dropout layers' random states beside BackupAndRestore's.
+class TrainingStateBackup(keras.callbacks.Callback):
+    """Backs up, beside BackupAndRestore's checkpoint, the state it does not keep.
 
-    Keras keeps a SeedGenerator state per dropout layer outside the weights,
-    so BackupAndRestore alone would replay other dropout masks after a resume.
+    * the dropout layers' random states: Keras keeps a SeedGenerator state per
+      dropout layer outside the weights, so BackupAndRestore alone would
+      replay other dropout masks after a resume;
+    * EarlyStopping's counters (`wait`, `best`, `best_epoch`): without them a
+      resumed run would wait `patience` epochs afresh and could stop later
+      than the uninterrupted run.
+
+    Place it after the EarlyStopping callback and before BackupAndRestore.
     """
 
-    def __init__(self, backup, completed_epochs):
+    def __init__(self, backup, completed_epochs, early_stopping=None):
         super().__init__()
-        self.path = Path(backup) / "random_state.json"
+        self.path = Path(backup) / "training_state.json"
         self.completed_epochs = completed_epochs
+        self.early_stopping = early_stopping
         self.states = json.loads(self.path.read_text()) if self.path.is_file() else {}
 
     def _generators(self):
@@ -335,15 +345,24 @@ class RandomStateBackup(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         saved = self.states.get(str(self.completed_epochs))
-        if saved is not None:
-            for generator, state in zip(self._generators(), saved, strict=True):
-                generator.state.assign(state)
+        if saved is None:
+            return
+        for generator, state in zip(self._generators(), saved["random"], strict=True):
+            generator.state.assign(state)
+        if self.early_stopping is not None and saved.get("early_stopping"):
+            for name, value in saved["early_stopping"].items():
+                setattr(self.early_stopping, name, value)
 
     def on_epoch_end(self, epoch, logs=None):
         # Keyed by the number of finished epochs: a kill before the epoch is
         # committed by BackupAndRestore leaves the earlier entry in charge.
-        self.states[str(epoch + 1)] = [[int(v) for v in g.state.numpy()]
-                                       for g in self._generators()]
+        state = {"random": [[int(v) for v in g.state.numpy()] for g in self._generators()]}
+        if self.early_stopping is not None:
+            stopper = self.early_stopping
+            state["early_stopping"] = {
+                "wait": int(stopper.wait), "best_epoch": int(stopper.best_epoch),
+                "best": None if stopper.best is None else float(stopper.best)}
+        self.states[str(epoch + 1)] = state
         runs.atomic_write_text(self.path, json.dumps(self.states))
 
 
