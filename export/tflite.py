@@ -58,7 +58,9 @@ def export_tflite(model, variant="float32", representative_ids=None):
             converter.representative_dataset = representative
             converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8,
                                                    tf.lite.OpsSet.TFLITE_BUILTINS]
-        return unclip_lstm_cells(converter.convert())
+        flatbuffer = converter.convert()
+        # The int8 kernel quantizes C_t to int16 over the clip range: keep it there.
+        return flatbuffer if variant == "int8" else unclip_lstm_cells(flatbuffer)
 
 
 def unclip_lstm_cells(flatbuffer):
@@ -67,7 +69,8 @@ def unclip_lstm_cells(flatbuffer):
     The TFLite converter fuses a Keras-style LSTM with `cell_clip=10`, so
     `UNIDIRECTIONAL_SEQUENCE_LSTM` clamps C_t to [-10, 10], which the notes'
     equations (and Keras) do not: a saturated cell drifts from Keras, and a
-    decoder handed a large state diverges. 0 means no clipping.
+    decoder handed a large state diverges. 0 means no clipping. Only for float
+    kernels: the int8 kernel scales its int16 cell state by the clip range.
     """
     from tensorflow.lite.python import schema_py_generated as schema
     from tensorflow.lite.tools import flatbuffer_utils
@@ -80,6 +83,17 @@ def unclip_lstm_cells(flatbuffer):
                 changed |= op.builtinOptions.cellClip != 0.0
                 op.builtinOptions.cellClip = 0.0
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model)) if changed else flatbuffer
+
+
+def lstm_cell_clips(flatbuffer):
+    """The `cell_clip` option of every fused LSTM op in a TFLite model (0: none)."""
+    from tensorflow.lite.python import schema_py_generated as schema
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(flatbuffer))
+    return [op.builtinOptions.cellClip for subgraph in model.subgraphs
+            for op in subgraph.operators
+            if op.builtinOptionsType == schema.BuiltinOptions.UnidirectionalSequenceLSTMOptions]
 
 
 def op_names(flatbuffer):

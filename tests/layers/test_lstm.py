@@ -407,3 +407,16 @@ def test_tflite_export_does_not_clip_the_cell_state():
     interpreter.invoke()
     result = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
     np.testing.assert_allclose(result, expected, atol=ATOL)
+
+
+@pytest.mark.parametrize("variant", ["float32", "dynamic_range", "float16", "int8"])
+def test_only_float_kernels_lose_the_converter_cell_clip(variant):
+    from export.tflite import export_tflite, lstm_cell_clips
+
+    keras.utils.set_random_seed(3)
+    ids_in = keras.Input((None,), dtype="int32")
+    model = keras.Model(ids_in, LSTM(UNITS)(keras.layers.Embedding(20, FEATURES)(ids_in)))
+    representative = [np.arange(1, 1 + n) % 20 for n in range(3, 9)]
+    clips = lstm_cell_clips(export_tflite(model, variant, representative_ids=representative))
+    # The int8 kernel keeps its int16 cell state within the clip range.
+    assert clips == ([10.0] if variant == "int8" else [0.0])
