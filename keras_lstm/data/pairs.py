@@ -90,7 +90,7 @@ def split_by_source(sources, targets, fractions=(0.8, 0.1, 0.1), seed=0):
     """Train/validation/test split in which no source sentence is in two splits.
 
     Returns:
-        Three `(sources, targets)` pairs of lists.
+        Three `(sources, targets)` pairs of lists, each in a seeded random order.
     """
     unique = sorted(set(sources))
     order = np.random.default_rng(seed).permutation(len(unique))
@@ -99,9 +99,14 @@ def split_by_source(sources, targets, fractions=(0.8, 0.1, 0.1), seed=0):
     split_of = {}
     for rank, index in enumerate(order):
         split_of[unique[index]] = 1 if rank < n_val else 2 if rank < n_val + n_test else 0
-    parts = [([], []), ([], []), ([], [])]
-    for source, target in zip(sources, targets, strict=True):
-        part = parts[split_of[source]]
-        part[0].append(source)
-        part[1].append(target)
+    members = [[], [], []]
+    for index, source in enumerate(sources):
+        members[split_of[source]].append(index)
+    # Each split in a seeded random order, not file order (Tatoeba files are sorted
+    # by length, and the first pairs of a split serve as samples).
+    rng = np.random.default_rng(seed + 1)
+    parts = []
+    for indices in members:
+        indices = rng.permutation(np.asarray(indices, dtype=np.int64))
+        parts.append(([sources[i] for i in indices], [targets[i] for i in indices]))
     return parts

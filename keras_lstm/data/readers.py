@@ -148,8 +148,8 @@ def stratified_split(texts, labels, fractions=(0.8, 0.1, 0.1), seed=0):
     """Splits into train/validation/test keeping each label's share, reproducibly.
 
     Returns:
-        Three `(texts, labels)` pairs. Deduplicate first: a text appears in
-        one split only if it appears once.
+        Three `(texts, labels)` pairs, each in a seeded random order.
+        Deduplicate first: a text appears in one split only if it appears once.
     """
     if abs(sum(fractions) - 1.0) > 1e-6 or min(fractions) < 0:
         raise DataError(f"split fractions must be non-negative and sum to 1, got {fractions}")
@@ -166,7 +166,9 @@ def stratified_split(texts, labels, fractions=(0.8, 0.1, 0.1), seed=0):
         parts[0].extend(index[n_val + n_test:])
     result = []
     for part in parts:
-        part = sorted(part)
+        # Seeded shuffle, not file order: files are often grouped by label, and the
+        # first texts of a split serve as samples (export checks, int8 calibration).
+        part = rng.permutation(np.asarray(part, dtype=np.int64))
         result.append(([texts[i] for i in part], [labels[i] for i in part]))
     return tuple(result)
 

@@ -87,3 +87,12 @@ def test_reads_the_real_tatoeba_file(shared_data):
     assert pairs.read == 27_573 and len(pairs.sources) > 27_000
     parts = split_by_source(pairs.sources, pairs.targets)
     assert not set(parts[0][0]) & set(parts[2][0])
+
+
+def test_split_by_source_is_not_in_file_order():
+    """Tatoeba files are sorted by length; the first test pairs must not be the shortest."""
+    sources = ["w " * (1 + i // 10) + str(i) for i in range(1000)]  # growing lengths
+    parts = split_by_source(sources, list(sources), seed=0)
+    for part_sources, _ in parts:
+        head = [len(s) for s in part_sources[: len(part_sources) // 4]]
+        assert max(head) > sorted(len(s) for s in part_sources)[len(part_sources) // 2]

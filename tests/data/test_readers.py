@@ -67,3 +67,12 @@ def test_stratified_split_is_deterministic_disjoint_and_stratified():
 def test_check_labels_names_the_unknown_label():
     with pytest.raises(DataError, match=r"val\.csv, row 2: label 'neutral' is not among"):
         readers.check_labels({"pos", "neg"}, ["pos", "neutral"], "val.csv")
+
+
+def test_stratified_split_mixes_a_file_grouped_by_label():
+    """The first texts of a split are used as samples: they must not be one label."""
+    texts = [f"t{i}" for i in range(2000)]
+    labels = ["neg"] * 1000 + ["pos"] * 1000  # a file with every negative first
+    train, validation, _ = readers.stratified_split(texts, labels, (0.8, 0.1, 0.1), seed=0)
+    for part_labels in (train[1][:200], validation[1][:100]):
+        assert 0.3 < part_labels.count("pos") / len(part_labels) < 0.7
