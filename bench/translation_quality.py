@@ -1,7 +1,7 @@
 """BLEU and chrF of the encoder-decoder on the real English–Chinese pairs.
 
 Usage: python bench/translation_quality.py [--directions zh-en,en-zh] [--attention on,off]
-                                           [--epochs 12] [--units 256] [--examples 1000]
+                                           [--epochs 12] [--units 256] [--examples 0]
 
 Data: ../shared/data/cmn-eng.tsv (Tatoeba, `English<TAB>Chinese<TAB>attribution`), split
 by source sentence with seed 0. For each direction and attention setting, one model is trained
@@ -33,7 +33,8 @@ def main():
     parser.add_argument("--attention", default="on,off")
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--units", type=int, default=256)
-    parser.add_argument("--examples", type=int, default=1000, help="test pairs scored")
+    parser.add_argument("--examples", type=int, default=0,
+                        help="test pairs scored (0: the whole test split)")
     args = parser.parse_args()
     if not DATA.is_file():
         raise SystemExit(f"{DATA} not found (the real data lives in ../shared/data)")
@@ -52,18 +53,20 @@ def main():
                 result = train_translation(config, verbose=2)
                 minutes = (time.perf_counter() - start) / 60
                 for beam in (1, 4):
-                    metrics = evaluate_translation(out, beam=beam, max_examples=args.examples)
+                    metrics = evaluate_translation(out, beam=beam, max_examples=args.examples or None)
                     rows.append((direction, attention, beam, metrics["bleu"], metrics["chrf"],
-                                 metrics["bleu_tokenize"], result["epochs_run"], minutes))
+                                 metrics["bleu_tokenize"], result["epochs_run"], minutes,
+                                 metrics["examples"]))
                     print(f"{direction} attention={attention} beam={beam}: BLEU "
                           f"{metrics['bleu']:.2f} chrF {metrics['chrf']:.2f}", flush=True)
 
-    print("\n| direction | attention | decoding | BLEU | chrF | BLEU tokenizer | epochs | train minutes |")
-    print("|---|---|---|---|---|---|---|---|")
-    for direction, attention, beam, bleu, chrf, tokenize, epochs, minutes in rows:
+    print("\n| direction | attention | decoding | BLEU | chrF | BLEU tokenizer | epochs | "
+          "train minutes | test pairs |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for direction, attention, beam, bleu, chrf, tokenize, epochs, minutes, pairs in rows:
         decoding = "greedy" if beam == 1 else f"beam {beam}"
         print(f"| {direction} | {attention} | {decoding} | {bleu:.2f} | {chrf:.2f} | {tokenize} | "
-              f"{epochs} | {minutes:.1f} |")
+              f"{epochs} | {minutes:.1f} | {pairs} |")
 
 
 if __name__ == "__main__":
