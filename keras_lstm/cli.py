@@ -42,6 +42,9 @@ def _add_sentiment_training_flags(parser):
     parser.add_argument("--min-count", type=int, default=defaults.min_count)
     parser.add_argument("--max-length", type=int, default=defaults.max_length)
     parser.add_argument("--stopwords", choices=("english", "chinese"), default=None)
+    parser.add_argument("--cjk-bigrams", action="store_true",
+                        help="tokens are overlapping bigrams of consecutive CJK characters "
+                             "(Chinese word-like units; a lone character stays a unigram)")
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
     parser.add_argument("--epochs", type=int, default=defaults.epochs)
     parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate)

@@ -29,6 +29,8 @@ class SentimentTrainingConfig:
         vocab_size, min_count: Vocabulary built from the training split.
         max_length: Tokens kept per text (the rest is cut).
         stopwords: `None`, `"english"` or `"chinese"` (negations are kept).
+        cjk_bigrams: Tokens are overlapping bigrams of consecutive CJK
+            characters (see `lstm_text.TokenizerConfig`).
         batch_size, epochs, learning_rate, clipnorm, patience: Training;
             `clipnorm` clips the gradient norm (the notes warn of exploding
             gradients), `patience` is early stopping's.
@@ -55,6 +57,7 @@ class SentimentTrainingConfig:
     min_count: int = 2
     max_length: int = 100
     stopwords: str | None = None
+    cjk_bigrams: bool = False
     batch_size: int = 64
     epochs: int = 8
     learning_rate: float = 2e-3
@@ -224,7 +227,7 @@ def train_sentiment(config: SentimentTrainingConfig, resume=False, verbose=1):
     splits = load_splits(config)
     labels = sorted(set(splits.train[1]))
     label_index = {label: i for i, label in enumerate(labels)}
-    tokenizer = TextTokenizer(stopwords=config.stopwords)
+    tokenizer = TextTokenizer(stopwords=config.stopwords, cjk_bigrams=config.cjk_bigrams)
     train_tokens = [[token.decode("utf-8") for token in row]
                     for row in tokenizer.tokenize(list(splits.train[0])).to_list()]
     vocabulary = Vocabulary.build(train_tokens, max_size=config.vocab_size, min_count=config.min_count)

@@ -12,6 +12,11 @@ After NFKC normalisation and lower-casing, a text is cut into:
   apostrophes at either end of a token are stripped);
 - one token per any other visible character (punctuation, symbols, emoji).
 Control and zero-width characters are removed; whitespace separates tokens.
+
+Optionally (`cjk_bigrams`), each run of two or more consecutive CJK tokens
+becomes its overlapping bigrams ("质量很好" → 质量, 量很, 很好); a lone CJK
+character stays a unigram. Chinese words are mostly two characters long, so
+bigrams give the model word-like units without a segmenter.
 """
 
 # One token per character.
@@ -85,4 +90,5 @@ def patterns(dialect):
         "edge_quotes": "^'+|'+$",
         "edge_space": f"^{_cls(SPACE, dialect)}+|{_cls(SPACE, dialect)}+$",
         "digit": "([0-9])",
+        "cjk": _cls(CJK, dialect),
     }

@@ -7,6 +7,7 @@ import unicodedata
 from lstm_text import rules, stopwords
 
 _PY = {name: re.compile(pattern) for name, pattern in rules.patterns("python").items()}
+_CJK = _PY["cjk"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -20,12 +21,16 @@ class TokenizerConfig:
         mark_spaces: Keep each run of whitespace between tokens as a "▁"
             token, so that `detokenize` restores the text exactly (used for
             translation targets).
+        split_digits: One token per digit (used for translation).
+        cjk_bigrams: Replace each run of two or more consecutive CJK tokens
+            by its overlapping bigrams; a lone CJK character stays as it is.
     """
 
     lowercase: bool = True
     stopwords: str | tuple | None = None
     mark_spaces: bool = False
     split_digits: bool = False
+    cjk_bigrams: bool = False
 
     @classmethod
     def from_dict(cls, config):
@@ -38,7 +43,8 @@ class TokenizerConfig:
         value = self.stopwords
         return {"lowercase": self.lowercase,
                 "stopwords": list(value) if isinstance(value, tuple) else value,
-                "mark_spaces": self.mark_spaces, "split_digits": self.split_digits}
+                "mark_spaces": self.mark_spaces, "split_digits": self.split_digits,
+                "cjk_bigrams": self.cjk_bigrams}
 
 
 class PyTokenizer:
@@ -67,7 +73,10 @@ class PyTokenizer:
             text = _PY["digit"].sub(r" \1 ", text)
         text = _PY["space"].sub(" ", text)
         tokens = (_PY["edge_quotes"].sub("", token) for token in text.split(" "))
-        return [t for t in tokens if t and t not in self._stopwords]
+        tokens = [t for t in tokens if t]
+        if self.config.cjk_bigrams:
+            tokens = cjk_bigrams(tokens)
+        return [t for t in tokens if t not in self._stopwords]
 
     def get_config(self):
         return self.config.to_dict()
@@ -79,6 +88,24 @@ class PyTokenizer:
     @classmethod
     def from_config(cls, config):
         return cls(TokenizerConfig.from_dict(config))
+
+
+def cjk_bigrams(tokens):
+    """Each run of ≥ 2 consecutive CJK tokens → its overlapping bigrams.
+
+    >>> cjk_bigrams(["很", "好", "!", "好", "a"])
+    ['很好', '!', '好', 'a']
+    """
+    cjk = [bool(_CJK.fullmatch(token)) for token in tokens]
+    out = []
+    for i, token in enumerate(tokens):
+        before = i > 0 and cjk[i - 1]
+        after = i + 1 < len(tokens) and cjk[i + 1]
+        if cjk[i] and after:
+            out.append(token + tokens[i + 1])
+        elif not (cjk[i] and before):
+            out.append(token)
+    return out
 
 
 def detokenize(tokens, mark_spaces=True):

@@ -86,6 +86,28 @@ def test_train_on_a_csv_is_reproducible(tmp_path, small_csv):
         assert (left == right).all()
 
 
+def test_cjk_bigram_run_exports_and_serves_the_same_tokens(tmp_path):
+    rows = [(f"质量很好{i}，非常满意", "positive") for i in range(20)]
+    rows += [(f"太差了{i}，很失望", "negative") for i in range(20)]
+    data = write_csv(tmp_path / "zh.csv", rows)
+    run = tmp_path / "run"
+    assert main(train_args(data, run, "--cjk-bigrams", "--min-count", "1")) == 0
+    config = json.loads((run / "config.json").read_text())
+    assert config["tokenizer"]["cjk_bigrams"] is True
+    vocabulary = (run / "vocabulary.txt").read_text(encoding="utf-8").split("\n")
+    assert "很好" in vocabulary and "很" not in vocabulary
+    result = run_cli("export", run, "--quantize", "float32")
+    assert result.returncode == 0, result.stderr[-2000:]
+    outputs = {}
+    for runtime in ("keras", "onnx", "tflite", "saved_model"):
+        result = run_cli("predict", run, "--runtime", runtime, "质量很好", "太差了，失望")
+        assert result.returncode == 0, result.stderr[-2000:]
+        outputs[runtime] = [json.loads(line)["probabilities"]["positive"]
+                            for line in result.stdout.strip().splitlines()]
+    for runtime in ("onnx", "tflite", "saved_model"):
+        assert outputs[runtime] == pytest.approx(outputs["keras"], abs=1e-5)
+
+
 def test_sigkill_then_resume_reaches_the_same_weights(tmp_path):
     """Kill training (SIGKILL) after its first epoch; --resume ends where an uninterrupted run does."""
     import signal

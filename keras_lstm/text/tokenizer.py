@@ -8,6 +8,23 @@ from lstm_text import TokenizerConfig, rules, stopwords
 _RE2 = rules.patterns("re2")
 
 
+def _cjk_bigrams(tokens):
+    """`lstm_text.tokenizer.cjk_bigrams` on a `(batch, None)` ragged batch."""
+    flat = tokens.flat_values
+    n = tf.size(flat)
+    rows = tokens.value_rowids()
+    cjk = tf.strings.regex_full_match(flat, _RE2["cjk"])
+    same_row = tf.equal(rows[1:], rows[:-1])
+    # Whether the next / previous token (in the same text) is CJK.
+    after = tf.concat([tf.logical_and(cjk[1:], same_row), [False]], 0)[:n]
+    before = tf.concat([[False], tf.logical_and(cjk[:-1], same_row)], 0)[:n]
+    following = tf.concat([flat[1:], [""]], 0)[:n]
+    pair = tf.logical_and(cjk, after)
+    merged = tokens.with_flat_values(tf.where(pair, tf.strings.join([flat, following]), flat))
+    drop = tf.logical_and(cjk, tf.logical_and(tf.logical_not(after), before))
+    return tf.ragged.boolean_mask(merged, tokens.with_flat_values(tf.logical_not(drop)))
+
+
 class TextTokenizer(tf_text.Tokenizer):
     """Tokenizes a batch of strings inside a TensorFlow graph.
 
@@ -45,12 +62,14 @@ class TextTokenizer(tf_text.Tokenizer):
         text = tf.strings.regex_replace(text, _RE2["space"], " ")
         tokens = tf.strings.split(text, sep=" ")
         tokens = tf.strings.regex_replace(tokens, _RE2["edge_quotes"], "")
-        keep = tf.strings.length(tokens) > 0
+        tokens = tf.ragged.boolean_mask(tokens, tf.strings.length(tokens) > 0)
+        if self.config.cjk_bigrams:
+            tokens = _cjk_bigrams(tokens)
         if self._stopwords:
             stop = tf.constant(self._stopwords)
             is_stop = tf.reduce_any(tf.equal(tokens.flat_values[:, None], stop[None, :]), axis=1)
-            keep = tf.logical_and(keep, tokens.with_flat_values(tf.logical_not(is_stop)))
-        return tf.ragged.boolean_mask(tokens, keep)
+            tokens = tf.ragged.boolean_mask(tokens, tokens.with_flat_values(tf.logical_not(is_stop)))
+        return tokens
 
     def get_config(self):
         return self.config.to_dict()

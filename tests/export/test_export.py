@@ -129,6 +129,28 @@ def test_runtimes_round_trip_to_keras(exported, backend, artifact):
     assert result["label"] == max(result["probabilities"], key=result["probabilities"].get)
 
 
+def test_cjk_bigram_tokenizer_is_exported_and_served_by_every_runtime(tmp_path):
+    # The SavedModel tokenizes in the graph, ONNX and TFLite with the Python
+    # twin: all must form the same bigrams as training did.
+    texts = ["质量很好", "很好，不错", "不好看", "好", "一般般 ok"]
+    config = {"lowercase": True, "stopwords": None, "cjk_bigrams": True}
+    twin = PyTokenizer.from_config(config)
+    vocab = Vocabulary.build([twin.tokenize(t) for t in texts], max_size=30)
+    assert "很好" in vocab.tokens and "质" not in vocab.tokens
+    model = tiny_model()
+    export_model(model, tmp_path / "export", tokenizer_config=config, vocabulary=vocab,
+                 labels=["negative", "neutral", "positive"], max_length=5, variants=("float32",))
+    rows = [vocab.encode(twin.tokenize(t))[:5] for t in texts]
+    ids = np.zeros((len(rows), 5), "int32")
+    for i, row in enumerate(rows):
+        ids[i, : len(row)] = row
+    expected = np.asarray(model(ids))
+    for backend in ("onnx", "tflite", "saved_model"):
+        runtime = runtimes.load(tmp_path / "export", backend=backend)
+        np.testing.assert_allclose(runtime.predict_proba(texts), expected, atol=1e-5,
+                                   err_msg=backend)
+
+
 def test_export_folder_holds_metadata_vocabulary_and_every_artifact(exported):
     folder, _, vocab = exported
     metadata = json.loads((folder / "metadata.json").read_text())

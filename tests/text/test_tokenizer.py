@@ -32,7 +32,9 @@ def tf_tokens(tokenizer, texts):
 @pytest.mark.parametrize("config", [
     TokenizerConfig(), TokenizerConfig(stopwords="english"), TokenizerConfig(stopwords="chinese"),
     TokenizerConfig(lowercase=False, mark_spaces=True, split_digits=True),
-], ids=["plain", "english-stopwords", "chinese-stopwords", "cased-spaces-digits"])
+    TokenizerConfig(cjk_bigrams=True), TokenizerConfig(cjk_bigrams=True, stopwords="chinese"),
+], ids=["plain", "english-stopwords", "chinese-stopwords", "cased-spaces-digits", "cjk-bigrams",
+        "cjk-bigrams-stopwords"])
 def test_twins_agree_on_every_default_text_and_tricky_strings(config):
     texts, _ = load_default_reviews()
     texts = texts + TRICKY
@@ -53,6 +55,20 @@ def test_rules(lowercase):
                      ["I don't like 'it'!! 质量很好 👍 Café"])[0] == tokens
 
 
+@pytest.mark.parametrize("text, expected", [
+    ("质量很好!", ["质量", "量很", "很好", "!"]),
+    ("好", ["好"]),
+    ("好!坏", ["好", "!", "坏"]),
+    ("ok 不错 ok 中", ["ok", "不错", "ok", "中"]),
+    ("日本語のテキスト", ["日本", "本語", "語の", "のテ", "テキ", "キス", "スト"]),
+    ("no cjk here", ["no", "cjk", "here"]),
+    ("", []),
+])
+def test_cjk_bigrams(text, expected):
+    assert PyTokenizer(cjk_bigrams=True).tokenize(text) == expected
+    assert tf_tokens(TextTokenizer(cjk_bigrams=True), [text, "填充", ""])[0] == expected
+
+
 def test_stopwords_keep_negations():
     english = PyTokenizer(stopwords="english").tokenize("This is not the best, it is never good")
     assert english == ["not", "best", ",", "never", "good"]
@@ -61,7 +77,7 @@ def test_stopwords_keep_negations():
 
 
 def test_config_round_trip():
-    tokenizer = TextTokenizer(stopwords=("foo", "bar"), lowercase=False)
+    tokenizer = TextTokenizer(stopwords=("foo", "bar"), lowercase=False, cjk_bigrams=True)
     again = TextTokenizer.from_config(tokenizer.get_config())
     assert again.config == tokenizer.config
     assert PyTokenizer.from_config(tokenizer.get_config()).config == tokenizer.config
