@@ -110,7 +110,9 @@ def make_pair_dataset(source_ids, target_ids, batch_size, shuffle, seed):
         padded_shapes=([None], [None], [None]))
     dataset = dataset.map(lambda s, ti, to: ((s, ti), to))
     if not shuffle:
-        return dataset.cache().prefetch(tf.data.AUTOTUNE)
+        dataset = dataset.cache()
+    # Bucketing hides the number of batches from Keras, which then warns that
+    # the input "ran out of data". It does not depend on the order: count it.
     batches = int(dataset.reduce(0, lambda n, _: n + 1))
     dataset = dataset.apply(tf.data.experimental.assert_cardinality(batches))
     return dataset.prefetch(tf.data.AUTOTUNE)
@@ -194,8 +196,9 @@ def train_translation(config: TranslationTrainingConfig, verbose=1):
                                       restore_best_weights=True),
         keras.callbacks.TensorBoard(str(run_dir / "logs"), write_graph=False),
     ]
+    # The dataset shuffles itself (seeded); fit() must not try to.
     history = model.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
-                        callbacks=callbacks, verbose=verbose)
+                        callbacks=callbacks, verbose=verbose, shuffle=False)
     return {"run_dir": str(run_dir), "epochs_run": len(history.history["loss"]),
             "best_val_loss": float(min(history.history["val_loss"]))}
 

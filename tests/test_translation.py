@@ -9,6 +9,7 @@ from keras_lstm.translation import (
     TranslationTrainingConfig,
     Translator,
     evaluate_translation,
+    make_pair_dataset,
     score_translations,
     train_translation,
 )
@@ -66,3 +67,14 @@ def test_without_attention_and_with_keras_layers(tmp_path):
         lstm="keras"), verbose=0)
     assert result["epochs_run"] == 1
     assert len(Translator(out).translate(["15:30", "75%"], beam=2)) == 2
+
+
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_pair_datasets_know_their_number_of_batches(shuffle):
+    # Without it Keras warns that the input "ran out of data" in every fit().
+    sources = [[3] * (1 + i % 13) for i in range(50)]
+    targets = [[1, 4, 5, 2]] * 50
+    dataset = make_pair_dataset(sources, targets, batch_size=8, shuffle=shuffle, seed=0)
+    counted = sum(1 for _ in dataset)
+    assert int(dataset.cardinality()) == counted
+    assert sum(int(batch[1].shape[0]) for batch in dataset) == 50
