@@ -45,8 +45,13 @@ class TextTokenizer(tf_text.Tokenizer):
         self._stopwords = sorted(stopwords.resolve(self.config.stopwords))
 
     def tokenize(self, input):  # noqa: A002 (tf_text.Tokenizer's signature)
-        """`(batch,)` strings → `tf.RaggedTensor` of string tokens, `(batch, None)`."""
+        """`(batch,)` strings → `tf.RaggedTensor` of string tokens, `(batch, None)`.
+
+        A scalar string gives a 1-D tensor of its tokens.
+        """
         text = tf.convert_to_tensor(input, dtype=tf.string)
+        if text.shape.rank == 0:
+            return self.tokenize(text[None])[0]
         # Controls go first: ICU's NFKC stops at a NUL byte.
         text = tf.strings.regex_replace(text, _RE2["ignored"], "")
         text = tf_text.normalize_utf8(text, "NFKC")

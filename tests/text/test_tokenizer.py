@@ -69,6 +69,13 @@ def test_cjk_bigrams(text, expected):
     assert tf_tokens(TextTokenizer(cjk_bigrams=True), [text, "填充", ""])[0] == expected
 
 
+def test_a_scalar_string_gives_its_tokens():
+    tokenizer = TextTokenizer(cjk_bigrams=True, stopwords="chinese")
+    text = "这个质量不是很好 ok"
+    tokens = [t.decode("utf-8") for t in tokenizer.tokenize(text).numpy()]
+    assert tokens == tf_tokens(tokenizer, [text])[0] == PyTokenizer(tokenizer.config).tokenize(text)
+
+
 def test_stopwords_keep_negations():
     english = PyTokenizer(stopwords="english").tokenize("This is not the best, it is never good")
     assert english == ["not", "best", ",", "never", "good"]
