@@ -5,11 +5,11 @@ Usage: python bench/layer_speed.py [--repeats 7] [--steps-per-repeat 10]
 Both layers sit in the same model (Embedding(20 000, 128) → LSTM(128) →
 Dense(3, softmax), Adam, batch 64, 100 steps) and are measured interleaved in
 one process, so a slow moment of the machine hits both. Training is timed
-twice: fed by a cached `tf.data` pipeline (as `keras-lstm train` feeds it),
-and fed NumPy arrays, where `fit()`'s own slicing of the arrays adds the same
-cost per step to both layers. A third model without an LSTM (Embedding →
-mean → Dense) gives the cost that no LSTM changes. Prints a Markdown table of
-medians and the ratio keras/custom.
+with three inputs: a cached `tf.data` pipeline of fixed length (as
+`keras-lstm train` feeds it), the same with an unknown length (as bucketed
+pipelines give), and NumPy arrays handed to `fit()`. A model without an LSTM
+(Embedding → mean → Dense) gives the cost that no LSTM changes. Prints a
+Markdown table of medians and the ratio keras/custom.
 """
 
 import argparse
@@ -60,10 +60,9 @@ def main():
     labels = rng.integers(0, CLASSES, size=(n,)).astype("int32")
     one, batch = ids[:1], ids[:BATCH]
 
-    # A fresh pair of models per input kind, so that each model's training
-    # function is traced once: Keras 3 retraces fit()'s train function when the
-    # input signature changes, and the second trace of a model holding
-    # keras.layers.LSTM ran about 2x slower in our runs.
+    # A fresh pair of models per input kind, so that no model's train function
+    # is traced for two input signatures. (keras.layers.LSTM's step is bimodal
+    # here, about 35 or 63 ms per traced function; see the README.)
     static = tf.data.Dataset.from_tensor_slices((ids, labels)).batch(BATCH).cache()
     # Unknown sequence length, as bucket_by_sequence_length pipelines give.
     dynamic = static.map(lambda x, y: (tf.reshape(x, [tf.shape(x)[0], -1]), y)).cache()
@@ -84,8 +83,8 @@ def main():
         return (time.perf_counter() - start) * 1000
 
     fit(baseline, static)
-    for feed, models in pairs.items():
-        for model in models.values():
+    for feed, pair in pairs.items():
+        for model in pair.values():
             fit(model, feeds[feed])  # trace and warm up
     models = pairs["tf.data, fixed length"]
     serve = {}

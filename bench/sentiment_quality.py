@@ -25,11 +25,11 @@ from keras_lstm.training import SentimentTrainingConfig, load_splits, train_sent
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
+REVIEWS = dict(data=None, max_length=200, epochs=6, dropout=0.5, units=64, pooling="max",
+               embedding_dim=128)
 DATASETS = {
-    "reviews": dict(data=None, max_length=200, epochs=6, dropout=0.5, units=64, pooling="max",
-                    embedding_dim=128, vocab_size=60_000, min_count=1, cjk_bigrams=True),
-    "reviews-chars": dict(data=None, max_length=200, epochs=6, dropout=0.5, units=64,
-                          pooling="max", embedding_dim=128, vocab_size=20_000, min_count=2),
+    "reviews": dict(REVIEWS, vocab_size=60_000, min_count=1, cjk_bigrams=True),
+    "reviews-chars": dict(REVIEWS, vocab_size=20_000, min_count=2),
     "airline": dict(data=str(SHARED / "airline-tweets.csv"), text_column="text",
                     label_column="airline_sentiment", max_length=50, epochs=8, dropout=0.5,
                     units=64, pooling="max", embedding_dim=128, vocab_size=12_000, min_count=1),
