@@ -40,6 +40,9 @@ def _add_sentiment_training_flags(parser):
                              "max/mean over the valid steps")
     parser.add_argument("--vocab-size", type=int, default=defaults.vocab_size)
     parser.add_argument("--min-count", type=int, default=defaults.min_count)
+    parser.add_argument("--embeddings", metavar="FILE",
+                        help="pre-trained word vectors (GloVe, word2vec or fastText text format) "
+                             "to start the embedding from; --embedding-dim must be their width")
     parser.add_argument("--max-length", type=int, default=defaults.max_length)
     parser.add_argument("--stopwords", choices=("english", "chinese"), default=None)
     parser.add_argument("--cjk-bigrams", action="store_true",

@@ -27,6 +27,10 @@ class SentimentTrainingConfig:
         bidirectional, layers, units, embedding_dim, dropout, pooling: The
             model (see `SentimentModelConfig`).
         vocab_size, min_count: Vocabulary built from the training split.
+        embeddings: Optional pre-trained word vectors (GloVe, word2vec or
+            fastText text file, `embedding_dim` numbers a word) that
+            initialise the embedding rows of the tokens they cover; training
+            fine-tunes them (see `keras_lstm.data.word_vectors`).
         max_length: Tokens kept per text (the rest is cut).
         stopwords: `None`, `"english"` or `"chinese"` (negations are kept).
         cjk_bigrams: Tokens are overlapping bigrams of consecutive CJK
@@ -55,6 +59,7 @@ class SentimentTrainingConfig:
     pooling: str = "last"
     vocab_size: int = 20_000
     min_count: int = 2
+    embeddings: str | None = None
     max_length: int = 100
     stopwords: str | None = None
     cjk_bigrams: bool = False
@@ -231,6 +236,14 @@ def train_sentiment(config: SentimentTrainingConfig, resume=False, verbose=1):
     train_tokens = [[token.decode("utf-8") for token in row]
                     for row in tokenizer.tokenize(list(splits.train[0])).to_list()]
     vocabulary = Vocabulary.build(train_tokens, max_size=config.vocab_size, min_count=config.min_count)
+    vectors = None
+    if config.embeddings:  # (a resumed run then restores its trained weights over them)
+        from keras_lstm.data.word_vectors import read_word_vectors
+
+        vectors = read_word_vectors(config.embeddings, vocabulary, config.embedding_dim)
+        if verbose:
+            print(f"word vectors: {int(vectors.found.sum())} of {len(vocabulary) - 2} vocabulary "
+                  f"tokens found in {config.embeddings}", flush=True)
 
     run_dir.mkdir(parents=True, exist_ok=True)
     vocabulary.save(run_dir / runs.VOCABULARY_FILE)
@@ -256,6 +269,8 @@ def train_sentiment(config: SentimentTrainingConfig, resume=False, verbose=1):
         "splits": {name: len(split[0]) for name, split in
                    (("train", splits.train), ("validation", splits.validation),
                     ("test", splits.test)) if split is not None},
+        **({"word_vectors": {"file": vectors.path, "tokens_found": int(vectors.found.sum()),
+                             "tokens": len(vocabulary) - 2}} if vectors else {}),
     })
 
     backup = run_dir / "backup"
@@ -274,6 +289,8 @@ def train_sentiment(config: SentimentTrainingConfig, resume=False, verbose=1):
     val_ds = dataset(splits.validation, False)
     with strategy.scope():
         model = build_sentiment_model(model_config)
+        if vectors is not None:
+            vectors.initialise(model.get_layer("embedding"))
         model.compile(
             optimizer=keras.optimizers.Adam(config.learning_rate, clipnorm=config.clipnorm),
             loss="sparse_categorical_crossentropy",

@@ -1,0 +1,127 @@
+"""Pre-trained word vectors (GloVe, word2vec or fastText text files) for the embedding layer.
+
+The notes' second step, "word vectors", can start from vectors learned on far
+more text than a labelled set holds. Nothing is downloaded: the user gives a
+file they have.
+"""
+
+import dataclasses
+import unicodedata
+from pathlib import Path
+
+import numpy as np
+
+from keras_lstm.errors import DataError
+
+
+@dataclasses.dataclass
+class WordVectors:
+    """The vectors of a vocabulary's tokens, as read from `path`.
+
+    Attributes:
+        matrix: float32 `(len(vocabulary), dim)`; zeros where `found` is False.
+        found: bool `(len(vocabulary),)`: the token has a vector in the file.
+        path: The file.
+    """
+
+    matrix: np.ndarray
+    found: np.ndarray
+    path: str
+
+    def initialise(self, embedding):
+        """Copies the found rows into a built `keras.layers.Embedding`; other rows keep theirs."""
+        weights = np.asarray(embedding.embeddings)
+        if weights.shape != self.matrix.shape:
+            raise ValueError(f"embedding is {weights.shape}, vectors are {self.matrix.shape}")
+        embedding.embeddings.assign(np.where(self.found[:, None], self.matrix, weights))
+
+
+def _normalise(word):
+    # The tokenizer's own normalisation, so that "Good" in a cased file finds "good".
+    return unicodedata.normalize("NFKC", word).lower()
+
+
+def _is_header(fields):
+    return len(fields) == 2 and all(field.isdigit() for field in fields)
+
+
+def read_word_vectors(path, vocabulary, dim):
+    """Reads the vectors of `vocabulary`'s tokens from a text file.
+
+    The format is GloVe's: a word, then its `dim` numbers, separated by spaces,
+    one word per line; word2vec and fastText `.vec` text files, whose first
+    line is "<count> <dim>", are read too. Words are matched to tokens after
+    NFKC normalisation and lower-casing, as the tokenizer does; the first
+    vector of a token wins (these files list frequent words first). The file
+    is streamed, and only the vocabulary's vectors are kept.
+
+    Args:
+        path: The vectors file (UTF-8).
+        vocabulary: A `lstm_text.Vocabulary`.
+        dim: The embedding width the vectors must have.
+
+    Returns:
+        `WordVectors`.
+
+    Raises:
+        DataError: missing file, invalid UTF-8, a line that is not a word and
+            `dim` numbers, a width other than `dim`, or no token found; the
+            message names the file and the line.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: word vectors file not found")
+    matrix = np.zeros((len(vocabulary), dim), np.float32)
+    found = np.zeros(len(vocabulary), bool)
+    lines = 0
+    with path.open("rb") as file:
+        for number, raw in enumerate(file, 1):
+            try:
+                line = raw.decode("utf-8-sig" if number == 1 else "utf-8").rstrip("\r\n")
+            except UnicodeDecodeError:
+                raise DataError(f"{path}, line {number}: not valid UTF-8; word vectors files "
+                                "are UTF-8 text") from None
+            if not line.strip():
+                continue
+            if number == 1:
+                fields = line.split()
+                if _is_header(fields):
+                    if int(fields[1]) != dim:
+                        raise DataError(_width_message(path, number, int(fields[1]), dim))
+                    continue
+                if len(fields) - 1 != dim:
+                    raise DataError(_width_message(path, number, len(fields) - 1, dim))
+            # Split from the right: a few GloVe words contain spaces.
+            fields = line.rstrip().rsplit(" ", dim)
+            if len(fields) != dim + 1 or not fields[0]:
+                raise DataError(f"{path}, line {number}: expected a word and {dim} numbers "
+                                f"separated by spaces, got {len(line.split()) - 1} numbers")
+            lines += 1
+            index = vocabulary.index.get(_normalise(fields[0]))
+            if index is None or found[index] or index < 2:  # PAD and OOV keep their own rows
+                continue
+            try:
+                matrix[index] = np.asarray(fields[1:], np.float32)
+            except ValueError:
+                bad = next(f for f in fields[1:] if not _is_number(f))
+                raise DataError(f"{path}, line {number}: {bad!r} is not a number") from None
+            found[index] = True
+    if not lines:
+        raise DataError(f"{path}: no word vectors in the file")
+    if not found.any():
+        raise DataError(f"{path}: none of the {len(vocabulary) - 2} vocabulary tokens has a "
+                        f"vector among its {lines} words; are they for this language?")
+    return WordVectors(matrix=matrix, found=found, path=str(path))
+
+
+def _width_message(path, number, width, dim):
+    return (f"{path}, line {number}: the vectors have {width} numbers, the embedding "
+            f"{dim}; set --embedding-dim {width}")
+
+
+def _is_number(text):
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
