@@ -7,7 +7,11 @@ Dense(3, softmax), Adam, batch 64, 100 steps) and are measured interleaved in
 one process, so a slow moment of the machine hits both. Training is timed
 with three inputs: a cached `tf.data` pipeline of fixed length (as
 `keras-lstm train` feeds it), the same with an unknown length (as bucketed
-pipelines give), and NumPy arrays handed to `fit()`. A model without an LSTM
+pipelines give), and NumPy arrays handed to `fit()`. A training step's time
+is taken from the start to the end of training inside `fit()`, divided by
+the batches, so it leaves out what `fit()` does after training (with NumPy
+input Keras sometimes stalls about 0.3 s there; see the README). Batch-level
+callbacks would make Keras wait for every step, so none is used. A model without an LSTM
 (Embedding → mean → Dense) gives the cost that no LSTM changes. Prints a
 Markdown table of medians and the ratio keras/custom.
 
@@ -52,6 +56,16 @@ def build_without_lstm():
     model = keras.Model(inputs, keras.layers.Dense(CLASSES, activation="softmax")(pooled))
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     return model
+
+
+class TrainingTimer(keras.callbacks.Callback):
+    """Wall time (ms) from `on_train_begin` to `on_train_end` of one fit()."""
+
+    def on_train_begin(self, logs=None):
+        self.start = time.perf_counter()
+
+    def on_train_end(self, logs=None):
+        self.ms = (time.perf_counter() - self.start) * 1000
 
 
 def matrix_products_ms(repeats):
@@ -117,8 +131,7 @@ def main():
     one, batch = ids[:1], ids[:BATCH]
 
     # A fresh pair of models per input kind, so that no model's train function
-    # is traced for two input signatures. (keras.layers.LSTM's step is bimodal
-    # here, about 35 or 63 ms per traced function; see the README.)
+    # is traced for two input signatures.
     static = tf.data.Dataset.from_tensor_slices((ids, labels)).batch(BATCH).cache()
     # Unknown sequence length, as bucket_by_sequence_length pipelines give.
     dynamic = static.map(lambda x, y: (tf.reshape(x, [tf.shape(x)[0], -1]), y)).cache()
@@ -128,10 +141,14 @@ def main():
     baseline = build_without_lstm()
 
     def fit(model, feed):
+        """Trains one epoch (steps_per_repeat batches); returns the mean step time in ms."""
+        timer = TrainingTimer()
         if isinstance(feed, tuple):
-            model.fit(*feed, batch_size=BATCH, epochs=1, verbose=0, shuffle=False)
+            model.fit(*feed, batch_size=BATCH, epochs=1, verbose=0, shuffle=False,
+                      callbacks=[timer])
         else:
-            model.fit(feed, epochs=1, verbose=0)
+            model.fit(feed, epochs=1, verbose=0, callbacks=[timer])
+        return timer.ms / args.steps_per_repeat
 
     def timed(action, *args):
         start = time.perf_counter()
@@ -154,11 +171,10 @@ def main():
     infer1_ms = {kind: [] for kind in models}
     infer64_ms = {kind: [] for kind in models}
     for _ in range(args.repeats):
-        baseline_ms.append(timed(fit, baseline, static) / args.steps_per_repeat)
+        baseline_ms.append(fit(baseline, static))
         for feed, pair in pairs.items():
             for kind, model in pair.items():
-                train_ms[feed][kind].append(
-                    timed(fit, model, feeds[feed]) / args.steps_per_repeat)
+                train_ms[feed][kind].append(fit(model, feeds[feed]))
         for kind in models:
             for inputs, store in ((one, infer1_ms), (batch, infer64_ms)):
                 times = [timed(lambda f, x: f(x).numpy(), serve[kind], inputs) for _ in range(5)]
