@@ -106,16 +106,29 @@ def matrix_products_ms(repeats):
         "recurrent kernel gradient hᵀ·dz (128×6 400 by 6 400×512)":
             tf.function(lambda: tf.matmul(h, dz, transpose_a=True)),
     }
-    times = {}
-    for name, product in products.items():
-        product()
+    def loop(body):
+        return tf.function(lambda: tf.while_loop(
+            lambda t, h: t < STEPS, lambda t, h: (t + 1, body(h)), (0, h0))[1])
+
+    # What a tf.while_loop adds around the same work.
+    loops = {
+        "100 tf.while_loop iterations, each one recurrent product":
+            loop(lambda h: tf.matmul(h, recurrent)[:, :UNITS]),
+        "100 tf.while_loop iterations, each a slice and a multiply":
+            loop(lambda h: tf.concat([h, h], axis=1)[:, :UNITS] * 0.5),
+    }
+
+    def median_ms(function):
+        function()
         samples = []
         for _ in range(repeats * 3):
             start = time.perf_counter()
-            product().numpy()
+            function().numpy()
             samples.append((time.perf_counter() - start) * 1000)
-        times[name] = statistics.median(samples)
-    return times
+        return statistics.median(samples)
+
+    return ({name: median_ms(f) for name, f in products.items()},
+            {name: median_ms(f) for name, f in loops.items()})
 
 
 def main():
@@ -147,7 +160,7 @@ def main():
             model.fit(*feed, batch_size=BATCH, epochs=1, verbose=0, shuffle=False,
                       callbacks=[timer])
         else:
-            model.fit(feed, epochs=1, verbose=0, callbacks=[timer])
+            model.fit(feed, epochs=1, verbose=0, shuffle=False, callbacks=[timer])
         return timer.ms / args.steps_per_repeat
 
     def timed(action, *args):
@@ -208,7 +221,7 @@ def main():
 
     keras_step = statistics.median(train_ms["tf.data, fixed length"]["keras"])
     share = {kind: statistics.median(times) for kind, times in lstm_only.items()}
-    products = matrix_products_ms(args.repeats)
+    products, loops = matrix_products_ms(args.repeats)
     chains = sum(t for name, t in products.items() if "in sequence" in name)
     print("\n| the LSTM's share of a training step (fixed length) | ms |")
     print("|---|---|")
@@ -220,6 +233,8 @@ def main():
         print(f"| {name} | {ms:.1f} |")
     print(f"| all six, one after another | {sum(products.values()):.1f} |")
     print(f"| the two recurrent chains alone (no core can shorten them) | {chains:.1f} |")
+    for name, ms in loops.items():
+        print(f"| {name} | {ms:.1f} |")
 
 
 if __name__ == "__main__":
