@@ -94,7 +94,7 @@ def make_pair_dataset(source_ids, target_ids, batch_size, shuffle, seed):
     """Teacher-forcing batches `((source, target_in), target_out)`, bucketed by source length."""
     import tensorflow as tf
 
-    from keras_lstm.data.pipeline import bucket_boundaries
+    from keras_lstm.data.pipeline import bucket_boundaries, prefetched
 
     source = tf.ragged.constant(source_ids, dtype=tf.int32)
     target = tf.ragged.constant(target_ids, dtype=tf.int32)
@@ -115,7 +115,7 @@ def make_pair_dataset(source_ids, target_ids, batch_size, shuffle, seed):
     # the input "ran out of data". It does not depend on the order: count it.
     batches = int(dataset.reduce(0, lambda n, _: n + 1))
     dataset = dataset.apply(tf.data.experimental.assert_cardinality(batches))
-    return dataset.prefetch(tf.data.AUTOTUNE)
+    return prefetched(dataset)
 
 
 def masked_accuracy():

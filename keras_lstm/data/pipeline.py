@@ -48,6 +48,23 @@ def pad(rows, length=None):
     return out
 
 
+# tf.data's autotuner is off in the training pipelines: on 2 cores its background
+# work competes with training. With it on, some epochs take twice as long as the
+# others (`python bench/input_pipeline.py` measures both). The bench sets this to
+# True for its baseline.
+AUTOTUNE_INPUT = False
+PREFETCH_BATCHES = 2
+
+
+def prefetched(dataset):
+    """Ends a pipeline: prefetch a few batches, with tf.data's autotuning as `AUTOTUNE_INPUT` says."""
+    if AUTOTUNE_INPUT:
+        return dataset.prefetch(tf.data.AUTOTUNE)
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return dataset.prefetch(PREFETCH_BATCHES).with_options(options)
+
+
 def bucket_boundaries(max_length, count=6):
     """Geometric length boundaries up to `max_length` for `bucket_by_sequence_length`."""
     bounds = np.unique(np.geomspace(8, max_length, count).astype(int))
@@ -60,7 +77,7 @@ def make_dataset(texts, label_ids, tokenizer, vocabulary, batch_size=64, max_len
 
     tokenize (in graph, once) → ids cut to `max_length` → per epoch: a seeded
     permutation → bucket by length and pad each batch to its longest text →
-    prefetch. The order of epoch `e` depends only on `(seed, e)`, so a run
+    prefetch (see `prefetched`). The order of epoch `e` depends only on `(seed, e)`, so a run
     resumed at `first_epoch` sees exactly the batches an uninterrupted run
     would.
 
@@ -119,6 +136,6 @@ def make_dataset(texts, label_ids, tokenizer, vocabulary, batch_size=64, max_len
 
     dataset = tf.data.Dataset.range(first_epoch, max(epochs, first_epoch + 1)).flat_map(
         epoch_batches)
-    dataset = dataset.prefetch(tf.data.AUTOTUNE)
+    dataset = prefetched(dataset)
     dataset.steps_per_epoch = steps
     return dataset

@@ -54,3 +54,21 @@ def test_python_encoding_equals_pipeline_encoding_on_default_texts():
 def test_empty_text_becomes_one_oov_token():
     tokenizer, vocab = build()
     assert encode_texts(["", "   "], tokenizer, vocab, 5).tolist() == [[1], [1]]
+
+
+def test_autotuning_is_off_and_changes_no_batch(monkeypatch):
+    """The pipelines run without tf.data's autotuner (bench/input_pipeline.py); same batches."""
+    from keras_lstm.data import pipeline
+    from keras_lstm.translation import make_pair_dataset
+
+    tokenizer, vocab = build()
+    dataset = make_dataset(TEXTS, LABELS, tokenizer, vocab, batch_size=4, seed=1)
+    pairs = make_pair_dataset([[3, 4, 5], [6, 7], [8]] * 4, [[1, 9, 2], [1, 2]] * 6,
+                              batch_size=2, shuffle=True, seed=1)
+    assert dataset.options().autotune.enabled is False
+    assert pairs.options().autotune.enabled is False
+    monkeypatch.setattr(pipeline, "AUTOTUNE_INPUT", True)
+    assert make_dataset(TEXTS, LABELS, tokenizer, vocab, batch_size=4,
+                        seed=1).options().autotune.enabled is not False
+    flat = lambda bs: [tuple(r) for x, _ in bs for r in np.asarray(x)]  # noqa: E731
+    assert flat(dataset) == flat(batches(seed=1, max_length=100))
