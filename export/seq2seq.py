@@ -118,7 +118,7 @@ def _without_state(lstm):
 def _tflite_convert(layers, function, input_signature):
     import keras
 
-    from export.tflite import unclip_lstm_cells
+    from export.tflite import repair_lstm_ops
 
     with tempfile.TemporaryDirectory() as folder:
         archive = keras.export.ExportArchive()
@@ -128,7 +128,7 @@ def _tflite_convert(layers, function, input_signature):
         archive.write_out(folder, verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(folder)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-        return unclip_lstm_cells(converter.convert())
+        return repair_lstm_ops(converter.convert())
 
 
 def _export_tflite(seq2seq, work):

@@ -58,19 +58,34 @@ def export_tflite(model, variant="float32", representative_ids=None):
             converter.representative_dataset = representative
             converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8,
                                                    tf.lite.OpsSet.TFLITE_BUILTINS]
-        flatbuffer = converter.convert()
         # The int8 kernel quantizes C_t to int16 over the clip range: keep it there.
-        return flatbuffer if variant == "int8" else unclip_lstm_cells(flatbuffer)
+        return repair_lstm_ops(converter.convert(), unclip=variant != "int8")
 
 
-def unclip_lstm_cells(flatbuffer):
-    """Turns off the cell clipping the converter gives every fused LSTM op.
+# The inputs of UNIDIRECTIONAL_SEQUENCE_LSTM that hold its state (h, C), as
+# variable tensors (tensorflow/lite/kernels/lstm_shared.h).
+STATE_INPUTS = (18, 19)
 
-    The TFLite converter fuses a Keras-style LSTM with `cell_clip=10`, so
-    `UNIDIRECTIONAL_SEQUENCE_LSTM` clamps C_t to [-10, 10], which the notes'
-    equations (and Keras) do not: a saturated cell drifts from Keras, and a
-    decoder handed a large state diverges. 0 means no clipping. Only for float
-    kernels: the int8 kernel scales its int16 cell state by the clip range.
+
+def repair_lstm_ops(flatbuffer, unclip=True):
+    """Fixes two things the converter does to every fused LSTM op.
+
+    * **A weight merged into the state.** The converter merges equal constants.
+      The op's initial state is a zero constant of shape (batch, units), and a
+      weight block of the same shape that is all zeros becomes the same tensor,
+      which is the op's state variable. The op then overwrites that "weight"
+      with h_t or C_t at every step. It takes 1 unit, whose weight blocks are
+      (1, 1), and a block of exact zeros (hand-set, or pruned weights). Each
+      such weight input gets its own zero constant again.
+    * **The cell clip** (with `unclip=True`). The converter fuses a Keras-style
+      LSTM with `cell_clip=10`, so the op clamps C_t to [-10, 10], which the
+      notes' equations (and Keras) do not: a saturated cell drifts from Keras,
+      and a decoder handed a large state diverges. 0 means no clipping. Only
+      for float kernels: the int8 kernel scales its int16 cell state by the
+      clip range.
+
+    Returns:
+        The flatbuffer, changed only where needed.
     """
     from tensorflow.lite.python import schema_py_generated as schema
     from tensorflow.lite.tools import flatbuffer_utils
@@ -79,10 +94,39 @@ def unclip_lstm_cells(flatbuffer):
     changed = False
     for subgraph in model.subgraphs:
         for op in subgraph.operators:
-            if op.builtinOptionsType == schema.BuiltinOptions.UnidirectionalSequenceLSTMOptions:
-                changed |= op.builtinOptions.cellClip != 0.0
+            if op.builtinOptionsType != schema.BuiltinOptions.UnidirectionalSequenceLSTMOptions:
+                continue
+            states = {op.inputs[i] for i in STATE_INPUTS if i < len(op.inputs)}
+            for position, tensor in enumerate(op.inputs):
+                if position not in STATE_INPUTS and tensor in states:
+                    op.inputs[position] = _zero_constant(model, subgraph, tensor)
+                    changed = True
+            if unclip and op.builtinOptions.cellClip != 0.0:
                 op.builtinOptions.cellClip = 0.0
+                changed = True
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model)) if changed else flatbuffer
+
+
+def _zero_constant(model, subgraph, variable):
+    """A new constant tensor like `variable` (its shape and type), all zeros; returns its index."""
+    import copy
+
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    tensor = copy.copy(subgraph.tensors[variable])
+    zero_point = getattr(tensor.quantization, "zeroPoint", None)
+    if zero_point is not None and np.any(np.asarray(zero_point) != 0):
+        raise ValueError(f"cannot unshare the quantized state tensor {tensor.name!r}")
+    itemsize = {schema.TensorType.FLOAT32: 4, schema.TensorType.FLOAT16: 2,
+                schema.TensorType.INT16: 2, schema.TensorType.INT8: 1}[tensor.type]
+    buffer = schema.BufferT()
+    buffer.data = np.zeros(int(np.prod(tensor.shape)) * itemsize, np.uint8)
+    model.buffers.append(buffer)
+    tensor.buffer = len(model.buffers) - 1
+    tensor.isVariable = False
+    tensor.name = tensor.name + b"/unshared_weight"
+    subgraph.tensors.append(tensor)
+    return len(subgraph.tensors) - 1
 
 
 def lstm_cell_clips(flatbuffer):

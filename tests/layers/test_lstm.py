@@ -379,22 +379,29 @@ def test_tflite_fuses_builtins_only_and_matches_keras(tmp_path, bidirectional):
         np.testing.assert_allclose(result, model(np.array([row])), atol=ATOL)
 
 
-def test_tflite_export_does_not_clip_the_cell_state():
-    """The converter fuses with cell_clip=10; export_tflite turns it off (C_t is unbounded)."""
+@pytest.mark.parametrize("units", [1, 2])
+def test_tflite_export_does_not_clip_the_cell_state(units):
+    """The converter fuses with cell_clip=10; export_tflite turns it off (C_t is unbounded).
+
+    With 1 unit the all-zero weight blocks have the state's shape (1, 1), and
+    the converter merges them into the state variable; export_tflite unshares
+    them (without that, this case fails from the second step on).
+    """
     from ai_edge_litert.interpreter import Interpreter
 
     from export.tflite import export_tflite
 
     ids_in = keras.Input((None,), dtype="int32")
     embedding = keras.layers.Embedding(3, 1)
-    layer = LSTM(2, return_sequences=True)  # (TFLite's fused op is wrong for 1 unit)
+    layer = LSTM(units, return_sequences=True)
     model = keras.Model(ids_in, layer(embedding(ids_in)))
     # Gates open (i, f, o ≈ 0.99); token 1 adds ≈ +1 to C_t, token 2 adds ≈ -1.
     embedding.set_weights([np.array([[0.0], [5.0], [-5.0]], "float32")])
-    kernel = np.zeros((1, 8), "float32")
-    kernel[0, 4:6] = 1.0
-    layer.set_weights([kernel, np.zeros((2, 8), "float32"),
-                       np.array([5, 5, 5, 5, 0, 0, 5, 5], "float32")])
+    kernel = np.zeros((1, 4 * units), "float32")
+    kernel[0, 2 * units:3 * units] = 1.0  # only the candidate sees the input
+    bias = np.full(4 * units, 5.0, "float32")
+    bias[2 * units:3 * units] = 0.0
+    layer.set_weights([kernel, np.zeros((units, 4 * units), "float32"), bias])
     ids = np.array([[1] * 20 + [2] * 15], "int32")  # C_t climbs to ≈18, then falls to ≈2
     expected = np.asarray(model(ids))
     assert expected[0, -1, 0] > 0.9  # a cell clipped at 10 would end near -5 (h < 0)
