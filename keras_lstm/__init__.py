@@ -9,6 +9,7 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from keras_lstm import layers  # noqa: E402
+from keras_lstm.models import sentiment, seq2seq  # noqa: E402,F401  (their layers register too)
 
 __version__ = "0.1.0"
 __all__ = ["layers", "__version__"]

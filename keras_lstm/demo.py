@@ -24,10 +24,11 @@ REVIEWS_SETTINGS = dict(epochs=6, units=64, embedding_dim=128, vocab_size=60_000
 
 def sentiment_config(out, fast, seed):
     if fast:
+        # The full demo's architecture (bidirectional, max pooling), small.
         return SentimentTrainingConfig(out=str(out), max_examples=3000, epochs=2, units=16,
                                        embedding_dim=16, vocab_size=2000, max_length=40,
                                        batch_size=32, learning_rate=5e-3, cjk_bigrams=True,
-                                       seed=seed)
+                                       bidirectional=True, pooling="max", seed=seed)
     return SentimentTrainingConfig(out=str(out), bidirectional=True, seed=seed,
                                    **REVIEWS_SETTINGS)
 

@@ -108,7 +108,10 @@ def load_model(run_dir):
     """
     import keras
 
-    import keras_lstm.layers  # noqa: F401  (registers the project's layers)
+    # Registers every Keras object the project's models hold (the LSTM, the
+    # masked max pooling, the attention layer).
+    import keras_lstm.models.sentiment  # noqa: F401
+    import keras_lstm.models.seq2seq  # noqa: F401
 
     path = Path(run_dir) / MODEL_FILE
     if not path.is_file():

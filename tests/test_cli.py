@@ -31,7 +31,11 @@ def test_demo_trains_evaluates_exports_and_verifies(demo_folder):
                  "export/model.onnx", "export/model_int8.tflite", "export/saved_model",
                  "export/export_report.md", "export/metadata.json"):
         assert (run / name).exists(), name
-    assert json.loads((run / "config.json").read_text())["tokenizer"]["cjk_bigrams"] is True
+    config = json.loads((run / "config.json").read_text())
+    assert config["tokenizer"]["cjk_bigrams"] is True
+    # The full demo's architecture, so that the subprocess tests below load a max-pooling
+    # bidirectional model in a fresh process, as `keras-lstm predict` does.
+    assert config["model"]["pooling"] == "max" and config["model"]["bidirectional"] is True
     report = json.loads((run / "export" / "export_report.json").read_text())
     names = {row["artifact"] for row in report["artifacts"]}
     assert {"onnx", "saved_model", "tflite_float32", "tflite_int8"} <= names
