@@ -50,10 +50,11 @@ class Runtime:
         raise NotImplementedError
 
     def predict(self, texts):
+        """Label and probabilities (6 decimals, as `SentimentClassifier.predict`) per text."""
         probabilities = self.predict_proba(texts)
         return [
             {"label": self.labels[int(np.argmax(p))],
-             "probabilities": {label: float(v) for label, v in zip(self.labels, p)}}
+             "probabilities": {label: round(float(v), 6) for label, v in zip(self.labels, p)}}
             for p in probabilities
         ]
 
