@@ -2,8 +2,9 @@
 
 Usage: python bench/int8_calibration.py RUN [--sizes 100,200,500,1000] [--texts 500]
 
-RUN is a trained sentiment run folder (`keras-lstm demo` writes one to
-runs/demo/sentiment). For each size, converts the model to int8 TFLite
+RUN is an exported sentiment run folder (`keras-lstm demo` writes one to
+runs/demo/sentiment). Each model runs through the project's TFLite runtime
+(`export.runtimes`, with RUN/export's metadata and vocabulary). For each size, converts the model to int8 TFLite
 calibrated on that many texts of the run's held-out test split, and runs it on
 the first `--texts` validation texts: label agreement with Keras, the largest
 probability difference, and the conversion time. The float32 TFLite model,
@@ -12,6 +13,8 @@ converted in the same run, is the baseline. Prints a Markdown table.
 
 import argparse
 import os
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -19,27 +22,21 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
+from export import runtimes  # noqa: E402
+from export.metadata import METADATA_FILE, VOCABULARY_FILE  # noqa: E402
 from export.tflite import export_tflite  # noqa: E402
 from keras_lstm.classifier import SentimentClassifier  # noqa: E402
 from keras_lstm.data import readers  # noqa: E402
 
 
-def tflite_probabilities(flatbuffer, rows):
-    from ai_edge_litert.interpreter import Interpreter
-
-    interpreter = Interpreter(model_content=flatbuffer)
-    index = interpreter.get_input_details()[0]["index"]
-    output = interpreter.get_output_details()[0]["index"]
-    out = []
-    for row in rows:
-        ids = row[row > 0][None, :].astype(np.int32)
-        interpreter.resize_tensor_input(index, ids.shape)
-        interpreter.allocate_tensors()
-        interpreter.reset_all_variables()
-        interpreter.set_tensor(index, ids)
-        interpreter.invoke()
-        out.append(interpreter.get_tensor(output)[0])
-    return np.array(out)
+def tflite_probabilities(flatbuffer, export_dir, texts):
+    """Runs a flatbuffer on `texts` through `export.runtimes`' TFLite backend."""
+    with tempfile.TemporaryDirectory() as folder:
+        for name in (METADATA_FILE, VOCABULARY_FILE):
+            shutil.copy(export_dir / name, folder)
+        path = Path(folder) / "model.tflite"
+        path.write_bytes(flatbuffer)
+        return runtimes.load(path, backend="tflite").predict_proba(texts)
 
 
 def main():
@@ -53,14 +50,13 @@ def main():
     classifier = SentimentClassifier.from_run(run)
     texts = readers.read_labelled_file(run / "splits" / "validation.jsonl").texts[:args.texts]
     calibration = readers.read_labelled_file(run / "splits" / "test.jsonl").texts
-    rows = classifier.encode(texts)
     keras = classifier.predict_proba(texts)
 
     def measure(variant, representative=None):
         start = time.perf_counter()
         flatbuffer = export_tflite(classifier.model, variant, representative_ids=representative)
         seconds = time.perf_counter() - start
-        probabilities = tflite_probabilities(flatbuffer, rows)
+        probabilities = tflite_probabilities(flatbuffer, run / "export", texts)
         return (np.mean(probabilities.argmax(1) == keras.argmax(1)),
                 np.abs(probabilities - keras).max(), seconds)
 

@@ -106,6 +106,7 @@ def matrix_products_ms(repeats):
         "recurrent kernel gradient hᵀ·dz (128×6 400 by 6 400×512)":
             tf.function(lambda: tf.matmul(h, dz, transpose_a=True)),
     }
+
     def loop(body):
         return tf.function(lambda: tf.while_loop(
             lambda t, h: t < STEPS, lambda t, h: (t + 1, body(h)), (0, h0))[1])

@@ -108,11 +108,9 @@ def load_model(run_dir):
     """
     import keras
 
-    # Registers every Keras object the project's models hold (the LSTM, the
-    # masked max pooling, the attention layer).
-    import keras_lstm.models.sentiment  # noqa: F401
-    import keras_lstm.models.seq2seq  # noqa: F401
-
+    # Importing keras_lstm (this module's package) has registered every Keras
+    # object the project's models hold: the LSTM, the masked max pooling and
+    # the attention layer.
     path = Path(run_dir) / MODEL_FILE
     if not path.is_file():
         raise ConfigError(f"{run_dir}: no {MODEL_FILE} (was training finished?)")
