@@ -1,14 +1,22 @@
-"""Serving exported sentiment models: `load(path, backend)` → `.predict(texts)`.
+"""Serving trained models: `load(path, backend)` → a runtime with `.predict` or `.translate`.
 
-The onnxruntime and TFLite backends import neither TensorFlow nor Keras: they
-tokenize with `lstm_text.PyTokenizer`, which gives the same ids as the
-in-graph tokenizer. Every backend is safe to share between threads.
+One base, `Runtime`, holds what every backend of every task shares: the
+metadata, the preprocessors (text → ids, `lstm_text.Preprocessor`), a lock,
+and the one place where a damaged artifact becomes an `ArtifactError` line.
+`SentimentRuntime` adds `.predict_proba`/`.predict`; `TranslationRuntime`
+adds `.translate` (greedy or beam search in `lstm_text.decoding`, the same
+code for every backend). Each backend supplies only how its model runs.
+
+The onnxruntime and TFLite backends import neither TensorFlow nor Keras.
+Every runtime is safe to share between threads.
 
 Example:
 
 >>> runtime = load("runs/demo/sentiment/export", backend="onnx")
 >>> runtime.predict(["质量很好"])
 [{'label': 'positive', 'probabilities': {'negative': 0.02, 'positive': 0.98}}]
+>>> load("runs/demo/translation/export", backend="tflite").translate(["15:30"], beam=4)
+['3:30 PM']
 """
 
 import threading
@@ -16,71 +24,84 @@ from pathlib import Path
 
 import numpy as np
 
-from export.metadata import METADATA_FILE, VOCABULARY_FILE, ArtifactError, read_metadata
-from lstm_text import PyTokenizer, TokenizerConfig, Vocabulary
-from lstm_text.vocabulary import OOV_ID, PAD_ID
+from keras_lstm.errors import ArtifactError, ConfigError, load_or_raise
+from lstm_text.preprocessor import Preprocessor, inside
 
 BACKENDS = ("onnx", "tflite", "saved_model", "keras")
 
 
 class Runtime:
-    """Shared by every backend: tokenization, batching and the output format."""
+    """Shared by every backend of every task."""
 
-    def __init__(self, folder, metadata):
+    task = ""
+    backend = ""
+
+    def __init__(self, folder, metadata, run_dir=None, training=None):
         self.folder = Path(folder)
         self.metadata = metadata
+        self.run_dir = run_dir
+        self.training = training
+        self.preprocessors = {name: Preprocessor.load(self.folder, spec)
+                              for name, spec in metadata["preprocessors"].items()}
+        self.lock = threading.Lock()
+
+    def file(self, name, what="artifact"):
+        """A file of this export named in metadata.json (never outside the folder)."""
+        return inside(self.folder, name, what)
+
+    def load_model(self, loader, path, kind):
+        """Runs `loader(str(path))`; a missing or damaged file is one `ArtifactError` line."""
+        if not Path(path).exists():
+            raise ArtifactError(f"{path}: missing")
+        return load_or_raise(lambda: loader(str(path)), path, kind)
+
+
+class SentimentRuntime(Runtime):
+    """Texts → label probabilities; a backend implements `predict_proba`."""
+
+    task = "sentiment"
+
+    def __init__(self, folder, metadata, **kwargs):
+        super().__init__(folder, metadata, **kwargs)
         self.labels = list(metadata["labels"])
-        self.max_length = int(metadata["max_length"])
-        self.tokenizer = PyTokenizer(TokenizerConfig.from_dict(metadata["tokenizer"]))
-        self.vocabulary = Vocabulary.load(self.folder / VOCABULARY_FILE)
+        self.preprocessor = self.preprocessors["text"]
 
     def encode(self, texts):
-        """Token ids per text (cut to max_length; an empty text is [OOV])."""
+        """Token ids per text (type-checked, cut to the maximum length, an empty text → [OOV])."""
         if isinstance(texts, str):
             raise TypeError("predict() takes a list of texts, not one string")
         rows = []
         for i, text in enumerate(texts):
             if not isinstance(text, str):
                 raise TypeError(f"text {i} is {type(text).__name__}, expected str")
-            rows.append(self.vocabulary.encode(self.tokenizer.tokenize(text))[: self.max_length]
-                        or [OOV_ID])
+            rows.append(self.preprocessor.encode(text))
         return rows
 
     def predict_proba(self, texts):
         raise NotImplementedError
 
     def predict(self, texts):
-        """Label and probabilities (6 decimals, as `SentimentClassifier.predict`) per text."""
-        probabilities = self.predict_proba(texts)
-        return [
-            {"label": self.labels[int(np.argmax(p))],
-             "probabilities": {label: round(float(v), 6) for label, v in zip(self.labels, p)}}
-            for p in probabilities
-        ]
+        """Label and probabilities (6 decimals) per text."""
+        return [{"label": self.labels[int(np.argmax(p))],
+                 "probabilities": {label: round(float(v), 6) for label, v in zip(self.labels, p)}}
+                for p in self.predict_proba(texts)]
+
+    def _batched(self, run, texts, batch_size=64):
+        from lstm_text.preprocessor import pad
+
+        rows = self.encode(texts)
+        out = [run(pad(rows[i:i + batch_size])) for i in range(0, len(rows), batch_size)]
+        return np.concatenate(out) if out else np.zeros((0, len(self.labels)), np.float32)
 
 
-def pad(rows):
-    out = np.full((len(rows), max((len(r) for r in rows), default=1)), PAD_ID, np.int32)
-    for i, row in enumerate(rows):
-        out[i, : len(row)] = row
-    return out
+class OnnxSentiment(SentimentRuntime):
+    """onnxruntime on padded batches: the LSTM op's sequence_lens keeps them exact."""
 
+    backend = "onnx"
 
-class OnnxRuntime(Runtime):
-    """onnxruntime on a padded batch: the LSTM op's sequence_lens keeps it exact."""
-
-    def __init__(self, folder, metadata, artifact="model.onnx"):
-        super().__init__(folder, metadata)
-        import onnxruntime
-
-        path = self.folder / artifact
-        options = onnxruntime.SessionOptions()
-        try:
-            self.session = onnxruntime.InferenceSession(str(path), options,
-                                                        providers=["CPUExecutionProvider"])
-        except Exception as error:  # onnxruntime raises its own types for bad files
-            raise ArtifactError(f"{path}: cannot load the ONNX model "
-                                f"({str(error).splitlines()[0][:200]})") from None
+    def __init__(self, folder, metadata, artifact="model.onnx", **kwargs):
+        super().__init__(folder, metadata, **kwargs)
+        self.session = _onnx_session(self, self.file(artifact))
         self.input_name = self.session.get_inputs()[0].name
 
     def run_ids(self, ids):
@@ -91,27 +112,19 @@ class OnnxRuntime(Runtime):
         return self.session.run(None, {self.input_name: ids.astype(np.int32)})[0]
 
     def predict_proba(self, texts, batch_size=64):
-        rows = self.encode(texts)
-        out = [self.run_ids(pad(rows[i:i + batch_size])) for i in range(0, len(rows), batch_size)]
-        return np.concatenate(out) if out else np.zeros((0, len(self.labels)), np.float32)
+        return self._batched(self.run_ids, texts, batch_size)
 
 
-class TFLiteRuntime(Runtime):
+class TFLiteSentiment(SentimentRuntime):
     """The TFLite interpreter (ai_edge_litert), one unpadded sequence per invocation."""
 
-    def __init__(self, folder, metadata, artifact="model_float32.tflite"):
-        super().__init__(folder, metadata)
-        from ai_edge_litert.interpreter import Interpreter
+    backend = "tflite"
 
-        path = self.folder / artifact
-        try:
-            self.interpreter = Interpreter(model_path=str(path))
-        except Exception as error:
-            raise ArtifactError(f"{path}: cannot load the TFLite model "
-                                f"({str(error).splitlines()[0][:200]})") from None
+    def __init__(self, folder, metadata, artifact="model_float32.tflite", **kwargs):
+        super().__init__(folder, metadata, **kwargs)
+        self.interpreter = _tflite_interpreter(self, self.file(artifact))
         self.input_index = self.interpreter.get_input_details()[0]["index"]
         self.output_index = self.interpreter.get_output_details()[0]["index"]
-        self.lock = threading.Lock()
         self.length = None
 
     def run_ids(self, ids):
@@ -137,22 +150,15 @@ class TFLiteRuntime(Runtime):
         return np.stack([self.run_ids(row) for row in rows])
 
 
-class SavedModelRuntime(Runtime):
-    """The SavedModel's `serving_default` signature: raw strings in (tokenized in the graph)."""
+class SavedModelSentiment(SentimentRuntime):
+    """The SavedModel's `serving_default` signature: raw strings in, tokenized in the graph."""
 
-    def __init__(self, folder, metadata, artifact="saved_model"):
-        super().__init__(folder, metadata)
-        import tensorflow as tf
-        import tensorflow_text  # noqa: F401  (registers the ops the signature uses)
+    backend = "saved_model"
 
-        path = self.folder / artifact
-        try:
-            self.model = tf.saved_model.load(str(path))
-        except Exception as error:
-            raise ArtifactError(f"{path}: cannot load the SavedModel "
-                                f"({str(error).splitlines()[0][:200]})") from None
-        self.serve = self.model.signatures["serving_default"]
-        self.tf = tf
+    def __init__(self, folder, metadata, artifact="saved_model", **kwargs):
+        super().__init__(folder, metadata, **kwargs)
+        self.tf, model = _saved_model(self, self.file(artifact))
+        self.serve = model.signatures["serving_default"]
 
     def predict_proba(self, texts):
         texts = list(texts)
@@ -162,51 +168,276 @@ class SavedModelRuntime(Runtime):
         return self.serve(texts=self.tf.constant(texts))["probabilities"].numpy()
 
 
-class KerasRuntime(Runtime):
-    """The trained Keras model of the run folder the export came from."""
+class KerasSentiment(SentimentRuntime):
+    """The trained Keras model of a run folder (`keras_lstm.inference`)."""
 
-    def __init__(self, folder, metadata, artifact=None):
-        super().__init__(folder, metadata)
-        from keras_lstm.runs import load_model
+    backend = "keras"
 
-        self.model = load_model(self.folder.parent)
+    def __init__(self, folder, metadata, artifact=None, **kwargs):
+        super().__init__(folder, metadata, **kwargs)
+        from keras_lstm.inference import SentimentClassifier
+
+        self.classifier = SentimentClassifier(self.run_dir)
 
     def predict_proba(self, texts, batch_size=64):
-        rows = self.encode(texts)
-        out = [np.asarray(self.model(pad(rows[i:i + batch_size]), training=False))
-               for i in range(0, len(rows), batch_size)]
-        return np.concatenate(out) if out else np.zeros((0, len(self.labels)), np.float32)
+        self.encode(texts)  # the same type checks as the other backends
+        with self.lock:
+            return self.classifier.predict_proba(texts, batch_size)
 
 
-_CLASSES = {"onnx": OnnxRuntime, "tflite": TFLiteRuntime, "saved_model": SavedModelRuntime,
-            "keras": KerasRuntime}
+class TranslationRuntime(Runtime):
+    """Texts → translations; a backend implements `_encoder` and `_decoder`."""
+
+    task = "translation"
+
+    def __init__(self, folder, metadata, **kwargs):
+        super().__init__(folder, metadata, **kwargs)
+        self.max_output_length = int(metadata["max_output_length"])
+        self.attention = bool(metadata["attention"])
+        self.spec = metadata["artifacts"].get(self.backend, {})
+
+    def encode(self, texts):
+        return self.preprocessors["source"](texts)
+
+    def translate(self, texts, beam=1, length_penalty=0.6):
+        """Translations of `texts` (greedy for `beam=1`, else beam search)."""
+        from lstm_text.decoding import translate_batch
+
+        with self.lock:
+            return translate_batch(list(texts), self.encode, self._encoder, self._decoder,
+                                   self.preprocessors["target"], self.max_output_length, beam,
+                                   length_penalty)
+
+    def _files(self):
+        if not self.spec:
+            raise ArtifactError(f"{self.folder}: no {self.backend} export (has "
+                                f"{', '.join(self.metadata['artifacts']) or 'none'})")
+        try:
+            return tuple(self.file(self.spec[part]["file"]) for part in ("encoder", "decoder"))
+        except (KeyError, TypeError):
+            raise ArtifactError(f"{self.folder}/metadata.json: artifact {self.backend!r} needs "
+                                "an encoder and a decoder file") from None
+
+
+class OnnxTranslation(TranslationRuntime):
+    """onnxruntime: the encoder and the one-step decoder on padded batches."""
+
+    backend = "onnx"
+
+    def __init__(self, folder, metadata, artifact=None, **kwargs):
+        super().__init__(folder, metadata, **kwargs)
+        self.encoder, self.decoder = (_onnx_session(self, path) for path in self._files())
+
+    def _encoder(self, source):
+        return tuple(self.encoder.run(None, {"source_ids": source}))
+
+    def _decoder(self, tokens, h, c, outputs, mask):
+        return tuple(self.decoder.run(None, {"token": tokens, "h": h, "c": c,
+                                             "encoder_outputs": outputs,
+                                             "source_mask": mask}))[:3]
+
+
+class TFLiteTranslation(TranslationRuntime):
+    """ai_edge_litert: one sentence (one beam) at a time through the fused LSTM op.
+
+    The fused op keeps `(h, C)` in two variable tensors: the encoder's final
+    state is read from them after `invoke()`, and the decoder's state is
+    written into them before each step (metadata.json names them).
+    """
+
+    backend = "tflite"
+
+    def __init__(self, folder, metadata, artifact=None, **kwargs):
+        super().__init__(folder, metadata, **kwargs)
+        encoder, decoder = self._files()
+        self.encoder = _StatefulModel(_tflite_interpreter(self, encoder),
+                                      self.spec["encoder"].get("state_tensors", {}), encoder)
+        self.decoder = _StatefulModel(_tflite_interpreter(self, decoder),
+                                      self.spec["decoder"].get("state_tensors", {}), decoder)
+
+    def _encoder(self, source):
+        rows = [self.encoder.run({"source_ids": row[row != 0][None, :]}) for row in source]
+        outputs = np.zeros((*source.shape, rows[0][0]["encoder_outputs"].shape[-1]), np.float32)
+        for i, (result, _, _) in enumerate(rows):
+            sequence = result["encoder_outputs"][0]
+            outputs[i, : len(sequence)] = sequence
+        return (outputs, np.concatenate([h for _, h, _ in rows]),
+                np.concatenate([c for _, _, c in rows]))
+
+    def _decoder(self, tokens, h, c, outputs, mask):
+        logits, hs, cs = [], [], []
+        for i in range(len(tokens)):
+            inputs = {"token": tokens[i: i + 1]}
+            if self.attention:
+                inputs |= {"encoder_outputs": outputs[i: i + 1], "source_mask": mask[i: i + 1]}
+            result, h_i, c_i = self.decoder.run(inputs, h[i: i + 1], c[i: i + 1])
+            logits.append(result["logits"])
+            hs.append(h_i)
+            cs.append(c_i)
+        return np.concatenate(logits), np.concatenate(hs), np.concatenate(cs)
+
+
+class SavedModelTranslation(TranslationRuntime):
+    """The SavedModel's `translate` signature (the greedy loop in the graph); needs TensorFlow."""
+
+    backend = "saved_model"
+
+    def __init__(self, folder, metadata, artifact=None, **kwargs):
+        super().__init__(folder, metadata, **kwargs)
+        if not self.spec:
+            raise ArtifactError(f"{self.folder}: no saved_model export")
+        path = self.file(self.spec.get("file") or self.spec.get("folder", "saved_model"))
+        self.tf, model = _saved_model(self, path)
+        self.signature = model.signatures[self.spec.get("signature", "translate")]
+
+    def translate(self, texts, beam=1, length_penalty=0.6):
+        """Greedy translations of `texts` (the signature has no beam search)."""
+        if beam != 1:
+            raise ConfigError("--beam: the SavedModel's translate signature decodes greedily "
+                              "(beam 1); use the onnx or tflite runtime for beam search")
+        texts = list(texts)
+        if not texts:
+            return []
+        result = self.signature(texts=self.tf.constant(texts, self.tf.string))
+        return [t.decode("utf-8") for t in result["translations"].numpy()]
+
+
+class KerasTranslation(TranslationRuntime):
+    """The trained Keras encoder-decoder of a run folder (`keras_lstm.inference`)."""
+
+    backend = "keras"
+
+    def __init__(self, folder, metadata, artifact=None, **kwargs):
+        super().__init__(folder, metadata, **kwargs)
+        from keras_lstm.inference import Translator
+
+        self.translator = Translator(self.run_dir)
+
+    def translate(self, texts, beam=1, length_penalty=0.6):
+        with self.lock:
+            return self.translator.translate(texts, beam, length_penalty)
+
+
+class _StatefulModel:
+    """A TFLite interpreter around one fused LSTM whose state tensors we set and read."""
+
+    def __init__(self, interpreter, state_tensors, path):
+        self.interpreter = interpreter
+        self.path = path
+        details = {t["name"]: t for t in interpreter.get_tensor_details()}
+        try:
+            self.state = [details[state_tensors[k]]["index"] for k in ("h", "c")]
+        except KeyError as error:
+            raise ArtifactError(f"{path}: no state tensor {error} named in metadata.json") from None
+        runner = interpreter.get_signature_runner()  # its name → tensor maps; we invoke
+        self.inputs = runner.get_input_details()
+        self.outputs = {name: d["index"] for name, d in runner.get_output_details().items()}
+        self.units = int(details[state_tensors["h"]]["shape"][-1])
+        self.shapes = None
+
+    def run(self, inputs, h=None, c=None):
+        """One invocation from state `(h, c)` (zeros if None) → (outputs, final h, final c)."""
+        interpreter = self.interpreter
+        shapes = {name: value.shape for name, value in inputs.items()}
+        if shapes != self.shapes:
+            for name, value in inputs.items():
+                interpreter.resize_tensor_input(self._input(name)["index"], value.shape)
+            interpreter.allocate_tensors()
+            self.shapes = shapes
+        for name, value in inputs.items():
+            interpreter.set_tensor(self._input(name)["index"], value)
+        zeros = np.zeros((1, self.units), np.float32)
+        interpreter.set_tensor(self.state[0], zeros if h is None else h)
+        interpreter.set_tensor(self.state[1], zeros if c is None else c)
+        interpreter.invoke()
+        outputs = {name: interpreter.get_tensor(index) for name, index in self.outputs.items()}
+        return (outputs, interpreter.get_tensor(self.state[0]).copy(),
+                interpreter.get_tensor(self.state[1]).copy())
+
+    def _input(self, name):
+        try:
+            return self.inputs[name]
+        except KeyError:
+            raise ArtifactError(f"{self.path}: no input {name!r} (has "
+                                f"{', '.join(sorted(self.inputs))})") from None
+
+
+def _onnx_session(runtime, path):
+    import onnxruntime
+
+    return runtime.load_model(lambda p: onnxruntime.InferenceSession(
+        p, providers=["CPUExecutionProvider"]), path, "ONNX")
+
+
+def _tflite_interpreter(runtime, path):
+    from ai_edge_litert.interpreter import Interpreter
+
+    return runtime.load_model(lambda p: Interpreter(model_path=p), path, "TFLite")
+
+
+def _saved_model(runtime, path):
+    import tensorflow as tf
+    import tensorflow_text  # noqa: F401  (registers the tokenizer ops the signatures use)
+
+    return tf, runtime.load_model(tf.saved_model.load, path, "SavedModel")
+
+
+_RUNTIMES = {(cls.task, cls.backend): cls for cls in (
+    OnnxSentiment, TFLiteSentiment, SavedModelSentiment, KerasSentiment,
+    OnnxTranslation, TFLiteTranslation, SavedModelTranslation, KerasTranslation)}
 
 
 def load(path, backend=None, artifact=None):
-    """Loads an exported model for serving.
+    """Loads a trained model for serving: the runtime of its task and backend.
 
     Args:
-        path: The export folder (with metadata.json), or one artifact in it
-            (`model.onnx`, `model_*.tflite`, `saved_model`).
-        backend: "onnx", "tflite", "saved_model" or "keras"; guessed from
-            `path` when it names an artifact, else "onnx".
-        artifact: The artifact's name in the folder (e.g. "model_int8.tflite").
+        path: An export folder (with metadata.json), one artifact in it
+            (`model.onnx`, `model_int8.tflite`, `saved_model`, ...), or a run
+            folder (its Keras model, or with another backend its `export/`).
+        backend: "onnx", "tflite", "saved_model" or "keras"; default: guessed
+            from an artifact's name, "keras" for a run folder, else "onnx".
+        artifact: A sentiment artifact's file name in the folder (e.g.
+            "model_int8.tflite"); translation exports have one per backend.
+
+    Returns:
+        A `SentimentRuntime` (`.predict`, `.predict_proba`) or a
+        `TranslationRuntime` (`.translate`).
 
     Raises:
-        ArtifactError: not an export folder, or a damaged artifact.
+        ArtifactError, ConfigError: no such folder, not an export or run
+            folder, a damaged artifact, or an unknown backend.
     """
+    from export.metadata import METADATA_FILE, read_metadata
+    from keras_lstm import runs
+
     path = Path(path)
-    folder = path
-    if not (path / METADATA_FILE).is_file() and path.parent.joinpath(METADATA_FILE).is_file():
-        folder, artifact = path.parent, path.name
-        if backend is None:
-            backend = ("onnx" if path.suffix == ".onnx" else
-                       "tflite" if path.suffix == ".tflite" else "saved_model")
     if not path.exists():
         raise ArtifactError(f"{path}: no such file or folder")
+    if backend is not None and backend not in BACKENDS:
+        raise ConfigError(f"--runtime: expected one of {', '.join(BACKENDS)}, got {backend!r}")
+    if (path / runs.CONFIG_FILE).is_file():  # a run folder
+        run_dir = path
+        config = runs.read_config(run_dir)
+        if backend in (None, "keras"):
+            metadata = {"task": config["task"], "preprocessors": config["preprocessors"],
+                        "artifacts": {}, "labels": config.get("labels"),
+                        "max_output_length": config.get("max_output_length", config[
+                            "training"].get("max_output_length", 40)),
+                        "attention": config["model"].get("attention", False)}
+            return _RUNTIMES[(config["task"], "keras")](run_dir, metadata, run_dir=run_dir,
+                                                        training=config["training"])
+        path = path / "export"
+    folder = path
+    if not (path / METADATA_FILE).is_file() and (path.parent / METADATA_FILE).is_file():
+        folder, artifact = path.parent, path.name
+        backend = backend or ("onnx" if path.suffix == ".onnx" else
+                              "tflite" if path.suffix == ".tflite" else "saved_model")
     metadata = read_metadata(folder)
     backend = backend or "onnx"
-    if backend not in _CLASSES:
-        raise ArtifactError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    run_dir = folder.parent if (folder.parent / runs.CONFIG_FILE).is_file() else None
+    training = runs.read_config(run_dir)["training"] if run_dir else None
+    if backend == "keras" and run_dir is None:
+        raise ArtifactError(f"{folder}: the keras runtime needs the run folder around the export")
     kwargs = {"artifact": artifact} if artifact else {}
-    return _CLASSES[backend](folder, metadata, **kwargs)
+    return _RUNTIMES[(metadata["task"], backend)](folder, metadata, run_dir=run_dir,
+                                                  training=training, **kwargs)

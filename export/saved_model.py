@@ -3,28 +3,13 @@
 import tensorflow as tf
 
 from export.graph import exportable
-from keras_lstm.data.pipeline import encode_tf, vocabulary_table
-from keras_lstm.text import TextTokenizer
+from keras_lstm.text import GraphPreprocessor
 
 SERVING_SIGNATURE = "serving_default"
 TOKEN_IDS_SIGNATURE = "token_ids"
 
 
-class _TextPreprocessor(tf.Module):
-    """Holds the vocabulary table so that the SavedModel tracks it."""
-
-    def __init__(self, tokenizer, vocabulary, max_length):
-        super().__init__()
-        self.tokenizer = tokenizer
-        self.table = vocabulary_table(vocabulary)
-        self.max_length = max_length
-
-    def __call__(self, texts):
-        ids = encode_tf(self.tokenizer.tokenize(texts), self.table, self.max_length)
-        return ids.to_tensor(default_value=0)
-
-
-def export_saved_model(model, path, tokenizer_config, vocabulary, labels, max_length):
+def export_saved_model(model, path, preprocessor, labels):
     """Writes a SavedModel with two signatures.
 
     `serving_default(texts: string (batch,))` → `probabilities` float32
@@ -36,8 +21,7 @@ def export_saved_model(model, path, tokenizer_config, vocabulary, labels, max_le
     import keras
 
     model = exportable(model, mask=True)
-    preprocessor = _TextPreprocessor(TextTokenizer.from_config(tokenizer_config), vocabulary,
-                                     max_length)
+    preprocessor = GraphPreprocessor(preprocessor)
     label_names = tf.constant(list(labels))
 
     def serve_texts(texts):

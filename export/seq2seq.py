@@ -15,7 +15,6 @@ sentence at a time (batch 1, the fused op's static batch).
 """
 
 import json
-import shutil
 import tempfile
 from pathlib import Path
 
@@ -30,46 +29,48 @@ FILES = {"onnx": ("encoder.onnx", "decoder.onnx"),
 TRANSLATE_SIGNATURE = "translate"
 
 
-def export_translation(run_dir, out_dir=None, formats=FORMATS, opset=17):
-    """Writes RUN/export/: the formats asked for, the vocabularies and metadata.json.
+def export_translation(translator, work, formats=FORMATS, opset=17):
+    """Writes the formats asked for, the vocabularies and metadata.json into the folder `work`.
 
-    Returns:
-        The export folder.
+    Args:
+        translator: The run's `keras_lstm.inference.Translator`.
+        work: A fresh folder (`keras_lstm.exporting` moves it into place once
+            every runtime is verified).
     """
+    from export.metadata import FORMAT_VERSION
+    from keras_lstm.errors import ConfigError
     from keras_lstm.models.seq2seq import Seq2Seq, Seq2SeqConfig
-    from keras_lstm.runs import atomic_directory
-    from keras_lstm.translation import SOURCE_VOCABULARY, TARGET_VOCABULARY, Translator
 
     unknown = sorted(set(formats) - set(FORMATS))
     if unknown:
-        raise ValueError(f"unknown translation export formats {unknown}; expected {FORMATS}")
-    translator = Translator(run_dir)
+        raise ConfigError(f"--formats: unknown {', '.join(unknown)} for translation; expected "
+                          f"some of {', '.join(FORMATS)}")
     # The project's layer in place of keras.layers.LSTM (same weights): its
     # graph_target graphs are the ones tf2onnx and the TFLite converter fuse.
     seq2seq = Seq2Seq(Seq2SeqConfig(**{**translator.config["model"], "lstm": "custom"}))
     seq2seq.training_model().set_weights(translator.model.get_weights())
-    attention = translator.config["model"]["attention"]
-    metadata = {
-        "task": "translation",
-        "source_tokenizer": translator.config["source_tokenizer"],
-        "target_tokenizer": translator.config["target_tokenizer"],
-        "max_output_length": translator.max_output_length,
-        "attention": attention,
-        "formats": list(formats),
-    }
-    out_dir = Path(out_dir or Path(run_dir) / "export")
-    with atomic_directory(out_dir) as work, tf.device("/CPU:0"):
+    work = Path(work)
+    work.mkdir(parents=True, exist_ok=True)
+    artifacts = {}
+    with tf.device("/CPU:0"):
         if "onnx" in formats:
-            metadata["onnx"] = _export_onnx(seq2seq, work, opset)
+            artifacts["onnx"] = {"backend": "onnx", **_export_onnx(seq2seq, work, opset)}
         if "tflite" in formats:
-            metadata["tflite"] = _export_tflite(seq2seq, work)
+            artifacts["tflite"] = {"backend": "tflite", **_export_tflite(seq2seq, work)}
         if "saved_model" in formats:
-            metadata["saved_model"] = _export_saved_model(translator, work / "saved_model")
-        for name in (SOURCE_VOCABULARY, TARGET_VOCABULARY):
-            shutil.copy(Path(run_dir) / name, work / name)
-        (work / "metadata.json").write_text(json.dumps(metadata, indent=2, ensure_ascii=False)
-                                            + "\n", encoding="utf-8")
-    return out_dir
+            artifacts["saved_model"] = {"backend": "saved_model", **_export_saved_model(
+                translator, work / "saved_model")}
+    metadata = {
+        "format_version": FORMAT_VERSION,
+        "task": "translation",
+        "preprocessors": {name: p.save(work) for name, p in translator.preprocessors.items()},
+        "max_output_length": translator.max_output_length,
+        "attention": translator.config["model"]["attention"],
+        "artifacts": artifacts,
+    }
+    (work / "metadata.json").write_text(json.dumps(metadata, indent=2, ensure_ascii=False)
+                                        + "\n", encoding="utf-8")
+    return work
 
 
 def _export_onnx(seq2seq, work, opset):
@@ -197,25 +198,20 @@ class _Translate(tf.Module):
 
     def __init__(self, translator):
         super().__init__()
-        from keras_lstm.data.pipeline import vocabulary_table
-        from keras_lstm.text import TextTokenizer
+        from keras_lstm.text import GraphPreprocessor
         from lstm_text.rules import SPACE_MARK
 
         self.encoder = translator.encoder_model
         self.decoder = translator.decoder_model
-        self.tokenizer = TextTokenizer.from_config(translator.config["source_tokenizer"])
-        self.table = vocabulary_table(translator.source_vocab)
-        target = translator.target_vocab
-        self.start = target.index["[START]"]
-        self.end = target.index["[END]"]
-        self.target_tokens = tf.constant(target.tokens)
+        self.source = GraphPreprocessor(translator.preprocessors["source"])
+        target = translator.preprocessors["target"]
+        self.start, self.end = target.start_id, target.end_id
+        self.target_tokens = tf.constant(target.vocabulary.tokens)
         self.max_output_length = translator.max_output_length
         self.space_mark = SPACE_MARK
 
     def __call__(self, texts):
-        from keras_lstm.data.pipeline import encode_tf
-
-        source = encode_tf(self.tokenizer.tokenize(texts), self.table, None).to_tensor(0)
+        source = self.source(texts)
         # tf.identity drops the Keras masks, which the decoder model would warn about.
         outputs, h, c = (tf.identity(t) for t in self.encoder(source, training=False))
         mask = tf.not_equal(source, 0)
@@ -254,7 +250,7 @@ def _export_saved_model(translator, path):
     archive.add_endpoint(TRANSLATE_SIGNATURE, module,
                          input_signature=[tf.TensorSpec([None], tf.string, name="texts")])
     archive.write_out(str(path), verbose=False)
-    return {"folder": path.name, "signature": TRANSLATE_SIGNATURE,
+    return {"file": path.name, "signature": TRANSLATE_SIGNATURE,
             "inputs": ["texts string (batch,)"], "outputs": ["translations string (batch,)"],
             "decoding": "greedy"}
 

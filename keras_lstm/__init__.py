@@ -1,15 +1,19 @@
 """keras-lstm: the textbook LSTM as a Keras 3 layer, and the products built on it.
 
-Importing the package registers its Keras objects (`keras_lstm>LSTM`, ...), so
-models holding them load with `keras.saving.load_model(path)` in safe mode.
+Importing the package is cheap: TensorFlow and Keras load only where a
+command needs them (`keras_lstm.layers`, training, export). Every Keras
+object the project's models hold is registered by `keras_lstm.models`,
+which `keras_lstm.runs.load_model` imports before loading in safe mode.
 """
 
-import os
+import importlib
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from keras_lstm import layers  # noqa: E402
-from keras_lstm.models import sentiment, seq2seq  # noqa: E402,F401  (their layers register too)
-
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 __all__ = ["layers", "__version__"]
+
+
+def __getattr__(name):
+    # `keras_lstm.layers` (and the other subpackages) load on first use.
+    if name in ("layers", "models", "text", "data", "tasks"):
+        return importlib.import_module(f"keras_lstm.{name}")
+    raise AttributeError(f"module 'keras_lstm' has no attribute {name!r}")

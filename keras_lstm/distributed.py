@@ -6,16 +6,18 @@ integer batch and the scalar metrics with a MEAN reduction over axis 0, which
 collective ops refuse). This loop does what `fit()` does for a classifier:
 one `strategy.run` per step, in which the Keras optimizer all-reduces the
 gradients across workers, then validation, the best model and early stopping.
+The task gives each batch's summed loss and its count (`Task.loss_terms`):
+the loss a replica differentiates is its sum over the count of the whole
+global batch, so the summed gradients are the gradient of the global mean.
 
 Every worker runs the same program with its own `TF_CONFIG`; each trains on its
-own share of every epoch's batches (`make_dataset(num_shards=, shard_index=)`),
+own share of every epoch's batches (`Task.datasets(shards=, shard=)`),
 so the effective batch is `workers × batch_size`. Only the chief writes the run
 folder.
 """
 
 import json
 
-import keras
 import numpy as np
 import tensorflow as tf
 
@@ -31,23 +33,26 @@ def worker_count_and_index(strategy):
     return chiefs + workers, index
 
 
-def fit_custom(model, strategy, train_ds, val_ds, epochs, patience, best_model,
+def fit_custom(model, strategy, task, train_ds, val_ds, epochs, patience, best_model,
                log_dir=None, verbose=1):
-    """Trains a compiled classifier (sparse labels, softmax outputs) under `strategy`.
+    """Trains a compiled model of `task` under `strategy`.
 
     Args:
         model: A Keras model compiled under `strategy.scope()`.
-        train_ds: This worker's batches, `steps_per_epoch` of them per epoch.
+        task: Its `keras_lstm.tasks.Task` (loss terms, monitored metric).
+        train_ds: This worker's batches; `steps_per_epoch` of them per epoch
+            back to back when it has that attribute, else one pass per epoch.
         val_ds: The validation batches (the same on every worker).
         epochs, patience: Most epochs; stop after `patience` epochs without a
-            better validation accuracy.
+            better monitored validation score.
         best_model: A `BestModel` callback (saves the best model).
         log_dir: TensorBoard scalars go here (None: none).
 
     Returns:
         The history, `{"loss": [...], "accuracy": [...], "val_loss": [...], ...}`.
     """
-    steps = train_ds.steps_per_epoch
+    per_epoch = not hasattr(train_ds, "steps_per_epoch")
+    steps = int(train_ds.cardinality()) if per_epoch else train_ds.steps_per_epoch
     distributed = strategy.distribute_datasets_from_function(lambda _: train_ds)
     optimizer = model.optimizer
     variables = model.trainable_variables
@@ -56,41 +61,39 @@ def fit_custom(model, strategy, train_ds, val_ds, epochs, patience, best_model,
     def train_step(iterator):
         def step(x, y):
             with tf.GradientTape() as tape:
-                probabilities = model(x, training=True)
-                per_example = keras.losses.sparse_categorical_crossentropy(y, probabilities)
-                loss = tf.nn.compute_average_loss(per_example)
+                outputs = model(x, training=True)
+                loss_sum, count, correct, seen = task.loss_terms(y, outputs)
+                total = tf.distribute.get_replica_context().all_reduce("SUM", count)
+                loss = loss_sum / tf.maximum(total, 1.0)
                 if model.losses:
                     loss += tf.nn.scale_regularization_loss(tf.add_n(model.losses))
             optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
-            correct = tf.equal(tf.argmax(probabilities, -1, output_type=tf.int32), y)
-            return (loss, tf.reduce_sum(tf.cast(correct, tf.float32)),
-                    tf.cast(tf.size(y), tf.float32))
+            return loss_sum, count, correct, seen
 
         results = strategy.run(step, args=next(iterator))
         return [strategy.reduce("SUM", value, axis=None) for value in results]
 
     @tf.function(reduce_retracing=True)
-    def predict(x):
-        return model(x, training=False)
+    def validation_step(x, y):
+        return task.loss_terms(y, model(x, training=False))
 
     writer = tf.summary.create_file_writer(str(log_dir)) if log_dir else None
     history = {"loss": [], "accuracy": [], "val_loss": [], "val_accuracy": []}
     iterator = iter(distributed)
     waited = 0
     for epoch in range(epochs):
-        losses, correct, seen = 0.0, 0.0, 0.0
+        if per_epoch and epoch:
+            iterator = iter(distributed)
+        sums = np.zeros(4)
         for _ in range(steps):
-            loss, right, count = train_step(iterator)
-            losses, correct, seen = losses + float(loss), correct + float(right), seen + float(count)
-        val_losses, val_correct, val_seen = [], 0, 0
-        for x, y in val_ds.take(val_ds.steps_per_epoch):
-            probabilities = predict(x)
-            val_losses.append(keras.losses.sparse_categorical_crossentropy(y, probabilities))
-            val_correct += int(np.sum(np.argmax(probabilities, -1) == y.numpy()))
-            val_seen += int(y.shape[0])
-        logs = {"loss": losses / max(steps, 1), "accuracy": correct / max(seen, 1.0),
-                "val_loss": float(np.mean(np.concatenate(val_losses))) if val_losses else 0.0,
-                "val_accuracy": val_correct / max(val_seen, 1)}
+            sums += [float(v) for v in train_step(iterator)]
+        val_sums = np.zeros(4)
+        for x, y in val_ds.take(int(val_ds.cardinality()) if per_epoch
+                                else val_ds.steps_per_epoch):
+            val_sums += [float(v) for v in validation_step(x, y)]
+        logs = {"loss": sums[0] / max(sums[1], 1.0), "accuracy": sums[2] / max(sums[3], 1.0),
+                "val_loss": val_sums[0] / max(val_sums[1], 1.0),
+                "val_accuracy": val_sums[2] / max(val_sums[3], 1.0)}
         for key, value in logs.items():
             history[key].append(value)
         if writer is not None:
@@ -98,9 +101,9 @@ def fit_custom(model, strategy, train_ds, val_ds, epochs, patience, best_model,
                 for key, value in logs.items():
                     tf.summary.scalar("epoch_" + key, value, step=epoch)
         if verbose:
-            print(f"Epoch {epoch + 1}/{epochs} - " + " - ".join(
-                f"{key}: {value:.4f}" for key, value in logs.items()), flush=True)
-        improved = logs["val_accuracy"] > best_model.best
+            print(f"epoch {epoch + 1}/{epochs}: " + ", ".join(
+                f"{key} {value:.4f}" for key, value in logs.items()), flush=True)
+        improved = best_model.improves(logs[task.monitor])
         best_model.on_epoch_end(epoch, logs)
         waited = 0 if improved else waited + 1
         if waited >= patience:

@@ -1,7 +1,8 @@
 """Exceptions raised where bad input enters the project.
 
 Each carries a message meant for a person: it names the file, line or field
-and says what was expected. The CLI prints it as one line and exits non-zero.
+and says what was expected. The CLI prints it as one line and exits 2.
+TensorFlow-free, like everything the runtimes import.
 """
 
 
@@ -14,8 +15,33 @@ class DataError(KerasLSTMError, ValueError):
 
 
 class ConfigError(KerasLSTMError, ValueError):
-    """A run folder or configuration is missing, malformed or of another task."""
+    """A run folder, configuration or command-line value is missing, malformed or of another task."""
+
+
+class ArtifactError(KerasLSTMError, ValueError):
+    """An export folder or artifact is missing, damaged or not what was expected."""
 
 
 class ExportError(KerasLSTMError, RuntimeError):
     """An export failed, or an artifact does not match the Keras model."""
+
+
+def first_line(error: BaseException, limit: int = 200) -> str:
+    """The first line of an exception's message (its type name when it has none)."""
+    text = str(error).strip()
+    return text.splitlines()[0][:limit] if text else type(error).__name__
+
+
+def load_or_raise(loader, path, kind, error=ArtifactError):
+    """Calls `loader()`; any failure becomes one `error` line naming `path` and `kind`.
+
+    Converters and runtimes raise many exception types for a damaged file
+    (onnxruntime's, TFLite's, Keras' zip errors...): this is the one place
+    that turns them into "PATH: cannot load the KIND model (reason)".
+    """
+    try:
+        return loader()
+    except KerasLSTMError:
+        raise
+    except Exception as cause:  # each library raises its own types for bad files
+        raise error(f"{path}: cannot load the {kind} model ({first_line(cause)})") from None

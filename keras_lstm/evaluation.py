@@ -1,4 +1,5 @@
-"""Classification metrics: accuracy, macro-F1, per-class scores and the confusion matrix."""
+"""Scores: classification metrics (accuracy, macro-F1, per class, confusion matrix) and
+translation metrics (sacrebleu BLEU and chrF, exact match). TensorFlow-free."""
 
 import numpy as np
 
@@ -83,3 +84,33 @@ def plot_confusion_matrix(metrics, path):
     fig.savefig(tmp, dpi=100)
     plt.close(fig)
     os.replace(tmp, path)
+
+
+def score_translations(hypotheses, references, target_tokenizer):
+    """sacrebleu BLEU and chrF, and exact match, against references normalised by `target_tokenizer`.
+
+    The references pass through the target side's tokenizer and back, as the
+    model's outputs do, so that scoring sees the same normalisation on both.
+    BLEU tokenizes Chinese references with sacrebleu's "zh" tokenizer.
+    """
+    import sacrebleu
+
+    from lstm_text.tokenizer import detokenize
+
+    normalised = [detokenize(target_tokenizer.tokenize(r)) for r in references]
+    chinese = any("\u4e00" <= ch <= "\u9fff" for r in normalised[:50] for ch in r)
+    bleu = sacrebleu.corpus_bleu(hypotheses, [normalised], tokenize="zh" if chinese else "13a")
+    chrf = sacrebleu.corpus_chrf(hypotheses, [normalised])
+    exact = float(np.mean([h == r for h, r in zip(hypotheses, normalised, strict=True)])) \
+        if normalised else 0.0
+    return {"bleu": bleu.score, "chrf": chrf.score, "exact_match": exact,
+            "examples": len(references), "bleu_tokenize": "zh" if chinese else "13a"}
+
+
+def format_translation_metrics(metrics):
+    """A plain-text report: BLEU, chrF, exact match, beam, and a few samples."""
+    return (f"examples     {metrics['examples']}\nBLEU         {metrics['bleu']:.2f} "
+            f"(sacrebleu, tokenize={metrics['bleu_tokenize']})\nchrF         {metrics['chrf']:.2f}\n"
+            f"exact match  {metrics['exact_match']:.4f}\nbeam         {metrics['beam']}\n\n"
+            + "\n".join(f"{s['source']}  →  {s['translation']}   (reference: {s['reference']})"
+                        for s in metrics["samples"]))

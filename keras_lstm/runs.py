@@ -1,18 +1,22 @@
-"""The run folder: the one place a trained model's facts live.
-
-A run folder holds everything needed to reload a model and everything every
-later stage (evaluate, predict, export) reads:
+"""The run folder: the one place a trained model's facts live, for both tasks.
 
 ```
 RUN/
-  config.json       task, training config, model config, tokenizer config, labels
-  vocabulary.txt    one token per line; the line number is the id (0 = PAD, 1 = OOV)
-  model.keras       the best model (Keras format, loads in safe mode)
-  splits/           the held-out splits as JSON Lines (text, label), and a sample of
-                    the training texts that calibrates int8 exports
-  backup/           BackupAndRestore state while training (removed when done)
-  logs/             TensorBoard logs
+  config.json        format_version, task, preset, training config, model config,
+                     preprocessors (tokenizer, maximum length, vocabulary file), labels
+  vocabulary.txt     one token per line; the line number is the id (0 = PAD, 1 = OOV);
+                     translation: source_vocabulary.txt and target_vocabulary.txt
+  model.keras        the best model (sentiment; translation: model.weights.h5)
+  best_score.json    the best validation score and its epoch
+  splits/            the held-out splits, and a sample of the training texts that
+                     calibrates int8 exports
+  backup/            the state of an unfinished run (`--resume`); removed when done
+  logs/              TensorBoard logs
+  export/            what `keras-lstm export` writes (see `export.metadata`)
 ```
+
+`format_version` 2 is written; version 1 (no `format_version`; each task laid
+out its own way) is read and converted in memory. TensorFlow-free.
 """
 
 import contextlib
@@ -24,6 +28,7 @@ from pathlib import Path
 
 from keras_lstm.errors import ConfigError
 
+FORMAT_VERSION = 2
 CONFIG_FILE = "config.json"
 VOCABULARY_FILE = "vocabulary.txt"
 MODEL_FILE = "model.keras"
@@ -63,29 +68,93 @@ def atomic_directory(final):
 
 
 def write_config(run_dir, config):
-    atomic_write_text(Path(run_dir) / CONFIG_FILE, json.dumps(config, indent=2, ensure_ascii=False) + "\n")
+    config = {"format_version": FORMAT_VERSION, **config}
+    atomic_write_text(Path(run_dir) / CONFIG_FILE,
+                      json.dumps(config, indent=2, ensure_ascii=False) + "\n")
+
+
+def read_json(path, error=ConfigError, what="file"):
+    """A JSON object from `path`; one `error` line if it is missing, not JSON or not an object."""
+    path = Path(path)
+    if not path.is_file():
+        raise error(f"{path}: no such {what}")
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as cause:
+        raise error(f"{path}: not valid JSON ({cause})") from None
+    if not isinstance(value, dict):
+        raise error(f"{path}: expected a JSON object, got {type(value).__name__}")
+    return value
+
+
+def check_version(found, path, error=ConfigError):
+    """Refuses a `format_version` this keras-lstm cannot read, naming both versions."""
+    if not isinstance(found, int) or isinstance(found, bool) or not 1 <= found <= FORMAT_VERSION:
+        raise error(f"{path}: format_version {found!r} is not one this keras-lstm reads "
+                    f"(1 to {FORMAT_VERSION}); a newer keras-lstm wrote it?")
+
+
+def require(mapping, field, path, error=ConfigError):
+    """`mapping[field]`, or one `error` line naming the file and the missing field."""
+    if field not in mapping:
+        raise error(f"{path}: field {field!r} is missing")
+    return mapping[field]
 
 
 def read_config(run_dir, task=None):
-    """Reads RUN/config.json; checks it is a run folder of `task`.
+    """Reads RUN/config.json (any format version, as version 2); checks it is a run of `task`.
 
     Raises:
-        ConfigError: not a run folder, unreadable config, or another task.
+        ConfigError: not a run folder, unreadable config, a version this
+            keras-lstm cannot read, a missing field, or another task.
     """
     path = Path(run_dir) / CONFIG_FILE
     if not Path(run_dir).is_dir():
         raise ConfigError(f"{run_dir}: no such run folder")
     if not path.is_file():
         raise ConfigError(f"{run_dir}: not a run folder (no {CONFIG_FILE})")
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ConfigError(f"{path}: not valid JSON ({error})") from None
-    if not isinstance(config, dict) or "task" not in config:
-        raise ConfigError(f"{path}: field 'task' is missing")
-    if task is not None and config["task"] != task:
-        raise ConfigError(f"{run_dir}: is a {config['task']} run, expected a {task} run")
+    config = read_json(path)
+    check_version(config.get("format_version", 1), path)
+    found = require(config, "task", path)
+    if task is not None and found != task:
+        raise ConfigError(f"{run_dir}: is a {found} run, expected a {task} run")
+    if config.get("format_version", 1) == 1:
+        config = _from_version_1(config, path)
+    for field in ("training", "model", "preprocessors", "model_file"):
+        require(config, field, path)
     return config
+
+
+def _from_version_1(config, path):
+    """A version-1 config.json (before both tasks shared one layout) as version 2."""
+    task = config["task"]
+    new = {key: value for key, value in config.items()
+           if key not in ("tokenizer", "max_length", "source_tokenizer", "target_tokenizer")}
+    new["format_version"] = FORMAT_VERSION
+    if task == "sentiment":
+        new["preprocessors"] = {"text": {
+            "tokenizer": require(config, "tokenizer", path),
+            "max_length": require(config, "max_length", path),
+            "start_end": False, "vocabulary": VOCABULARY_FILE}}
+        new["model_file"] = MODEL_FILE
+    else:
+        new["preprocessors"] = {
+            "source": {"tokenizer": require(config, "source_tokenizer", path),
+                       "max_length": None, "start_end": False,
+                       "vocabulary": "source_vocabulary.txt"},
+            "target": {"tokenizer": require(config, "target_tokenizer", path),
+                       "max_length": None, "start_end": True,
+                       "vocabulary": "target_vocabulary.txt"}}
+        new["model_file"] = "model.weights.h5"
+    return new
+
+
+def load_preprocessors(run_dir, config):
+    """`{name: lstm_text.Preprocessor}` of a run, vocabularies read from the folder."""
+    from lstm_text.preprocessor import Preprocessor
+
+    return {name: Preprocessor.load(run_dir, spec)
+            for name, spec in config["preprocessors"].items()}
 
 
 def save_model_atomic(model, path):
@@ -108,14 +177,11 @@ def load_model(run_dir):
     """
     import keras
 
-    # Importing keras_lstm (this module's package) has registered every Keras
-    # object the project's models hold: the LSTM, the masked max pooling and
-    # the attention layer.
+    import keras_lstm.models  # noqa: F401  (registers every Keras object our models hold)
+    from keras_lstm.errors import load_or_raise
+
     path = Path(run_dir) / MODEL_FILE
     if not path.is_file():
         raise ConfigError(f"{run_dir}: no {MODEL_FILE} (was training finished?)")
-    try:
-        return keras.saving.load_model(path, safe_mode=True)
-    except Exception as error:  # Keras raises many types for a damaged zip
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ConfigError(f"{path}: cannot load the Keras model ({first_line})") from None
+    return load_or_raise(lambda: keras.saving.load_model(path, safe_mode=True), path, "Keras",
+                         ConfigError)

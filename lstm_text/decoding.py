@@ -120,7 +120,7 @@ def beam_decode(step, h, c, start_id, end_id, max_length, beam_size=4, length_pe
     return best
 
 
-def translate_batch(texts, encode_ids, encoder, decoder, target_vocab, max_length, beam=1,
+def translate_batch(texts, encode_ids, encoder, decoder, target, max_length, beam=1,
                     length_penalty=0.6):
     """Translates texts with any encoder/one-step-decoder pair (Keras, onnxruntime, ...).
 
@@ -129,11 +129,10 @@ def translate_batch(texts, encode_ids, encoder, decoder, target_vocab, max_lengt
         encode_ids: `texts → (batch, time)` right-padded int32 source ids.
         encoder: `ids → (encoder_outputs, h, c)` as NumPy arrays.
         decoder: `(token (n, 1), h, c, encoder_outputs, source_mask) → (logits, h, c)`.
-        target_vocab: The target `Vocabulary` (with [START] and [END]).
+        target: The target side's `lstm_text.Preprocessor` (its [START] and
+            [END] ids, and `decode` from ids to text).
         max_length, beam, length_penalty: As for `greedy_decode` / `beam_decode`.
     """
-    from lstm_text.tokenizer import detokenize
-
     if not texts:
         return []
     source = encode_ids(texts)
@@ -147,9 +146,9 @@ def translate_batch(texts, encode_ids, encoder, decoder, target_vocab, max_lengt
                                np.repeat(mask, rows, axis=0))
         return log_softmax(np.asarray(logits, np.float64)), np.asarray(h), np.asarray(c)
 
-    start, end = target_vocab.index["[START]"], target_vocab.index["[END]"]
+    start, end = target.start_id, target.end_id
     if beam <= 1:
         ids = greedy_decode(step, h, c, start, end, max_length)
     else:
         ids = beam_decode(step, h, c, start, end, max_length, beam, length_penalty)
-    return [detokenize(target_vocab.decode(row)) for row in ids]
+    return [target.decode(row) for row in ids]

@@ -5,11 +5,13 @@ import os
 import tempfile
 from pathlib import Path
 
+from keras_lstm.errors import DataError
+
 PAD, OOV = "[PAD]", "[UNK]"
 PAD_ID, OOV_ID = 0, 1
 
 
-class VocabularyError(ValueError):
+class VocabularyError(DataError):
     """A vocabulary file is missing or malformed."""
 
 

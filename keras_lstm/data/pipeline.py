@@ -1,52 +1,12 @@
-"""`tf.data` pipelines: file rows → tokens → ids → length buckets → padded batches."""
+"""`tf.data` pipelines of both tasks: texts → ids (the task's preprocessor) → length buckets → padded batches.
+
+Text becomes ids in `keras_lstm.text.GraphPreprocessor` and nowhere else.
+"""
 
 import numpy as np
 import tensorflow as tf
 
-from lstm_text.vocabulary import OOV_ID, PAD_ID
-
-
-def vocabulary_table(vocabulary):
-    """A `tf.lookup.StaticHashTable` from token to id (unknown tokens → OOV)."""
-    keys = tf.constant(vocabulary.tokens)
-    values = tf.range(len(vocabulary.tokens), dtype=tf.int64)
-    return tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(keys, values), OOV_ID)
-
-
-def encode_tf(tokens, table, max_length):
-    """Ragged string tokens → ragged int32 ids, cut to `max_length`; an empty text becomes [OOV]."""
-    ids = tf.cast(tf.ragged.map_flat_values(table.lookup, tokens), tf.int32)
-    ids = ids[:, :max_length]
-    empty = tf.equal(ids.row_lengths(), 0)
-    oov = tf.RaggedTensor.from_row_lengths(
-        tf.fill([tf.reduce_sum(tf.cast(empty, tf.int64))], tf.constant(OOV_ID, tf.int32)),
-        tf.cast(empty, tf.int64))
-    return tf.concat([ids, oov], axis=1)
-
-
-def encode_texts(texts, tokenizer, vocabulary, max_length):
-    """A batch of raw texts → right-padded int32 ids `(batch, longest)`, as the pipeline does.
-
-    `tokenizer` is a `TextTokenizer` or a `PyTokenizer`: both give the same ids.
-    """
-    if hasattr(tokenizer, "tokenize") and tokenizer.__class__.__name__ == "PyTokenizer":
-        rows = [vocabulary.encode(tokenizer.tokenize(text))[:max_length] or [OOV_ID]
-                for text in texts]
-    else:
-        tokens = tokenizer.tokenize(list(texts)).to_list()
-        rows = [vocabulary.encode([t.decode("utf-8") for t in row])[:max_length] or [OOV_ID]
-                for row in tokens]
-    return pad(rows)
-
-
-def pad(rows, length=None):
-    """Right-pads id lists with PAD to `length` (default: the longest)."""
-    length = length or max((len(r) for r in rows), default=1)
-    out = np.full((len(rows), length), PAD_ID, dtype=np.int32)
-    for i, row in enumerate(rows):
-        out[i, : len(row)] = row[:length]
-    return out
-
+from lstm_text.vocabulary import PAD_ID
 
 # tf.data's autotuner is off in the training pipelines: on 2 cores its background
 # work competes with training. With it on, some epochs take twice as long as the
@@ -71,8 +31,8 @@ def bucket_boundaries(max_length, count=6):
     return [int(b) + 1 for b in bounds if b < max_length] + [max_length + 1]
 
 
-def make_dataset(texts, label_ids, tokenizer, vocabulary, batch_size=64, max_length=100,
-                 shuffle=True, seed=0, epochs=1, first_epoch=0, num_shards=1, shard_index=0):
+def make_dataset(texts, label_ids, preprocessor, batch_size=64, shuffle=True, seed=0, epochs=1,
+                 first_epoch=0, num_shards=1, shard_index=0):
     """Builds the training/evaluation pipeline.
 
     tokenize (in graph, once) → ids cut to `max_length` → per epoch: a seeded
@@ -84,8 +44,8 @@ def make_dataset(texts, label_ids, tokenizer, vocabulary, batch_size=64, max_len
     Args:
         texts: Raw strings.
         label_ids: Integer class ids.
-        tokenizer: A `TextTokenizer`.
-        vocabulary: A `lstm_text.Vocabulary`.
+        preprocessor: A `keras_lstm.text.GraphPreprocessor` (text → ids, cut to
+            its maximum length).
         shuffle: Permute the examples each epoch.
         seed: The permutations' seed.
         epochs, first_epoch: The dataset holds epochs `first_epoch .. epochs-1`
@@ -99,14 +59,11 @@ def make_dataset(texts, label_ids, tokenizer, vocabulary, batch_size=64, max_len
         A `tf.data.Dataset` of `(token_ids int32 (batch, time), label int32 (batch,))`
         with an attribute `steps_per_epoch`.
     """
-    table = vocabulary_table(vocabulary)
     texts, label_ids = list(texts), list(label_ids)
-    pieces = [encode_tf(tokenizer.tokenize(texts[i:i + 4096]), table, max_length)
-              for i in range(0, len(texts), 4096)]
-    ids = tf.concat(pieces, axis=0) if pieces else tf.ragged.constant([], dtype=tf.int32)
+    ids = preprocessor.ragged_batched(texts)
     labels = tf.constant(label_ids, tf.int32)
     count = len(texts)
-    boundaries = bucket_boundaries(max_length)
+    boundaries = bucket_boundaries(preprocessor.preprocessor.max_length or 100)
 
     def one_epoch(epoch):
         order = tf.range(count, dtype=tf.int64)
@@ -139,3 +96,39 @@ def make_dataset(texts, label_ids, tokenizer, vocabulary, batch_size=64, max_len
     dataset = prefetched(dataset)
     dataset.steps_per_epoch = steps
     return dataset
+
+
+def make_pair_dataset(sources, targets, source_preprocessor, target_preprocessor, batch_size,
+                      shuffle, seed, first_epoch=0):
+    """Teacher-forcing batches `((source, target_in), target_out)`, bucketed by source length.
+
+    The target preprocessor wraps each target in [START] … [END]; `target_in`
+    drops the last id and `target_out` the first. With `shuffle`, each pass
+    over the dataset (each epoch) draws a new seeded order; `first_epoch`
+    skips the orders of the epochs a resumed run has already trained.
+    """
+    source = source_preprocessor.ragged_batched(sources)
+    target = target_preprocessor.ragged_batched(targets)
+    dataset = tf.data.Dataset.from_tensor_slices((source, target))
+    dataset = dataset.map(lambda s, t: (s, t[:-1], t[1:]))
+    if shuffle:
+        dataset = dataset.shuffle(len(sources), seed=seed, reshuffle_each_iteration=True)
+    longest = int(tf.reduce_max(source.row_lengths())) if len(sources) else 1
+    boundaries = bucket_boundaries(max(longest, 8), count=5)
+    dataset = dataset.bucket_by_sequence_length(
+        lambda s, ti, to: tf.shape(s)[0], bucket_boundaries=boundaries,
+        bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
+        padded_shapes=([None], [None], [None]))
+    dataset = dataset.map(lambda s, ti, to: ((s, ti), to))
+    if not shuffle:
+        dataset = dataset.cache()
+    # Bucketing hides the number of batches from Keras, which then warns that
+    # the input "ran out of data". It does not depend on the order: count it.
+    batches = int(dataset.reduce(0, lambda n, _: n + 1))
+    # Each new iterator of a shuffled dataset draws the next order: draw (and
+    # drop) the orders of the epochs already trained, so that a resumed run
+    # sees the batches an uninterrupted run would.
+    for _ in range(first_epoch if shuffle else 0):
+        next(iter(dataset.take(1)))
+    dataset = dataset.apply(tf.data.experimental.assert_cardinality(batches))
+    return prefetched(dataset)

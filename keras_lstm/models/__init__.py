@@ -1,0 +1,3 @@
+"""The notes' two networks. Importing this package registers every Keras object they hold."""
+
+from keras_lstm.models import sentiment, seq2seq  # noqa: F401

@@ -163,3 +163,23 @@ class Seq2Seq:
 def _stateful_lstm(kind, units, name):
     """An LSTM returning its whole sequence and its final (h, c)."""
     return make_lstm(kind, units, return_sequences=True, name=name, return_state=True)
+
+
+@keras.saving.register_keras_serializable(package="keras_lstm")
+class MaskedAccuracy(keras.metrics.Metric):
+    """Token accuracy over the real (non-padding) target tokens."""
+
+    def __init__(self, name="masked_accuracy", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.hits = self.add_variable(shape=(), initializer="zeros", name="hits")
+        self.count = self.add_variable(shape=(), initializer="zeros", name="count")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        valid = ops.cast(ops.not_equal(y_true, 0), "float32")
+        predicted = ops.cast(ops.argmax(y_pred, axis=-1), y_true.dtype)
+        hits = ops.cast(ops.equal(predicted, y_true), "float32")
+        self.hits.assign_add(ops.sum(hits * valid))
+        self.count.assign_add(ops.sum(valid))
+
+    def result(self):
+        return self.hits / ops.maximum(self.count, 1.0)

@@ -1,0 +1,119 @@
+"""Keras inference from a run folder: a sentiment classifier and a translator.
+
+Both turn text into ids with the run's `GraphPreprocessor`, as the training
+pipeline did. `export.runtimes.load(RUN, backend="keras")` serves them behind
+the same interface as the exported artifacts.
+"""
+
+from pathlib import Path
+
+import numpy as np
+
+from keras_lstm import runs
+from keras_lstm.errors import ConfigError
+
+
+class SentimentClassifier:
+    """Raw text in, label probabilities out, from a sentiment run folder.
+
+    Example:
+
+    >>> classifier = SentimentClassifier("runs/demo/sentiment")
+    >>> classifier.predict_proba(["质量很好，很满意"]).shape
+    (1, 2)
+    """
+
+    def __init__(self, run_dir):
+        from keras_lstm.text import GraphPreprocessor
+
+        self.config = runs.read_config(run_dir, task="sentiment")
+        self.preprocessor = runs.load_preprocessors(run_dir, self.config)["text"]
+        self.graph_preprocessor = GraphPreprocessor(self.preprocessor)
+        self.model = runs.load_model(run_dir)
+        self.labels = list(self.config["labels"])
+
+    def encode(self, texts):
+        """Right-padded int32 token ids, exactly as the training pipeline makes them."""
+        import tensorflow as tf
+
+        return self.graph_preprocessor(tf.constant(list(texts), tf.string)).numpy()
+
+    def predict_proba(self, texts, batch_size=256):
+        texts = list(texts)
+        out = [np.asarray(self.model(self.encode(texts[i:i + batch_size]), training=False))
+               for i in range(0, len(texts), batch_size)]
+        return np.concatenate(out) if out else np.zeros((0, len(self.labels)), np.float32)
+
+
+class Translator:
+    """Greedy or beam-search translation with a run's encoder and one-step decoder."""
+
+    def __init__(self, run_dir):
+        import tensorflow as tf
+
+        from keras_lstm.models.seq2seq import Seq2Seq, Seq2SeqConfig
+        from keras_lstm.text import GraphPreprocessor
+
+        config = runs.read_config(run_dir, task="translation")
+        self.config = config
+        self.preprocessors = runs.load_preprocessors(run_dir, config)
+        self.source = GraphPreprocessor(self.preprocessors["source"])
+        seq2seq = Seq2Seq(Seq2SeqConfig(**config["model"]))
+        self.model = seq2seq.training_model()
+        weights = Path(run_dir) / config["model_file"]
+        if not weights.is_file():
+            raise ConfigError(f"{run_dir}: no {config['model_file']} (was training finished?)")
+        self.model.load_weights(weights)
+        self.seq2seq = seq2seq
+        self.encoder_model = seq2seq.encoder_model()
+        self.decoder_model = decoder = seq2seq.decoder_model()
+        self.encoder = tf.function(self.encoder_model, reduce_retracing=True)
+        self.decoder = tf.function(lambda *args: decoder(list(args)), reduce_retracing=True)
+        self.max_output_length = config.get("max_output_length",
+                                            config["training"].get("max_output_length", 40))
+        self._tf = tf
+
+    def encode(self, texts):
+        """Right-padded int32 source ids, as the training pipeline makes them."""
+        return self.source(self._tf.constant(list(texts), self._tf.string)).numpy()
+
+    def translate(self, texts, beam=1, length_penalty=0.6):
+        """Translations of `texts` (greedy for `beam=1`, else beam search)."""
+        from lstm_text.decoding import translate_batch
+
+        def encode(source):
+            return tuple(np.asarray(v) for v in self.encoder(source))
+
+        def decode(tokens, h, c, outputs, mask):
+            return tuple(np.asarray(v) for v in self.decoder(tokens, h, c, outputs, mask))[:3]
+
+        return translate_batch(list(texts), self.encode, encode, decode,
+                               self.preprocessors["target"], self.max_output_length, beam,
+                               length_penalty)
+
+
+def attention_map(translator, text):
+    """Greedy translation of one text with the attention weights of every output step.
+
+    Returns:
+        `(source_tokens, target_tokens, weights)`, `weights` shaped
+        `(len(target_tokens), len(source_tokens))`; requires a model with attention.
+    """
+    if not translator.config["model"]["attention"]:
+        raise ConfigError("this translation model has no attention")
+    target = translator.preprocessors["target"]
+    source = translator.encode([text])
+    encoder_outputs, h, c = translator.encoder(source)
+    token = np.array([[target.start_id]], np.int32)
+    target_ids, rows = [], []
+    for _ in range(translator.max_output_length):
+        logits, h, c, weights = translator.decoder(token, h, c, encoder_outputs, source != 0)
+        next_id = int(np.argmax(np.asarray(logits)[0]))
+        if next_id == target.end_id:
+            break
+        target_ids.append(next_id)
+        rows.append(np.asarray(weights)[0])
+        token = np.array([[next_id]], np.int32)
+    source_tokens = translator.preprocessors["source"].tokenize(text)
+    weights = np.stack(rows)[:, : len(source_tokens)] if rows else np.zeros((0, len(source_tokens)))
+    return source_tokens, target.vocabulary.decode(target_ids), weights

@@ -1,0 +1,187 @@
+"""The notes' second application: an encoder LSTM compresses the source into a context
+vector that initialises a decoder LSTM, which emits the target word by word."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from keras_lstm.errors import DataError
+from keras_lstm.tasks.base import Splits, Task
+from keras_lstm.tasks.config import TranslationConfig
+
+# Tokenizers of the two sides: digits one by one (numbers are spelled out
+# token by token), case kept, and on the target side the spaces as tokens so
+# that the decoder's output detokenizes exactly.
+SOURCE_TOKENIZER = dict(lowercase=False, split_digits=True)
+TARGET_TOKENIZER = dict(lowercase=False, mark_spaces=True, split_digits=True)
+VOCABULARY_SIZE = 30_000
+
+
+class TranslationTask(Task):
+    name = "translation"
+    config_class = TranslationConfig
+    monitor, monitor_mode = "val_loss", "min"
+    output_key = "translation"
+    options = ("data", "beam", "reverse", "max_examples")
+    default_data = "the embedded CLDR date/time/number pairs (Chinese → English)"
+
+    # ----- training -----
+
+    def choose_preset(self, config):
+        return "cldr-demo" if config.data is None else "sentences"
+
+    def load_data(self, config):
+        from keras_lstm.data.pairs import pair_length, read_pairs, split_by_source
+
+        if config.data is None:
+            from keras_lstm.data.cldr_pairs import default_pairs
+
+            pairs = default_pairs(seed=config.seed)
+            if config.reverse:
+                pairs = [(t, s) for s, t in pairs]
+            kept = [(s, t) for s, t in pairs
+                    if max(pair_length(s), pair_length(t)) <= config.max_length]
+            sources, targets = [s for s, _ in kept], [t for _, t in kept]
+            source = "the embedded CLDR pairs"
+        else:
+            read = read_pairs(config.data, reverse=config.reverse,
+                              skip_bad_lines=config.skip_bad_lines, max_length=config.max_length)
+            sources, targets = read.sources, read.targets
+            source = config.data
+        if config.max_examples:
+            sources, targets = sources[: config.max_examples], targets[: config.max_examples]
+        if not sources:
+            raise DataError(f"{source}: no pairs of at most {config.max_length} tokens a side")
+        train, validation, test = split_by_source(sources, targets, seed=config.seed)
+        if not validation[0]:
+            raise DataError(f"{source}: {len(sources)} pairs leave the validation split empty; "
+                            "give more pairs")
+        return Splits(train=tuple(train), validation=tuple(validation), test=tuple(test),
+                      source=source)
+
+    def build_preprocessors(self, config, splits):
+        from keras_lstm.text import build_vocabulary
+        from lstm_text import TokenizerConfig
+        from lstm_text.preprocessor import END, START, Preprocessor
+
+        source, target = TokenizerConfig(**SOURCE_TOKENIZER), TokenizerConfig(**TARGET_TOKENIZER)
+        return {
+            "source": Preprocessor(source, build_vocabulary(
+                splits.train[0], source, VOCABULARY_SIZE, config.min_count),
+                vocabulary_file="source_vocabulary.txt"),
+            "target": Preprocessor(target, build_vocabulary(
+                splits.train[1], target, VOCABULARY_SIZE, config.min_count,
+                reserved=(START, END)), start_end=True, vocabulary_file="target_vocabulary.txt"),
+        }
+
+    def run_facts(self, config, splits, preprocessors, extra=None):
+        from keras_lstm.models.seq2seq import Seq2SeqConfig
+
+        model = Seq2SeqConfig(len(preprocessors["source"].vocabulary),
+                              len(preprocessors["target"].vocabulary), config.embedding_dim,
+                              config.units, config.attention, config.lstm, config.dropout)
+        return {"model": dataclasses.asdict(model), "model_file": "model.weights.h5",
+                "max_output_length": config.max_output_length}
+
+    def write_splits(self, run_dir, config, splits):
+        from keras_lstm.runs import atomic_write_text
+
+        for name, (sources, targets) in (("validation", splits.validation),
+                                         ("test", splits.test)):
+            atomic_write_text(Path(run_dir) / "splits" / f"{name}.tsv",
+                              "".join(f"{s}\t{t}\n" for s, t in zip(sources, targets,
+                                                                     strict=True)))
+
+    def datasets(self, config, splits, preprocessors, facts, first_epoch, shards, shard):
+        from keras_lstm.data.pipeline import make_pair_dataset
+        from keras_lstm.text import GraphPreprocessor
+
+        source = GraphPreprocessor(preprocessors["source"])
+        target = GraphPreprocessor(preprocessors["target"])
+        train = make_pair_dataset(*splits.train, source, target, config.batch_size, True,
+                                  config.seed, first_epoch)
+        if shards > 1:  # every worker the same number of batches, so that their steps line up
+            train = train.shard(shards, shard).take(int(train.cardinality()) // shards)
+        validation = make_pair_dataset(*splits.validation, source, target, config.batch_size,
+                                       False, config.seed)
+        return train, validation, {}
+
+    def build_model(self, config, facts, extra=None):
+        from keras_lstm.models.seq2seq import Seq2Seq, Seq2SeqConfig
+
+        return Seq2Seq(Seq2SeqConfig(**facts["model"])).training_model()
+
+    def loss(self):
+        import keras
+
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0)
+
+    def metrics(self):
+        from keras_lstm.models.seq2seq import MaskedAccuracy
+
+        return [MaskedAccuracy()]
+
+    def loss_terms(self, y, logits):
+        import keras
+        import tensorflow as tf
+
+        valid = tf.cast(tf.not_equal(y, 0), tf.float32)
+        losses = keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True)
+        correct = tf.cast(tf.equal(tf.argmax(logits, -1, output_type=y.dtype), y), tf.float32)
+        count = tf.reduce_sum(valid)
+        return tf.reduce_sum(losses * valid), count, tf.reduce_sum(correct * valid), count
+
+    def save_model(self, model, path):
+        import os
+
+        path = Path(path)
+        tmp = path.with_name(f".{path.name.removesuffix('.weights.h5')}.tmp.weights.h5")
+        try:
+            model.save_weights(tmp)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    # ----- using a trained model -----
+
+    def predict(self, runtime, texts, beam=None, **options):
+        return [{"text": text, "translation": translation}
+                for text, translation in zip(texts, runtime.translate(texts, beam=beam or 1))]
+
+    def evaluate(self, runtime, data=None, beam=None, reverse=None, max_examples=None,
+                 **options):
+        from keras_lstm.data.pairs import read_pairs
+        from keras_lstm.evaluation import score_translations
+        from keras_lstm.tasks.sentiment import _default_split, warn_if_unknown
+
+        if data is None:
+            path, reverse = _default_split(runtime.run_dir, "test.tsv"), False
+        else:
+            path = Path(data)
+            if reverse is None:  # the run's direction applies to every file it reads
+                reverse = bool((runtime.training or {}).get("reverse", False))
+        pairs = read_pairs(path, reverse=reverse)
+        sources, references = pairs.sources, pairs.targets
+        if max_examples:
+            sources, references = sources[:max_examples], references[:max_examples]
+        warn_if_unknown(runtime.preprocessors["source"], sources, path)
+        hypotheses = []
+        for i in range(0, len(sources), 256):
+            hypotheses += runtime.translate(sources[i:i + 256], beam=beam or 1)
+        metrics = score_translations(hypotheses, references,
+                                     runtime.preprocessors["target"].tokenizer)
+        metrics["beam"] = beam or 1
+        metrics["samples"] = [{"source": s, "reference": r, "translation": h}
+                              for s, r, h in list(zip(sources, references, hypotheses))[:5]]
+        return metrics
+
+    def format_metrics(self, metrics):
+        from keras_lstm.evaluation import format_translation_metrics
+
+        return format_translation_metrics(metrics)
+
+    def export(self, run_dir, work, formats, max_examples=200, progress=print, **options):
+        from keras_lstm.exporting import export_translation
+
+        return export_translation(run_dir, work, formats, max_examples, progress)
