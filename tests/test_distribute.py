@@ -11,21 +11,22 @@ import numpy as np
 import pytest
 
 from keras_lstm.cli import main
+from tests.conftest import REPO
 
 SCRIPT = r"""
 import json, sys
 import numpy as np
-from keras_lstm.training import SentimentTrainingConfig, split_cpu, train_sentiment
+from keras_lstm.training import split_cpu
 split_cpu(2)
 import tensorflow as tf
 from keras_lstm.runs import load_model
+from tests.conftest import train_run
 assert len(tf.config.list_logical_devices("CPU")) == 2
 data, out = sys.argv[1], sys.argv[2]
 weights = {}
 for strategy in ("default", "mirrored"):
-    train_sentiment(SentimentTrainingConfig(out=f"{out}/{strategy}", data=data, units=8,
-                    embedding_dim=8, epochs=2, batch_size=16, dropout=0.0, strategy=strategy),
-                    verbose=0)
+    train_run("sentiment", out=f"{out}/{strategy}", data=data, units=8, embedding_dim=8,
+              epochs=2, batch_size=16, dropout=0.0, strategy=strategy)
     weights[strategy] = load_model(f"{out}/{strategy}").get_weights()
 diff = max(float(np.abs(a - b).max()) for a, b in zip(weights["default"], weights["mirrored"]))
 print(json.dumps({"max_diff": diff}))
@@ -39,7 +40,7 @@ def test_mirrored_over_two_cpu_devices_matches_single_device(tmp_path):
     data.write_text("text,label\n" + "".join(f'"{t}",{y}\n' for t, y in rows), encoding="utf-8")
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     result = subprocess.run([sys.executable, "-c", SCRIPT, str(data), str(tmp_path)],
-                            capture_output=True, text=True, env=env, timeout=600)
+                            capture_output=True, text=True, env=env, timeout=600, cwd=REPO)
     assert result.returncode == 0, result.stderr[-3000:]
     # Not bit-identical: a batch of odd size is split unevenly over the two replicas, and
     # each replica's mean loss then weighs its examples slightly differently.
@@ -49,12 +50,11 @@ def test_mirrored_over_two_cpu_devices_matches_single_device(tmp_path):
 WORKER = r"""
 import json, sys
 import numpy as np
-from keras_lstm.training import SentimentTrainingConfig, train_sentiment
 from keras_lstm.runs import load_model
+from tests.conftest import train_run
 data, out = sys.argv[1], sys.argv[2]
-result = train_sentiment(SentimentTrainingConfig(out=out, data=data, units=8, embedding_dim=8,
-                         epochs=2, batch_size=16, dropout=0.2, strategy="multi-worker"),
-                         verbose=0)
+result = train_run("sentiment", out=out, data=data, units=8, embedding_dim=8, epochs=2,
+                   batch_size=16, dropout=0.2, strategy="multi-worker")
 weights = load_model(result["run_dir"]).get_weights()
 print(json.dumps({"chief": result["chief"], "run_dir": result["run_dir"],
                   "weights": [w.tolist() for w in weights]}))
@@ -78,6 +78,7 @@ def _launch_workers(command, tmp_path):
     for index in range(2):
         tf_config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TF_CONFIG": tf_config}
+        env["PYTHONPATH"] = str(REPO)
         processes.append(subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                           text=True, env=env, cwd=tmp_path))
     results = []

@@ -4,29 +4,30 @@ import json
 
 import pytest
 
+from export import runtimes
+from keras_lstm import tasks
 from keras_lstm.cli import main
-from keras_lstm.translation import (
-    TranslationTrainingConfig,
-    Translator,
-    evaluate_translation,
-    make_pair_dataset,
-    score_translations,
-    train_translation,
-)
+from keras_lstm.evaluation import score_translations
+from keras_lstm.inference import Translator
+from lstm_text import PyTokenizer
+from tests.conftest import train_run
+
+TRANSLATION = tasks.get("translation")
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     out = tmp_path_factory.mktemp("translation") / "run"
-    train_translation(TranslationTrainingConfig(out=str(out), max_examples=10000, epochs=6,
-                                                units=96, embedding_dim=32, seed=0), verbose=0)
+    train_run("translation", out=str(out), max_examples=10000, epochs=6, units=96,
+              embedding_dim=32, seed=0)
     return out
 
 
 def test_a_small_model_learns_to_translate(run):
-    metrics = evaluate_translation(run, max_examples=200)
+    keras_runtime = runtimes.load(run, "keras")
+    metrics = TRANSLATION.evaluate(keras_runtime, max_examples=200)
     assert metrics["bleu"] > 40 and metrics["exact_match"] > 0.2, metrics
-    beam = evaluate_translation(run, max_examples=200, beam=3)
+    beam = TRANSLATION.evaluate(keras_runtime, max_examples=200, beam=3)
     assert beam["bleu"] > 40, beam
 
 
@@ -39,7 +40,9 @@ def test_translator_batches_agree_with_single_sentences(run):
 
 
 def test_scores_are_exact_for_identical_text():
-    metrics = score_translations(["Tuesday, March 3, 2026"], ["Tuesday, March 3, 2026"])
+    tokenizer = PyTokenizer(lowercase=False, mark_spaces=True, split_digits=True)
+    metrics = score_translations(["Tuesday, March 3, 2026"], ["Tuesday, March 3, 2026"],
+                                 tokenizer)
     assert metrics["bleu"] == pytest.approx(100.0) and metrics["exact_match"] == 1.0
 
 
@@ -53,18 +56,53 @@ def test_cli_evaluate_and_predict(run, capsys):
 
 
 def test_sentiment_api_on_a_translation_run_is_refused(run):
-    from keras_lstm.cli import evaluate_run
     from keras_lstm.errors import ConfigError
+    from keras_lstm.inference import SentimentClassifier
 
     with pytest.raises(ConfigError, match="is a translation run, expected a sentiment run"):
-        evaluate_run(run)
+        SentimentClassifier(run)
+
+
+@pytest.mark.parametrize("flag", [["--text-column", "x"], ["--plot", "x.png"]])
+def test_sentiment_flags_on_a_translation_run_are_refused(run, capsys, flag):
+    assert main(["evaluate", str(run), *flag]) == 2
+    err = capsys.readouterr().err
+    assert f"{flag[0]} does not apply to a translation model" in err and err.count("\n") == 1
+
+
+def test_evaluate_data_follows_the_run_direction(run, tmp_path, capsys):
+    """A file in the training file's layout is read in the run's direction (--reverse)."""
+    from keras_lstm.data.pairs import read_pairs
+
+    pairs = read_pairs(run / "splits" / "test.tsv")
+    swapped = tmp_path / "swapped.tsv"  # target<TAB>source, as a --reverse run's data is laid out
+    swapped.write_text("".join(f"{t}\t{s}\n" for s, t in zip(pairs.sources[:60],
+                                                             pairs.targets[:60])),
+                       encoding="utf-8")
+    config = json.loads((run / "config.json").read_text())
+    config["training"]["reverse"] = True
+    (run / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    try:
+        assert main(["evaluate", str(run), "--data", str(swapped), "--json"]) == 0
+        right = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        assert main(["evaluate", str(run), "--data", str(swapped), "--no-reverse",
+                     "--json"]) == 0
+        wrong = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        words = tmp_path / "words.tsv"  # a source column in a language the model never saw
+        words.write_text("the quick brown fox jumps\tx\nover the lazy dog\ty\n", encoding="utf-8")
+        assert main(["evaluate", str(run), "--data", str(words), "--no-reverse"]) == 0
+        captured = capsys.readouterr()
+    finally:
+        config["training"]["reverse"] = False
+        (run / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    assert right["bleu"] > 40 and wrong["bleu"] < right["bleu"] / 4
+    assert "of the tokens are unknown to the model" in captured.err and "wrong column" in captured.err
 
 
 def test_without_attention_and_with_keras_layers(tmp_path):
     out = tmp_path / "plain"
-    result = train_translation(TranslationTrainingConfig(
-        out=str(out), max_examples=600, epochs=1, units=16, embedding_dim=8, attention=False,
-        lstm="keras"), verbose=0)
+    result = train_run("translation", out=str(out), max_examples=600, epochs=1, units=16,
+                       embedding_dim=8, attention=False, lstm="keras")
     assert result["epochs_run"] == 1
     assert len(Translator(out).translate(["15:30", "75%"], beam=2)) == 2
 
@@ -72,9 +110,15 @@ def test_without_attention_and_with_keras_layers(tmp_path):
 @pytest.mark.parametrize("shuffle", [True, False])
 def test_pair_datasets_know_their_number_of_batches(shuffle):
     # Without it Keras warns that the input "ran out of data" in every fit().
-    sources = [[3] * (1 + i % 13) for i in range(50)]
-    targets = [[1, 4, 5, 2]] * 50
-    dataset = make_pair_dataset(sources, targets, batch_size=8, shuffle=shuffle, seed=0)
+    from keras_lstm.data.pipeline import make_pair_dataset
+    from keras_lstm.text import GraphPreprocessor, Preprocessor, TokenizerConfig, Vocabulary
+
+    vocabulary = Vocabulary(["[PAD]", "[UNK]", "[START]", "[END]", "a", "b", "c"])
+    source = GraphPreprocessor(Preprocessor(TokenizerConfig(), vocabulary))
+    target = GraphPreprocessor(Preprocessor(TokenizerConfig(), vocabulary, start_end=True))
+    sources = [" ".join("a" * (1 + i % 13)) for i in range(50)]
+    dataset = make_pair_dataset(sources, ["b c"] * 50, source, target, batch_size=8,
+                                shuffle=shuffle, seed=0)
     counted = sum(1 for _ in dataset)
-    assert int(dataset.cardinality()) == counted
+    assert counted == (dataset.steps_per_epoch if shuffle else int(dataset.cardinality()))
     assert sum(int(batch[1].shape[0]) for batch in dataset) == 50

@@ -51,6 +51,38 @@ def test_bad_vectors_files_name_the_file_and_line(tmp_path, text, message):
     assert message in str(error.value)
 
 
+@pytest.mark.parametrize("separator", ["\u2028", "\u2029", "\x85", "\x1c", "\x1d", "\x1e",
+                                       "\x0b", "\x0c"])
+def test_words_holding_splitlines_breaks_are_one_line(tmp_path, separator):
+    """Lines end at \n only: a word with U+2028 (or the like) is one word, even on line 1."""
+    path = write(tmp_path, f"a{separator}b 1 2\ngood 3 4\nx{separator} 5 6\nbad 7 8\n")
+    vectors = read_word_vectors(path, VOCABULARY, 2)
+    np.testing.assert_array_equal(vectors.matrix[VOCABULARY.index["good"]], [3, 4])
+    np.testing.assert_array_equal(vectors.matrix[VOCABULARY.index["bad"]], [7, 8])
+
+
+def test_crlf_endings_and_fasttext_trailing_spaces_are_accepted(tmp_path):
+    path = write(tmp_path, "2 2 \r\ngood 1 2 \r\nbad 3 4 \r\n")
+    vectors = read_word_vectors(path, VOCABULARY, 2)
+    np.testing.assert_array_equal(vectors.matrix[VOCABULARY.index["bad"]], [3, 4])
+
+
+def test_classic_mac_line_endings_are_named(tmp_path):
+    with pytest.raises(DataError) as error:
+        read_word_vectors(write(tmp_path, "good 1 2\rbad 3 4\r"), VOCABULARY, 2)
+    assert str(error.value).endswith(
+        "vectors.txt, line 1: the vectors have 4 numbers, the embedding 2; set --embedding-dim "
+        "4; the line holds a carriage return (\\r): lines end with \\n or \\r\\n")
+
+
+@pytest.mark.parametrize("number", ["nan", "inf", "-Infinity", "1e39"])
+def test_numbers_that_are_not_finite_are_errors(tmp_path, number):
+    with pytest.raises(DataError) as error:
+        read_word_vectors(write(tmp_path, f"good 1 2\nbad 3 {number}\n"), VOCABULARY, 2)
+    assert str(error.value).endswith(
+        f"vectors.txt, line 2: {number!r} is not a finite float32 number")
+
+
 def test_invalid_utf8_names_the_line(tmp_path):
     path = tmp_path / "vectors.txt"
     path.write_bytes(b"good 1 2\nb\xffd 1 2\n")
@@ -59,14 +91,15 @@ def test_invalid_utf8_names_the_line(tmp_path):
 
 
 def test_training_starts_from_the_vectors(tmp_path, small_csv):  # noqa: F811
-    """With learning rate 0 the trained embedding is the initial one: file rows where found."""
+    """With a learning rate of 1e-30 (0 is refused) the trained embedding is the initial one
+    to float32 precision: the file's rows where found."""
     from keras_lstm.runs import load_model
 
     rng = np.random.default_rng(0)
     words = {"good": rng.normal(size=8), "awful": rng.normal(size=8), "Day": rng.normal(size=8)}
     path = write(tmp_path, "".join(f"{w} {' '.join(map(str, v))}\n" for w, v in words.items()))
     out = tmp_path / "run"
-    assert main(train_args(small_csv, out, "--embeddings", str(path), "--learning-rate", "0",
+    assert main(train_args(small_csv, out, "--embeddings", str(path), "--learning-rate", "1e-30",
                            "--epochs", "1")) == 0
 
     vocabulary = Vocabulary.load(out / "vocabulary.txt")

@@ -1,4 +1,13 @@
-"""Sentence pairs for translation: the Tatoeba/Anki TSV format (`source<TAB>target[<TAB>…]`)."""
+r"""Sentence pairs for translation: the Tatoeba/Anki TSV format (`source<TAB>target[<TAB>…]`).
+
+A line ends at "\n" ("\r\n" and stray "\r"s before the "\n" are accepted);
+U+2028, U+0085, \x0b and the other characters `str.splitlines()` would break
+at are text. The format has no quoting, so a sentence cannot hold a tab or a
+line break; a "\r" inside a sentence is reported as a bad line, because it is
+almost always a file saved with classic-Mac "\r" line endings, which would
+otherwise be read as one garbled pair. Each side is stripped of surrounding
+whitespace.
+"""
 
 import dataclasses
 from pathlib import Path
@@ -44,9 +53,14 @@ def read_pairs(path, reverse=False, skip_bad_lines=False, max_length=None):
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: file not found")
-    raw = path.read_bytes()
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        raise DataError(f"{path}: cannot read ({error.strerror})") from None
     pairs = SentencePairs([], [], str(path))
     seen = set()
+    # Split the bytes, not the decoded text: only b"\n" ends a line, and a line of
+    # invalid UTF-8 can be skipped on its own.
     for number, line in enumerate(raw.split(b"\n"), start=1):
         line = line.rstrip(b"\r")
         if not line.strip():
@@ -54,7 +68,7 @@ def read_pairs(path, reverse=False, skip_bad_lines=False, max_length=None):
         pairs.read += 1
         problem = None
         try:
-            text = line.decode("utf-8")
+            text = line.decode("utf-8-sig" if number == 1 else "utf-8")
         except UnicodeDecodeError:
             problem = "not valid UTF-8"
         else:
@@ -63,6 +77,9 @@ def read_pairs(path, reverse=False, skip_bad_lines=False, max_length=None):
                 problem = "no tab (expected source<TAB>target)"
             elif not columns[0].strip() or not columns[1].strip():
                 problem = "empty " + ("source" if not columns[0].strip() else "target")
+            elif "\r" in columns[0].strip() or "\r" in columns[1].strip():
+                problem = ("a carriage return (\\r) inside a sentence (lines end with \\n "
+                           "or \\r\\n)")
         if problem:
             if not skip_bad_lines:
                 raise DataError(f"{path}, line {number}: {problem}; use --skip-bad-lines "
@@ -84,6 +101,41 @@ def read_pairs(path, reverse=False, skip_bad_lines=False, max_length=None):
     if not pairs.sources:
         raise DataError(f"{path}: no sentence pairs")
     return pairs
+
+
+def unknown_token_share(texts, tokenize, vocabulary):
+    """The share of the tokens of `texts` that `vocabulary` does not hold.
+
+    A high share on data to evaluate or translate means the wrong column or
+    the wrong language (e.g. the sides swapped: `--reverse`). TensorFlow-free.
+
+    Args:
+        texts: Strings, e.g. the source sentences (a sample is enough).
+        tokenize: A function from a string to its tokens, e.g.
+            `lstm_text.PyTokenizer(config).tokenize` with the run's config.
+        vocabulary: An `lstm_text.Vocabulary`, or any collection of tokens.
+            Its padding and OOV entries ("[PAD]", "[UNK]") never count as known.
+
+    Returns:
+        A float in [0, 1]: unknown tokens / all tokens; 0.0 if there are no tokens.
+
+    Example:
+
+    >>> from lstm_text import Vocabulary
+    >>> vocabulary = Vocabulary.build([["hello", "world"]])
+    >>> unknown_token_share(["hello there", "world"], str.split, vocabulary)
+    0.3333333333333333
+    """
+    from lstm_text.vocabulary import OOV, PAD
+
+    known = getattr(vocabulary, "index", vocabulary)
+    total = unknown = 0
+    for text in texts:
+        for token in tokenize(text):
+            total += 1
+            if token in (PAD, OOV) or token not in known:
+                unknown += 1
+    return unknown / total if total else 0.0
 
 
 def split_by_source(sources, targets, fractions=(0.8, 0.1, 0.1), seed=0):

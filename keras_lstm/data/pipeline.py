@@ -99,13 +99,19 @@ def make_dataset(texts, label_ids, preprocessor, batch_size=64, shuffle=True, se
 
 
 def make_pair_dataset(sources, targets, source_preprocessor, target_preprocessor, batch_size,
-                      shuffle, seed, first_epoch=0):
+                      shuffle, seed, epochs=1, first_epoch=0, num_shards=1, shard_index=0):
     """Teacher-forcing batches `((source, target_in), target_out)`, bucketed by source length.
 
     The target preprocessor wraps each target in [START] … [END]; `target_in`
-    drops the last id and `target_out` the first. With `shuffle`, each pass
-    over the dataset (each epoch) draws a new seeded order; `first_epoch`
-    skips the orders of the epochs a resumed run has already trained.
+    drops the last id and `target_out` the first.
+
+    With `shuffle`, the training form: epochs `first_epoch .. epochs-1` back
+    to back, each a new seeded order of the pairs (each pass of `repeat`
+    reshuffles), so a run resumed at `first_epoch` sees exactly the batches an
+    uninterrupted run would; pass `steps_per_epoch=dataset.steps_per_epoch`
+    to fit. `num_shards`/`shard_index`: a data-parallel worker's share, the
+    same number of batches for every worker. Without `shuffle`, one cached
+    pass (validation).
     """
     source = source_preprocessor.ragged_batched(sources)
     target = target_preprocessor.ragged_batched(targets)
@@ -120,15 +126,18 @@ def make_pair_dataset(sources, targets, source_preprocessor, target_preprocessor
         bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
         padded_shapes=([None], [None], [None]))
     dataset = dataset.map(lambda s, ti, to: ((s, ti), to))
+    # The number of batches does not depend on the order: count it once.
+    steps = int(dataset.reduce(0, lambda n, _: n + 1))
     if not shuffle:
-        dataset = dataset.cache()
-    # Bucketing hides the number of batches from Keras, which then warns that
-    # the input "ran out of data". It does not depend on the order: count it.
-    batches = int(dataset.reduce(0, lambda n, _: n + 1))
-    # Each new iterator of a shuffled dataset draws the next order: draw (and
-    # drop) the orders of the epochs already trained, so that a resumed run
-    # sees the batches an uninterrupted run would.
-    for _ in range(first_epoch if shuffle else 0):
-        next(iter(dataset.take(1)))
-    dataset = dataset.apply(tf.data.experimental.assert_cardinality(batches))
-    return prefetched(dataset)
+        # Bucketing hides the number of batches from Keras, which then warns that
+        # the input "ran out of data": declare it.
+        dataset = dataset.cache().apply(tf.data.experimental.assert_cardinality(steps))
+        return prefetched(dataset)
+    if num_shards > 1:
+        steps //= num_shards
+        dataset = dataset.shard(num_shards, shard_index).take(steps)
+    remaining = max(epochs - first_epoch, 1)
+    dataset = dataset.repeat().skip(first_epoch * steps).take(remaining * steps)
+    dataset = prefetched(dataset)
+    dataset.steps_per_epoch = steps
+    return dataset

@@ -1,13 +1,27 @@
-"""Labelled text files (CSV, TSV, JSON Lines): reading, deduplication, splitting.
+r"""Labelled text files (CSV, TSV, JSON Lines): reading, deduplication, splitting.
 
 Every problem is a `DataError` naming the file, the line and the field, and
-saying what was expected.
+saying what was expected, in one line.
+
+Records end only where the format says, never at the other characters Python's
+`str.splitlines()` treats as line breaks (U+2028, U+2029, U+0085, \x1c-\x1e,
+\x0b, \x0c), which are ordinary text inside a record:
+
+- JSON Lines and other line-based files end a line at "\n"; "\r\n" is one
+  break. A lone "\r" is not a break: in JSON it is whitespace between tokens
+  (and invalid inside a string), so a file with classic-Mac "\r" endings is
+  reported as one bad line with a hint.
+- CSV and TSV follow the `csv` module: an unquoted "\n", "\r\n" or lone "\r"
+  ends a record (so Excel for Mac's "\r" files read), and a quoted field
+  holds any character but NUL.
 """
 
+import contextlib
 import csv
 import dataclasses
 import io
 import json
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +59,49 @@ def _read_text(path):
                         "save the file as UTF-8") from None
 
 
+def split_lines(text):
+    r"""Splits text into lines at "\n" only; "\r\n" counts as one break.
+
+    Unlike `str.splitlines()`, this keeps U+2028, U+2029, U+0085, \x0b, \x0c
+    and \x1c-\x1e inside the line, and a lone "\r" too. A final line break
+    does not start an empty last line.
+
+    Args:
+        text: The whole file, decoded.
+
+    Returns:
+        A list of lines without their line breaks.
+
+    Example:
+
+    >>> split_lines("a\u2028b\r\nc\rd\n")
+    ['a\u2028b', 'c\rd']
+    """
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+
+_CSV_LIMIT_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _csv_field_limit(size):
+    # The csv module rejects fields over 131 072 characters by default, a
+    # process-wide setting. No field can be longer than the file, so the limit is
+    # raised to the file's length while it is read and restored afterwards: other
+    # code that relies on the default keeps it. The lock keeps two of our readers
+    # in threads from restoring each other's limit.
+    with _CSV_LIMIT_LOCK:
+        previous = csv.field_size_limit()
+        csv.field_size_limit(max(previous, size))
+        try:
+            yield
+        finally:
+            csv.field_size_limit(previous)
+
+
 def read_labelled_file(path, text_column="text", label_column="label", format=None):  # noqa: A002
     """Reads texts and labels from a CSV, TSV or JSON Lines file.
 
@@ -65,7 +122,11 @@ def read_labelled_file(path, text_column="text", label_column="label", format=No
     if format not in ("csv", "tsv", "jsonl"):
         raise DataError(f"{path}: unknown format (expected a .csv, .tsv or .jsonl file)")
     text = _read_text(path)
-    rows = _jsonl_rows(path, text) if format == "jsonl" else _table_rows(path, text, format)
+    if format == "jsonl":
+        rows = _jsonl_rows(path, text)
+    else:
+        with _csv_field_limit(len(text) + 1):
+            rows = list(_table_rows(path, text, format, (text_column, label_column)))
     texts, labels = [], []
     for line, row in rows:
         for column in (text_column, label_column):
@@ -74,8 +135,14 @@ def read_labelled_file(path, text_column="text", label_column="label", format=No
                 raise DataError(f"{path}, line {line}: no field {column!r} (found {found}); "
                                 "set --text-column/--label-column")
         value, label = row[text_column], row[label_column]
-        if not isinstance(value, str) or not value.strip():
+        if value is not None and not isinstance(value, str):
+            raise DataError(f"{path}, line {line}, field {text_column!r}: expected a string, "
+                            f"got {_json_type(value)}")
+        if value is None or not value.strip():
             raise DataError(f"{path}, line {line}, field {text_column!r}: empty text")
+        if isinstance(label, (list, dict)):
+            raise DataError(f"{path}, line {line}, field {label_column!r}: expected a string "
+                            f"or a number, got {_json_type(label)}")
         if label is None or not str(label).strip():
             raise DataError(f"{path}, line {line}, field {label_column!r}: empty label")
         texts.append(value)
@@ -86,14 +153,26 @@ def read_labelled_file(path, text_column="text", label_column="label", format=No
     return LabelledTexts(texts, labels, str(path))
 
 
-def _table_rows(path, text, format):  # noqa: A002
+def _json_type(value):
+    names = {bool: "true/false", int: "a number", float: "a number", list: "an array",
+             dict: "an object"}
+    return names.get(type(value), type(value).__name__)
+
+
+def _table_rows(path, text, format, columns):  # noqa: A002
+    # io.StringIO(newline="") hands the csv module each line with its own ending
+    # ("\n", "\r\n" or "\r"), never splitting at U+2028 and the like.
     reader = csv.reader(io.StringIO(text, newline=""), delimiter="," if format == "csv" else "\t")
     try:
         header = next(reader)
     except StopIteration:
         return
     except csv.Error as error:
-        raise DataError(f"{path}, line 1: {error}") from None
+        raise DataError(f"{path}, line {reader.line_num}: {error}") from None
+    for column in columns:
+        if header.count(column) > 1:
+            raise DataError(f"{path}, line 1: column {column!r} appears {header.count(column)} "
+                            "times in the header")
     while True:
         try:
             values = next(reader)
@@ -110,13 +189,19 @@ def _table_rows(path, text, format):  # noqa: A002
 
 
 def _jsonl_rows(path, text):
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(split_lines(text), start=1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise DataError(f"{path}, line {number}: not valid JSON ({error.msg})") from None
+        except (ValueError, RecursionError) as error:
+            # ValueError beyond JSONDecodeError: an integer over Python's 4 300 digits.
+            reason = (error.msg if isinstance(error, json.JSONDecodeError)
+                      else "nested too deeply" if isinstance(error, RecursionError)
+                      else "a number too long to read")
+            hint = ("; the line holds a carriage return (\\r): JSON Lines lines end with "
+                    "\\n or \\r\\n" if "\r" in line else "")
+            raise DataError(f"{path}, line {number}: not valid JSON ({reason}){hint}") from None
         if not isinstance(row, dict):
             raise DataError(f"{path}, line {number}: expected a JSON object")
         yield number, row
@@ -144,12 +229,24 @@ def deduplicate(texts, labels):
     return kept_texts, kept_labels, sum(len(v) > 1 for v in seen.values())
 
 
-def stratified_split(texts, labels, fractions=(0.8, 0.1, 0.1), seed=0):
+def stratified_split(texts, labels, fractions=(0.8, 0.1, 0.1), seed=0, source=None):
     """Splits into train/validation/test keeping each label's share, reproducibly.
+
+    Each label's rows are split on their own, so each share is rounded per label.
+
+    Args:
+        texts, labels: Parallel lists.
+        fractions: Train, validation and test shares; non-negative, summing to 1.
+        seed: Seed of the shuffles.
+        source: The data's name (a path) for error messages.
 
     Returns:
         Three `(texts, labels)` pairs, each in a seeded random order.
         Deduplicate first: a text appears in one split only if it appears once.
+
+    Raises:
+        DataError: bad fractions, or a positive validation fraction that rounds
+            to no rows (see `check_validation_split`).
     """
     if abs(sum(fractions) - 1.0) > 1e-6 or min(fractions) < 0:
         raise DataError(f"split fractions must be non-negative and sum to 1, got {fractions}")
@@ -164,6 +261,7 @@ def stratified_split(texts, labels, fractions=(0.8, 0.1, 0.1), seed=0):
         parts[1].extend(index[:n_val])
         parts[2].extend(index[n_val:n_val + n_test])
         parts[0].extend(index[n_val + n_test:])
+    check_validation_split(len(parts[1]), fractions[1], len(texts), source)
     result = []
     for part in parts:
         # Seeded shuffle, not file order: files are often grouped by label, and the
@@ -180,3 +278,54 @@ def check_labels(known_labels, labels, path):
         if label not in known:
             raise DataError(f"{path}, row {number}: label {label!r} is not among the training "
                             f"labels ({', '.join(sorted(known))})")
+
+
+def check_label_count(labels, source):
+    """Raises DataError unless `labels` holds at least two distinct labels.
+
+    A classifier of one label learns nothing; this usually means the wrong
+    `--label-column`, or a file filtered to one class.
+
+    Args:
+        labels: The labels of the training data.
+        source: The data's name (a path) for the message.
+
+    Example:
+
+    >>> check_label_count(["pos", "neg", "pos"], "train.csv")
+    >>> check_label_count(["pos", "pos"], "train.csv")
+    Traceback (most recent call last):
+    ...
+    keras_lstm.errors.DataError: train.csv: needs at least two labels, found only 'pos' (2 rows)
+    """
+    distinct = sorted(set(labels))
+    if not distinct:
+        raise DataError(f"{source}: needs at least two labels, found no rows")
+    if len(distinct) == 1:
+        raise DataError(f"{source}: needs at least two labels, found only {distinct[0]!r} "
+                        f"({len(labels)} rows)")
+
+
+def check_validation_split(n_validation, fraction, n_rows, source=None):
+    """Raises DataError when a positive validation fraction gave no rows.
+
+    `stratified_split` calls it; a driver that splits otherwise can too.
+
+    Args:
+        n_validation: Rows the validation split received.
+        fraction: The validation fraction asked for; 0 means none is wanted.
+        n_rows: Rows that were split.
+        source: The data's name (a path) for the message.
+
+    Example:
+
+    >>> check_validation_split(0, 0.1, 4, "train.csv")
+    Traceback (most recent call last):
+    ...
+    keras_lstm.errors.DataError: train.csv: the validation fraction 0.1 of 4 rows rounds to no rows (it is taken per label); use more data, a larger --val-fraction or --val-data
+    """
+    if fraction > 0 and n_validation == 0:
+        prefix = f"{source}: " if source is not None else ""
+        raise DataError(f"{prefix}the validation fraction {fraction:g} of {n_rows} rows rounds to "
+                        "no rows (it is taken per label); use more data, a larger "
+                        "--val-fraction or --val-data")

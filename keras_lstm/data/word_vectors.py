@@ -42,7 +42,7 @@ def _normalise(word):
 
 
 def _is_header(fields):
-    return len(fields) == 2 and all(field.isdigit() for field in fields)
+    return len(fields) == 2 and all(field.isascii() and field.isdigit() for field in fields)
 
 
 def read_word_vectors(path, vocabulary, dim):
@@ -65,8 +65,10 @@ def read_word_vectors(path, vocabulary, dim):
 
     Raises:
         DataError: missing file, invalid UTF-8, a line that is not a word and
-            `dim` numbers, a width other than `dim`, or no token found; the
-            message names the file and the line.
+            `dim` numbers, a number that is not finite in float32, a width
+            other than `dim`, or no token found; the message names the file
+            and the line. Lines end at a line feed only, so a word may hold
+            U+2028, U+0085, a form feed and the like.
     """
     path = Path(path)
     if not path.is_file():
@@ -74,37 +76,51 @@ def read_word_vectors(path, vocabulary, dim):
     matrix = np.zeros((len(vocabulary), dim), np.float32)
     found = np.zeros(len(vocabulary), bool)
     lines = 0
+    # Binary lines end at b"\n" only: a word may hold U+2028, U+0085 or \x0c, which
+    # text mode or str.splitlines() would take for line breaks.
     with path.open("rb") as file:
         for number, raw in enumerate(file, 1):
             try:
-                line = raw.decode("utf-8-sig" if number == 1 else "utf-8").rstrip("\r\n")
+                line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
             except UnicodeDecodeError:
                 raise DataError(f"{path}, line {number}: not valid UTF-8; word vectors files "
                                 "are UTF-8 text") from None
+            # Fields are separated by spaces (U+0020) only; fastText ends lines with one.
+            line = line.rstrip(_LINE_END)
             if not line.strip():
                 continue
             if number == 1:
-                fields = line.split()
+                fields = line.split(" ")
                 if _is_header(fields):
                     if int(fields[1]) != dim:
                         raise DataError(_width_message(path, number, int(fields[1]), dim))
                     continue
                 if len(fields) - 1 != dim:
-                    raise DataError(_width_message(path, number, len(fields) - 1, dim))
+                    raise DataError(_width_message(path, number, len(fields) - 1, dim)
+                                    + _carriage_return_hint(line))
             # Split from the right: a few GloVe words contain spaces.
-            fields = line.rstrip().rsplit(" ", dim)
+            fields = line.rsplit(" ", dim)
             if len(fields) != dim + 1 or not fields[0]:
                 raise DataError(f"{path}, line {number}: expected a word and {dim} numbers "
-                                f"separated by spaces, got {len(line.split()) - 1} numbers")
+                                f"separated by spaces, got {len(line.split(' ')) - 1} numbers"
+                                + _carriage_return_hint(line))
             lines += 1
             index = vocabulary.index.get(_normalise(fields[0]))
             if index is None or found[index] or index < 2:  # PAD and OOV keep their own rows
                 continue
             try:
-                matrix[index] = np.asarray(fields[1:], np.float32)
+                with np.errstate(over="ignore"):  # beyond float32 is reported just below
+                    vector = np.asarray(fields[1:], np.float32)
             except ValueError:
-                bad = next(f for f in fields[1:] if not _is_number(f))
-                raise DataError(f"{path}, line {number}: {bad!r} is not a number") from None
+                bad = next((f for f in fields[1:] if not _is_number(f)), fields[1])
+                raise DataError(f"{path}, line {number}: {bad!r} is not a number"
+                                + _carriage_return_hint(line)) from None
+            if not np.isfinite(vector).all():
+                # "nan", "inf" or a number beyond float32 would poison every gradient.
+                bad = fields[1 + int(np.flatnonzero(~np.isfinite(vector))[0])]
+                raise DataError(f"{path}, line {number}: {bad!r} is not a finite float32 "
+                                "number")
+            matrix[index] = vector
             found[index] = True
     if not lines:
         raise DataError(f"{path}: no word vectors in the file")
@@ -112,6 +128,15 @@ def read_word_vectors(path, vocabulary, dim):
         raise DataError(f"{path}: none of the {len(vocabulary) - 2} vocabulary tokens has a "
                         f"vector among its {lines} words; are they for this language?")
     return WordVectors(matrix=matrix, found=found, path=str(path))
+
+
+_LINE_END = " \t\r\n"
+
+
+def _carriage_return_hint(line):
+    # A file saved with classic-Mac "\r" line endings reads as one long line.
+    return ("; the line holds a carriage return (\\r): lines end with \\n or \\r\\n"
+            if "\r" in line else "")
 
 
 def _width_message(path, number, width, dim):

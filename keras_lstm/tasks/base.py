@@ -13,6 +13,8 @@ train or export, so `keras-lstm --help` and serving ONNX/TFLite stay fast.
 from __future__ import annotations
 
 import dataclasses
+import sys
+from pathlib import Path
 
 from keras_lstm.tasks.config import TrainingConfig
 
@@ -100,8 +102,8 @@ class Task:
     def format_metrics(self, metrics: dict) -> str:
         raise NotImplementedError
 
-    def export(self, run_dir, formats, **options) -> dict:
-        """Exports RUN/model to RUN/export/ and verifies every artifact against Keras."""
+    def export(self, run_dir, formats=None, **options) -> dict:
+        """Exports RUN's model to RUN/export/, verified against Keras before it replaces anything."""
         raise NotImplementedError
 
     def unknown_flags(self, options: dict) -> list[str]:
@@ -111,3 +113,52 @@ class Task:
 
     # Options of predict/evaluate/export that apply to this task.
     options: tuple = ()
+
+
+def unknown_share(preprocessor, texts, sample=2000):
+    """The share of the tokens of (the first `sample`) `texts` that the vocabulary does not know."""
+    from keras_lstm.data.pairs import unknown_token_share
+
+    return unknown_token_share(list(texts[:sample]), preprocessor.tokenize,
+                               preprocessor.vocabulary)
+
+
+def warn_if_unknown(preprocessor, texts, path, reference=()):
+    """Warns on stderr when most tokens of `texts` are unknown to the model.
+
+    That is the sign of a wrong column or a wrong language (a run evaluated
+    on the other side of its pairs scores near zero without it). `reference`
+    texts (the run's own held-out split) tell how many unknown tokens are
+    normal for this vocabulary; a file must have clearly more to be flagged.
+    """
+    share = unknown_share(preprocessor, texts)
+    normal = unknown_share(preprocessor, list(reference), sample=500)
+    if share > 0.5 and share > 2 * normal + 0.1:
+        print(f"keras-lstm: warning: {path}: {share:.0%} of the tokens are unknown to the model "
+              f"({normal:.0%} in its held-out split): wrong column or language?", file=sys.stderr)
+
+
+def held_out(run_dir, name):
+    """Texts of a run's held-out split (empty where there is none), for `warn_if_unknown`."""
+    path = Path(run_dir or "") / "splits" / name
+    if run_dir is None or not path.is_file():
+        return []
+    if name.endswith(".tsv"):
+        from keras_lstm.data.pairs import read_pairs
+
+        return read_pairs(path).sources
+    from keras_lstm.data import readers
+
+    return readers.read_labelled_file(path).texts
+
+
+def default_split(run_dir, *names):
+    from keras_lstm.errors import ConfigError
+
+    if run_dir is None:
+        raise ConfigError("an export folder has no held-out split: give --data")
+    for name in names:
+        path = Path(run_dir) / "splits" / name
+        if path.is_file():
+            return path
+    raise ConfigError(f"{run_dir}: no held-out split in splits/ (give --data)")

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sys
 from pathlib import Path
 
 from keras_lstm import presets
 from keras_lstm.errors import DataError
-from keras_lstm.tasks.base import Splits, Task
+from keras_lstm.tasks.base import Splits, Task, default_split, held_out, warn_if_unknown
 from keras_lstm.tasks.config import SentimentConfig
 
 # A sample of the training texts calibrates the int8 TFLite export (fewer, 100-200,
@@ -54,23 +53,19 @@ class SentimentTask(Task):
             texts, labels = _seeded_sample(texts, labels, config.max_examples, config.seed)
         if not texts:
             raise DataError(f"{source}: no rows left after removing duplicates")
-        if len(set(labels)) < 2:
-            raise DataError(f"{source}: a classifier needs at least two labels, found only "
-                            f"{labels[0]!r}")
+        readers.check_label_count(labels, source)
         if config.val_data is None:
             fractions = (1 - config.val_fraction - config.test_fraction, config.val_fraction,
                          config.test_fraction)
             train, validation, test = readers.stratified_split(texts, labels, fractions,
-                                                               seed=config.seed)
-            if not validation[0]:
-                raise DataError(f"{source}: --val-fraction {config.val_fraction} of "
-                                f"{len(texts)} rows leaves the validation split empty; "
-                                "give more data, a larger fraction or --val-data")
+                                                               seed=config.seed, source=source)
         else:
             train, test = (texts, labels), None
             table = readers.read_labelled_file(config.val_data, config.text_column,
                                                config.label_column)
             readers.check_labels(set(labels), table.labels, config.val_data)
+            readers.check_validation_split(len(table.texts), 1, len(table.texts),
+                                           config.val_data)
             validation = (table.texts, table.labels)
         if config.test_data is not None:
             table = readers.read_labelled_file(config.test_data, config.text_column,
@@ -186,13 +181,14 @@ class SentimentTask(Task):
         run_dir = runtime.run_dir
         training = runtime.training or {}
         if data is None:
-            data = _default_split(run_dir, "test.jsonl", "validation.jsonl")
+            data = default_split(run_dir, "test.jsonl", "validation.jsonl")
             text_column, label_column = "text", "label"
         table = readers.read_labelled_file(data, text_column or training.get("text_column", "text"),
                                            label_column or training.get("label_column", "label"))
         readers.check_labels(set(runtime.labels), table.labels, data)
         texts, labels = table.texts[:max_examples], table.labels[:max_examples]
-        warn_if_unknown(runtime.preprocessors["text"], texts, data)
+        warn_if_unknown(runtime.preprocessors["text"], texts, data,
+                        held_out(run_dir, "validation.jsonl"))
         index = {label: i for i, label in enumerate(runtime.labels)}
         predicted = runtime.predict_proba(texts).argmax(axis=1)
         metrics = classification_metrics([index[y] for y in labels], predicted, runtime.labels)
@@ -205,11 +201,12 @@ class SentimentTask(Task):
 
         return format_metrics(metrics)
 
-    def export(self, run_dir, work, formats, quantize=None, max_examples=500, progress=print,
+    def export(self, run_dir, formats=None, quantize=None, max_examples=500, progress=print,
                **options):
-        from keras_lstm.exporting import export_sentiment
+        from keras_lstm.exporting import export_sentiment, publish
 
-        return export_sentiment(run_dir, work, formats, quantize, max_examples, progress)
+        return publish(run_dir, lambda work: export_sentiment(run_dir, work, formats, quantize,
+                                                              max_examples, progress))
 
 
 def write_split(path, texts, labels):
@@ -218,36 +215,6 @@ def write_split(path, texts, labels):
 
     atomic_write_text(path, "".join(json.dumps({"text": t, "label": y}, ensure_ascii=False) + "\n"
                                     for t, y in zip(texts, labels, strict=True)))
-
-
-def warn_if_unknown(preprocessor, texts, path, limit=0.8, sample=2000):
-    """Warns on stderr when most (over `limit`) tokens of `texts` are unknown to the model.
-
-    That is the sign of a wrong column or a wrong language (a run evaluated on
-    the other side of its pairs scores near zero without it).
-    """
-    from lstm_text.vocabulary import OOV_ID
-
-    known = total = 0
-    for text in texts[:sample]:
-        ids = preprocessor.vocabulary.encode(preprocessor.tokenize(text))
-        total += len(ids)
-        known += sum(i != OOV_ID for i in ids)
-    if total and (total - known) / total > limit:
-        print(f"keras-lstm: warning: {path}: {(total - known) / total:.0%} of the tokens are "
-              "unknown to the model (wrong column or language?)", file=sys.stderr)
-
-
-def _default_split(run_dir, *names):
-    from keras_lstm.errors import ConfigError
-
-    if run_dir is None:
-        raise ConfigError("an export folder has no held-out split: give --data")
-    for name in names:
-        path = Path(run_dir) / "splits" / name
-        if path.is_file():
-            return path
-    raise ConfigError(f"{run_dir}: no held-out split in splits/ (give --data)")
 
 
 def _seeded_sample(texts, labels, n, seed):

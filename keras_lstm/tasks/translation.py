@@ -100,12 +100,10 @@ class TranslationTask(Task):
         source = GraphPreprocessor(preprocessors["source"])
         target = GraphPreprocessor(preprocessors["target"])
         train = make_pair_dataset(*splits.train, source, target, config.batch_size, True,
-                                  config.seed, first_epoch)
-        if shards > 1:  # every worker the same number of batches, so that their steps line up
-            train = train.shard(shards, shard).take(int(train.cardinality()) // shards)
+                                  config.seed, config.epochs, first_epoch, shards, shard)
         validation = make_pair_dataset(*splits.validation, source, target, config.batch_size,
                                        False, config.seed)
-        return train, validation, {}
+        return train, validation, {"steps_per_epoch": train.steps_per_epoch}
 
     def build_model(self, config, facts, extra=None):
         from keras_lstm.models.seq2seq import Seq2Seq, Seq2SeqConfig
@@ -153,10 +151,10 @@ class TranslationTask(Task):
                  **options):
         from keras_lstm.data.pairs import read_pairs
         from keras_lstm.evaluation import score_translations
-        from keras_lstm.tasks.sentiment import _default_split, warn_if_unknown
+        from keras_lstm.tasks.base import default_split, held_out, warn_if_unknown
 
         if data is None:
-            path, reverse = _default_split(runtime.run_dir, "test.tsv"), False
+            path, reverse = default_split(runtime.run_dir, "test.tsv"), False
         else:
             path = Path(data)
             if reverse is None:  # the run's direction applies to every file it reads
@@ -165,7 +163,8 @@ class TranslationTask(Task):
         sources, references = pairs.sources, pairs.targets
         if max_examples:
             sources, references = sources[:max_examples], references[:max_examples]
-        warn_if_unknown(runtime.preprocessors["source"], sources, path)
+        warn_if_unknown(runtime.preprocessors["source"], sources, path,
+                        held_out(runtime.run_dir, "validation.tsv"))
         hypotheses = []
         for i in range(0, len(sources), 256):
             hypotheses += runtime.translate(sources[i:i + 256], beam=beam or 1)
@@ -181,7 +180,8 @@ class TranslationTask(Task):
 
         return format_translation_metrics(metrics)
 
-    def export(self, run_dir, work, formats, max_examples=200, progress=print, **options):
-        from keras_lstm.exporting import export_translation
+    def export(self, run_dir, formats=None, max_examples=200, progress=print, **options):
+        from keras_lstm.exporting import export_translation, publish
 
-        return export_translation(run_dir, work, formats, max_examples, progress)
+        return publish(run_dir, lambda work: export_translation(run_dir, work, formats,
+                                                                max_examples, progress))

@@ -3,7 +3,7 @@
 import pytest
 
 from keras_lstm.data.cldr_pairs import default_pairs, generate_pairs
-from keras_lstm.data.pairs import read_pairs, split_by_source
+from keras_lstm.data.pairs import read_pairs, split_by_source, unknown_token_share
 from keras_lstm.errors import DataError
 
 
@@ -96,3 +96,46 @@ def test_split_by_source_is_not_in_file_order():
     for part_sources, _ in parts:
         head = [len(s) for s in part_sources[: len(part_sources) // 4]]
         assert max(head) > sorted(len(s) for s in part_sources)[len(part_sources) // 2]
+
+
+def test_sentences_holding_splitlines_breaks_stay_one_pair(tmp_path):
+    """Only \n ends a line; U+2028 and the like are text, as in the run's own splits/*.tsv."""
+    inner = ["\u2028", "\u2029", "\x85", "\x1c", "\x1d", "\x1e", "\x0b", "\x0c"]
+    sources = [f"s{i}{c}x" for i, c in enumerate(inner)]
+    targets = [f"t{c}{i}" for i, c in enumerate(inner)]
+    path = write(tmp_path, "".join(f"{s}\t{t}\n" for s, t in zip(sources, targets)))
+    pairs = read_pairs(path)
+    assert (pairs.sources, pairs.targets, pairs.read) == (sources, targets, len(inner))
+
+
+def test_crlf_and_doubled_cr_endings_and_a_bom_are_accepted(tmp_path):
+    path = write(tmp_path, b"\xef\xbb\xbfHi.\t\xe5\x97\xa8\r\nRun!\t\xe8\xb7\x91\r\r\n")
+    pairs = read_pairs(path)
+    assert (pairs.sources, pairs.targets) == (["Hi.", "Run!"], ["嗨", "跑"])
+
+
+def test_classic_mac_line_endings_are_a_bad_line_not_one_garbled_pair(tmp_path):
+    path = write(tmp_path, "Hi.\t嗨。\rRun!\t跑！\r")
+    with pytest.raises(DataError) as error:
+        read_pairs(path)
+    assert str(error.value) == (f"{path}, line 1: a carriage return (\\r) inside a sentence "
+                                "(lines end with \\n or \\r\\n); use --skip-bad-lines to skip "
+                                "such lines")
+    pairs = read_pairs(write(tmp_path, "Hi.\t嗨。\na\rb\tc\n"), skip_bad_lines=True)
+    assert (pairs.sources, pairs.bad_lines) == (["Hi."], 1)
+
+
+def test_unknown_token_share():
+    from lstm_text import PyTokenizer, Vocabulary
+
+    tokenize = PyTokenizer().tokenize
+    vocabulary = Vocabulary.build([tokenize("the film was good"), tokenize("the plot")])
+    # 6 tokens ("the", "film", "was", "bad", "the", "acting"), 2 unknown.
+    assert unknown_token_share(["The film was bad", "the acting"], tokenize,
+                               vocabulary) == pytest.approx(2 / 6)
+    # The padding and OOV entries are in the vocabulary but never known tokens.
+    assert unknown_token_share(["[UNK] [PAD] film"], str.split, vocabulary) == pytest.approx(2 / 3)
+    assert unknown_token_share(["这部电影很好"], tokenize, vocabulary) == 1.0
+    assert unknown_token_share(["the film"], tokenize, vocabulary) == 0.0
+    assert unknown_token_share(["", "  "], tokenize, vocabulary) == 0.0  # no tokens
+    assert unknown_token_share(["a b c d"], str.split, {"a", "b", "c"}) == 0.25

@@ -1,5 +1,6 @@
 """Reading labelled files: formats, errors naming file/line/field, dedup, splits."""
 
+import csv
 import json
 
 import pytest
@@ -76,3 +77,116 @@ def test_stratified_split_mixes_a_file_grouped_by_label():
     train, validation, _ = readers.stratified_split(texts, labels, (0.8, 0.1, 0.1), seed=0)
     for part_labels in (train[1][:200], validation[1][:100]):
         assert 0.3 < part_labels.count("pos") / len(part_labels) < 0.7
+
+
+# Characters str.splitlines() breaks at although no format here does (besides \n and \r).
+LINE_BREAKS_OF_SPLITLINES = ["\u2028", "\u2029", "\x85", "\x1c", "\x1d", "\x1e", "\x0b", "\x0c"]
+TEXTS_WITH_BREAKS = ([f"before{c}after" for c in LINE_BREAKS_OF_SPLITLINES]
+                     + [c + "edge" + c for c in LINE_BREAKS_OF_SPLITLINES]
+                     + ["two\nlines", "windows\r\nbreak", "lone\rreturn", "tab\there"])
+
+
+def write_table(path, texts, labels, delimiter):
+    with path.open("w", encoding="utf-8", newline="") as file:
+        writer = csv.writer(file, delimiter=delimiter)
+        writer.writerow(["text", "label"])
+        writer.writerows(zip(texts, labels))
+    return path
+
+
+@pytest.mark.parametrize("name", ["splits.jsonl", "a.csv", "a.tsv"])
+def test_texts_holding_splitlines_breaks_round_trip_exactly(tmp_path, name):
+    """A run must read back its own splits/*.jsonl, written as the trainer writes them."""
+    labels = [f"label{i % 3}" for i in range(len(TEXTS_WITH_BREAKS))]
+    path = tmp_path / name
+    if name.endswith(".jsonl"):
+        path.write_text("".join(json.dumps({"text": t, "label": y}, ensure_ascii=False) + "\n"
+                                for t, y in zip(TEXTS_WITH_BREAKS, labels)), encoding="utf-8")
+    else:
+        write_table(path, TEXTS_WITH_BREAKS, labels, "," if name.endswith(".csv") else "\t")
+    table = readers.read_labelled_file(path)
+    assert (table.texts, table.labels) == (TEXTS_WITH_BREAKS, labels)
+
+
+def test_jsonl_with_raw_separators_inside_strings_and_crlf_endings(tmp_path):
+    path = write(tmp_path, "a.jsonl", '{"text": "a\u2028b\x85c", "label": "x"}\r\n'
+                                      '{"text": "d\u2029e", "label": "y"}\r\n')
+    table = readers.read_labelled_file(path)
+    assert (table.texts, table.labels) == (["a\u2028b\x85c", "d\u2029e"], ["x", "y"])
+
+
+def test_jsonl_with_lone_carriage_returns_says_so(tmp_path):
+    path = write(tmp_path, "a.jsonl", '{"text": "a", "label": "x"}\r{"text": "b", "label": "y"}\r')
+    with pytest.raises(DataError) as error:
+        readers.read_labelled_file(path)
+    assert str(error.value) == (f"{path}, line 1: not valid JSON (Extra data); the line holds a "
+                                r"carriage return (\r): JSON Lines lines end with \n or \r\n")
+
+
+def test_split_lines_breaks_at_newline_only():
+    assert readers.split_lines("a\u2028b\x0cc\r\nd\re\n\nf") == ["a\u2028b\x0cc", "d\re", "", "f"]
+    assert readers.split_lines("") == [] and readers.split_lines("\n") == [""]
+
+
+@pytest.mark.parametrize("name", ["a.csv", "a.tsv"])
+def test_a_one_megabyte_text_reads_and_the_csv_limit_is_restored(tmp_path, name):
+    text = ("好" + "word " * 7) * 2**15  # 1 179 648 characters, 9 x csv's default field limit
+    assert len(text) > 2**20
+    path = write_table(tmp_path / name, [text, "short"], ["pos", "neg"],
+                       "," if name.endswith(".csv") else "\t")
+    limit = csv.field_size_limit()
+    table = readers.read_labelled_file(path)
+    assert table.texts == [text, "short"]
+    assert csv.field_size_limit() == limit  # no process-wide side effect
+
+
+@pytest.mark.parametrize("line, message", [
+    ('{"text": 5, "label": "x"}', "line 1, field 'text': expected a string, got a number"),
+    ('{"text": ["a"], "label": "x"}', "line 1, field 'text': expected a string, got an array"),
+    ('{"text": null, "label": "x"}', "line 1, field 'text': empty text"),
+    ('{"text": "a", "label": {"b": 1}}',
+     "line 1, field 'label': expected a string or a number, got an object"),
+    ('{"text": "a", "label": ' + "1" * 5000 + "}", "line 1: not valid JSON (a number too long to read)"),
+    ("[" * 100_000 + "]" * 100_000, "line 1: not valid JSON (nested too deeply)"),
+], ids=["number-text", "array-text", "null-text", "object-label", "long-number",
+        "deep-nesting"])
+def test_jsonl_values_of_the_wrong_type_are_one_line_errors(tmp_path, line, message):
+    path = write(tmp_path, "a.jsonl", line + "\n")
+    with pytest.raises(DataError) as error:
+        readers.read_labelled_file(path)
+    assert str(error.value) == f"{path}, {message}"
+
+
+def test_numeric_json_labels_are_read_as_strings(tmp_path):
+    path = write(tmp_path, "a.jsonl", '{"text": "a", "label": 1}\n{"text": "b", "label": 0}\n')
+    assert readers.read_labelled_file(path).labels == ["1", "0"]
+
+
+def test_a_column_named_twice_in_the_header_is_an_error(tmp_path):
+    path = write(tmp_path, "a.csv", "text,label,text\na,pos,b\n")
+    with pytest.raises(DataError) as error:
+        readers.read_labelled_file(path)
+    assert str(error.value) == f"{path}, line 1: column 'text' appears 2 times in the header"
+
+
+def test_check_label_count_needs_two_labels():
+    readers.check_label_count(["pos", "neg", "pos"], "train.csv")
+    with pytest.raises(DataError) as error:
+        readers.check_label_count(["pos", "pos", "pos"], "train.csv")
+    assert str(error.value) == "train.csv: needs at least two labels, found only 'pos' (3 rows)"
+    with pytest.raises(DataError, match=r"^train\.csv: needs at least two labels, found no rows$"):
+        readers.check_label_count([], "train.csv")
+
+
+def test_a_validation_fraction_that_rounds_to_no_rows_is_an_error():
+    # 0.1 of 4 rows of each label rounds to 0 rows per label.
+    texts, labels = [f"t{i}" for i in range(8)], ["pos", "neg"] * 4
+    with pytest.raises(DataError) as error:
+        readers.stratified_split(texts, labels, (0.8, 0.1, 0.1), source="train.csv")
+    assert str(error.value) == (
+        "train.csv: the validation fraction 0.1 of 8 rows rounds to no rows (it is taken per "
+        "label); use more data, a larger --val-fraction or --val-data")
+    # No validation wanted, or enough rows: no error.
+    assert readers.stratified_split(texts, labels, (0.9, 0.0, 0.1))[1] == ([], [])
+    assert len(readers.stratified_split(texts, labels, (0.5, 0.25, 0.25))[1][0]) == 2
+    readers.check_validation_split(1, 0.1, 8)

@@ -14,7 +14,7 @@ from export.metadata import ArtifactError
 from export.onnx import export_onnx, op_types
 from export.tflite import export_tflite, op_names
 from keras_lstm.models.sentiment import SentimentModelConfig, build_sentiment_model
-from keras_lstm.text import PyTokenizer, Vocabulary
+from keras_lstm.text import Preprocessor, PyTokenizer, TokenizerConfig, Vocabulary
 
 TEXTS = ["good film", "bad plot, bad acting", "不好看", "一般", "great great film !",
          "not good", "", "film"]
@@ -102,9 +102,8 @@ def exported(tmp_path_factory):
     folder = tmp_path_factory.mktemp("run") / "export"
     model = tiny_model(bidirectional=True)
     vocab = Vocabulary.build([PyTokenizer().tokenize(t) for t in TEXTS], max_size=30)
-    export_model(model, folder, tokenizer_config={"lowercase": True, "stopwords": None},
-                 vocabulary=vocab, labels=["negative", "neutral", "positive"], max_length=5,
-                 variants=("float32", "int8"),
+    export_model(model, folder, preprocessor=Preprocessor(TokenizerConfig(), vocab, 5),
+                 labels=["negative", "neutral", "positive"], variants=("float32", "int8"),
                  representative_ids=[[2, 3, 4], [5, 6]])
     return folder, model, vocab
 
@@ -138,8 +137,8 @@ def test_cjk_bigram_tokenizer_is_exported_and_served_by_every_runtime(tmp_path):
     vocab = Vocabulary.build([twin.tokenize(t) for t in texts], max_size=30)
     assert "很好" in vocab.tokens and "质" not in vocab.tokens
     model = tiny_model()
-    export_model(model, tmp_path / "export", tokenizer_config=config, vocabulary=vocab,
-                 labels=["negative", "neutral", "positive"], max_length=5, variants=("float32",))
+    export_model(model, tmp_path / "export", preprocessor=Preprocessor(config, vocab, 5),
+                 labels=["negative", "neutral", "positive"], variants=("float32",))
     rows = [vocab.encode(twin.tokenize(t))[:5] for t in texts]
     ids = np.zeros((len(rows), 5), "int32")
     for i, row in enumerate(rows):
@@ -155,7 +154,9 @@ def test_export_folder_holds_metadata_vocabulary_and_every_artifact(exported):
     folder, _, vocab = exported
     metadata = json.loads((folder / "metadata.json").read_text())
     assert metadata["labels"] == ["negative", "neutral", "positive"]
-    assert metadata["tflite"]["batch_size"] == 1 and metadata["max_length"] == 5
+    assert metadata["format_version"] == 2 and metadata["task"] == "sentiment"
+    assert metadata["tflite"]["batch_size"] == 1
+    assert metadata["preprocessors"]["text"]["max_length"] == 5
     assert (folder / "vocabulary.txt").read_text().splitlines() == vocab.tokens
     for entry in metadata["artifacts"].values():
         assert (folder / entry["file"]).exists()
@@ -185,7 +186,7 @@ def test_onnx_and_tflite_runtimes_import_neither_tensorflow_nor_keras(exported, 
         "from export import runtimes\n"
         f"r = runtimes.load({str(folder)!r}, backend={backend!r})\n"
         "print(r.predict(['good film', '不好看']))\n"
-        "bad = [m for m in ('tensorflow', 'keras', 'keras_lstm') if m in sys.modules]\n"
+        "bad = [m for m in ('tensorflow', 'keras') if m in sys.modules]\n"
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
@@ -239,6 +240,56 @@ def test_wrong_inputs_to_runtimes(exported):
         onnx.run_ids(np.zeros((2, 3), np.float32))
     with pytest.raises(ValueError, match="1-D integer array"):
         runtimes.load(folder, backend="tflite").run_ids(np.zeros((2, 3), np.int32))
+
+
+def _copy_with_metadata(folder, tmp_path, change):
+    import shutil
+
+    copy = tmp_path / "export"
+    shutil.copytree(folder, copy)
+    metadata = json.loads((copy / "metadata.json").read_text())
+    (copy / "metadata.json").write_text(json.dumps(change(metadata)), encoding="utf-8")
+    return copy
+
+
+def test_a_version_1_export_still_loads(exported, tmp_path):
+    """metadata.json as exports wrote it before format_version 2 gives the same answers."""
+    folder, model, vocab = exported
+
+    def version_1(metadata):
+        text = metadata.pop("preprocessors")["text"]
+        metadata.pop("format_version")
+        return {**metadata, "tokenizer": text["tokenizer"], "max_length": text["max_length"],
+                "vocabulary": "vocabulary.txt"}
+
+    copy = _copy_with_metadata(folder, tmp_path, version_1)
+    for backend in ("onnx", "tflite"):
+        np.testing.assert_allclose(runtimes.load(copy, backend).predict_proba(TEXTS),
+                                   keras_reference(model, vocab, TEXTS), atol=1e-5)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda m: {**m, "format_version": 3}, "format_version 3 is not one this keras-lstm reads"),
+    (lambda m: {k: v for k, v in m.items() if k != "labels"}, "field 'labels' is missing"),
+    (lambda m: {**m, "preprocessors": {"text": {**m["preprocessors"]["text"],
+                                                "vocabulary": "/etc/hostname"}}},
+     "outside the folder"),
+    (lambda m: {**m, "preprocessors": {"text": {**m["preprocessors"]["text"],
+                                                "vocabulary": "../vocabulary.txt"}}},
+     "outside the folder"),
+])
+def test_bad_metadata_is_one_line_error(exported, tmp_path, change, message):
+    folder, _, _ = exported
+    copy = _copy_with_metadata(folder, tmp_path, change)
+    with pytest.raises(ArtifactError, match=message) as error:
+        runtimes.load(copy, "onnx")
+    assert "\n" not in str(error.value)
+
+
+def test_an_artifact_outside_the_export_folder_is_refused(exported):
+    folder, _, _ = exported
+    with pytest.raises(ArtifactError, match="outside the folder"):
+        runtimes.load(folder, "onnx", artifact="../../model.onnx")
 
 
 def test_not_an_export_folder(tmp_path):

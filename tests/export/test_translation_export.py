@@ -8,22 +8,14 @@ import sys
 import onnx
 import pytest
 
-from export.metadata import ArtifactError
-from export.seq2seq import export_translation
+from export import runtimes
 from export.tflite import op_names
-from export.translation_runtime import (
-    OnnxTranslator,
-    SavedModelTranslator,
-    TFLiteTranslator,
-    load_translator,
-)
+from keras_lstm import tasks
 from keras_lstm.cli import main
-from keras_lstm.translation import (
-    TranslationTrainingConfig,
-    Translator,
-    read_test_pairs,
-    train_translation,
-)
+from keras_lstm.data.pairs import read_pairs
+from keras_lstm.errors import ArtifactError, ConfigError
+from keras_lstm.inference import Translator
+from tests.conftest import train_run
 
 
 @pytest.fixture(scope="module", params=[("custom", True), ("keras", False)],
@@ -31,15 +23,14 @@ from keras_lstm.translation import (
 def exported(request, tmp_path_factory):
     lstm, attention = request.param
     run = tmp_path_factory.mktemp("tr") / "run"
-    train_translation(TranslationTrainingConfig(
-        out=str(run), max_examples=3000, epochs=3, units=32, embedding_dim=16, lstm=lstm,
-        attention=attention), verbose=0)
-    return run, export_translation(run)
+    train_run("translation", out=str(run), max_examples=3000, epochs=3, units=32,
+              embedding_dim=16, lstm=lstm, attention=attention)
+    tasks.get("translation").export(run, progress=lambda line: None)
+    return run, run / "export"
 
 
 def _test_sources(run, count=120):
-    sources, _ = read_test_pairs(run / "splits" / "test.tsv")
-    return sources[:count]
+    return read_pairs(run / "splits" / "test.tsv").sources[:count]
 
 
 def test_onnx_has_one_fused_lstm_op_per_model_and_no_loop(exported):
@@ -66,7 +57,7 @@ def test_tflite_is_builtins_only_with_one_fused_lstm_op_per_model(exported):
 def test_exported_translations_equal_keras_translations(exported, backend, beam):
     run, folder = exported
     sources = _test_sources(run)
-    assert load_translator(folder, backend).translate(sources, beam=beam) == \
+    assert runtimes.load(folder, backend).translate(sources, beam=beam) == \
         Translator(run).translate(sources, beam=beam)
 
 
@@ -76,7 +67,7 @@ def test_tflite_state_tensors_carry_the_context_vector(exported):
 
     run, folder = exported
     sources = _test_sources(run, 16)
-    keras_translator, tflite = Translator(run), TFLiteTranslator(folder)
+    keras_translator, tflite = Translator(run), runtimes.load(folder, "tflite")
     ids = keras_translator.encode(sources)
     outputs, h, c = (np.asarray(v) for v in keras_translator.encoder(ids))
     tflite_outputs, tflite_h, tflite_c = tflite._encoder(ids)
@@ -88,24 +79,25 @@ def test_tflite_state_tensors_carry_the_context_vector(exported):
 
 def test_saved_model_refuses_beam_search(exported):
     _, folder = exported
-    with pytest.raises(ArtifactError, match="greedily"):
-        SavedModelTranslator(folder).translate(["15:30"], beam=4)
+    with pytest.raises(ConfigError, match="greedily"):
+        runtimes.load(folder, "saved_model").translate(["15:30"], beam=4)
 
 
-@pytest.mark.parametrize("translator", ["OnnxTranslator", "TFLiteTranslator"])
-def test_runtime_imports_neither_tensorflow_nor_keras(exported, translator):
+@pytest.mark.parametrize("backend", ["onnx", "tflite"])
+def test_runtime_imports_neither_tensorflow_nor_keras(exported, backend):
     _, folder = exported
-    code = (f"import sys\nfrom export.translation_runtime import {translator}\n"
-            f"print({translator}({str(folder)!r}).translate(['15:30', '75%'], beam=2))\n"
-            "bad = [m for m in ('tensorflow', 'keras', 'keras_lstm') if m in sys.modules]\n"
+    code = (f"import sys\nfrom export import runtimes\n"
+            f"print(runtimes.load({str(folder)!r}, {backend!r}).translate(['15:30', '75%'], "
+            "beam=2))\n"
+            "bad = [m for m in ('tensorflow', 'keras') if m in sys.modules]\n"
             "assert not bad, bad\n")
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
 
 
 def test_bad_translation_exports_are_refused(exported, tmp_path):
     _, folder = exported
-    with pytest.raises(ArtifactError, match="not a translation export"):
-        OnnxTranslator(tmp_path)
+    with pytest.raises(ArtifactError, match="not an export folder"):
+        runtimes.load(tmp_path, "onnx")
     broken = tmp_path / "broken"
     broken.mkdir()
     for item in folder.iterdir():
@@ -113,21 +105,26 @@ def test_bad_translation_exports_are_refused(exported, tmp_path):
             (broken / item.name).write_bytes(item.read_bytes())
     (broken / "decoder.tflite").write_bytes((folder / "decoder.tflite").read_bytes()[:1000])
     with pytest.raises(ArtifactError, match="decoder.tflite: cannot load the TFLite model"):
-        TFLiteTranslator(broken)
+        runtimes.load(broken, "tflite")
     metadata = json.loads((broken / "metadata.json").read_text())
-    (broken / "metadata.json").write_text(json.dumps({**metadata, "formats": ["onnx"]}))
+    artifacts = {"onnx": metadata["artifacts"]["onnx"]}
+    (broken / "metadata.json").write_text(json.dumps({**metadata, "artifacts": artifacts}))
     with pytest.raises(ArtifactError, match="no tflite export"):
-        TFLiteTranslator(broken)
-    with pytest.raises(ArtifactError, match="unknown translation runtime"):
-        load_translator(folder, "coreml")
+        runtimes.load(broken, "tflite")
+    with pytest.raises(ConfigError, match="--runtime: expected one of"):
+        runtimes.load(folder, "coreml")
+    escape = {"onnx": {**artifacts["onnx"], "encoder": {"file": "../../encoder.onnx"}}}
+    (broken / "metadata.json").write_text(json.dumps({**metadata, "artifacts": escape}))
+    with pytest.raises(ArtifactError, match="outside the folder"):
+        runtimes.load(broken, "onnx")
 
 
 def test_cli_export_reports_every_runtime_and_predicts_with_each(exported, capsys):
     run, _ = exported
     assert main(["export", str(run)]) == 0
     report = json.loads((run / "export" / "export_report.json").read_text())
-    assert [row["runtime"] for row in report["rows"]] == ["keras", "saved_model", "tflite",
-                                                          "onnx"]
+    assert [row["runtime"] for row in report["rows"]] == ["keras", "onnx", "tflite",
+                                                          "saved_model"]
     assert all(row["agreement"] == 1.0 for row in report["rows"])
     assert "| tflite |" in capsys.readouterr().out
     for runtime in ("onnx", "tflite", "saved_model"):

@@ -1,0 +1,101 @@
+"""The bench scripts import, build their flags, and read their settings from the presets.
+
+No timing and no training here: each bench's own smoke run is in bench/README.md.
+"""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+from keras_lstm import presets, tasks
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+BENCHES = ("cli_startup", "input_pipeline", "int8_calibration", "runtimes", "serve_load",
+           "sentiment_quality", "translation_quality")
+
+
+def load(name):
+    """bench/NAME.py as a module (bench/ is a folder of scripts, not a package)."""
+    if f"bench_{name}" in sys.modules:
+        return sys.modules[f"bench_{name}"]
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("name", BENCHES)
+def test_bench_builds_its_parser(name):
+    module = load(name)
+    parser = module.build_parser()
+    assert parser.description == module.__doc__.splitlines()[0]
+    assert callable(module.main)
+
+
+def test_parsers_take_the_smoke_run_flags():
+    args = load("input_pipeline").build_parser().parse_args(
+        ["--repeats", "1", "--epochs", "2", "--max-examples", "300"])
+    assert (args.repeats, args.epochs, args.max_examples) == (1, 2, 300)
+    args = load("int8_calibration").build_parser().parse_args(["RUN", "--calibration", "test"])
+    assert (args.run, args.calibration, args.sizes) == ("RUN", "test", "100,200,500,1000")
+    args = load("translation_quality").build_parser().parse_args([])
+    assert args.epochs is None and args.units is None  # the preset's, through configure
+    args = load("cli_startup").build_parser().parse_args([])
+    assert args.runs == 7 and args.export is None
+
+
+def run_main(module, argv, monkeypatch):
+    monkeypatch.setattr(sys, "argv", [f"{module.__name__}.py", *argv])
+    with pytest.raises(SystemExit) as raised:
+        module.main()
+    return raised.value.code
+
+
+def test_unknown_names_are_refused_before_any_training(monkeypatch, capsys):
+    assert run_main(load("input_pipeline"), ["--tasks", "sentiment,poetry"], monkeypatch) == 2
+    assert "--tasks: unknown task 'poetry'; expected some of translation, sentiment" in \
+        capsys.readouterr().err
+    assert run_main(load("input_pipeline"), ["--epochs", "1"], monkeypatch) == 2
+    assert "--epochs: at least 2" in capsys.readouterr().err
+    assert run_main(load("sentiment_quality"), ["--models", "custom,lstm"], monkeypatch) == 2
+    assert "--models: unknown 'lstm'" in capsys.readouterr().err
+
+
+def test_sentiment_quality_settings_are_the_presets_with_the_models_flags(tmp_path):
+    from keras_lstm.training import configure
+
+    module = load("sentiment_quality")
+    task = tasks.get("sentiment")
+    for name, (preset, settings) in module.DATASETS.items():
+        for lstm, bidirectional in module.MODELS.values():
+            config = configure(task, dict(settings, out=str(tmp_path), lstm=lstm,
+                                          bidirectional=bidirectional), preset, verbose=0)
+            expected = {**presets.get("sentiment", preset), **settings,
+                        "lstm": lstm, "bidirectional": bidirectional}
+            assert {k: getattr(config, k) for k in expected} == expected, name
+    reviews = module.DATASETS["reviews"]
+    assert reviews == ("reviews-zh", {})
+    assert module.DATASETS["airline"][0] == "tweets-en"
+
+
+def test_translation_quality_and_input_pipeline_presets_exist():
+    assert load("translation_quality").PRESET in presets.names("translation")
+    for task_name, (preset, _) in load("input_pipeline").SETTINGS.items():
+        assert preset in presets.names(task_name)
+
+
+def test_cli_startup_reads_importtime_output(tmp_path):
+    module = load("cli_startup")
+    (tmp_path / "outer.py").write_text("import inner\n")
+    (tmp_path / "inner.py").write_text("")
+    code = f"import sys; sys.path.insert(0, {str(tmp_path)!r}); import outer"
+    modules = module.imported_modules(["-c", code], env=None)
+    assert modules["outer"][1] is False  # imported at top level
+    assert modules["inner"][1] is True  # nested inside outer's import
+    assert modules["outer"][0] >= modules["inner"][0]  # cumulative µs
+    labels = [label for label, _, _ in module.commands(tmp_path, "好")]
+    assert labels == ["python -c pass", 'python -c "import tensorflow"', "keras-lstm --help",
+                      "keras-lstm predict --runtime onnx", "keras-lstm predict --runtime tflite"]
