@@ -126,6 +126,11 @@ def build_parser():
     export.add_argument("--formats", help="comma-separated (default: saved_model,tflite,onnx)")
     export.add_argument("--quantize", help="sentiment: TFLite variants (default: "
                                            "float32,dynamic_range,float16,int8)")
+    tokenize = commands.add_parser(
+        "tokenize", parents=[common], help="text to ids by tokenizer.json: JSON Lines "
+        '{"text": ...} on stdin, {"ids": [...]} on stdout (the reference for ports)')
+    tokenize.add_argument("target", help="tokenizer.json, an export folder or a run folder "
+                                         "(translation: its source side)")
     return parser
 
 
@@ -154,6 +159,8 @@ def _needs_tensorflow(args):
     """Whether the command will load TensorFlow (ONNX and TFLite serving never does)."""
     if args.command in ("demo", "train", "export"):
         return True
+    if args.command == "tokenize":
+        return False
     runtime = args.runtime or ("keras" if (Path(args.target) / "config.json").is_file()
                                else "onnx")
     return runtime in ("keras", "saved_model")
@@ -237,6 +244,12 @@ def _split(value):
     return tuple(part.strip() for part in value.split(",") if part.strip()) if value else None
 
 
+def run_tokenize(args):
+    from lstm_text.contract import encoder_for, run_json_lines
+
+    run_json_lines(encoder_for(args.target))
+
+
 def run_demo(args):
     from keras_lstm.demo import demo
 
@@ -249,6 +262,7 @@ COMMANDS = {
     "evaluate": run_evaluate,
     "predict": run_predict,
     "export": run_export,
+    "tokenize": run_tokenize,
 }
 
 

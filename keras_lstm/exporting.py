@@ -64,6 +64,28 @@ def publish(run_dir, build):
         shutil.rmtree(work, ignore_errors=True)
 
 
+def write_contract(work, sides, texts, web, progress=print):
+    """The tokenizer contract beside the models, and the in-browser page where there is ONNX.
+
+    For each side (`{file prefix: (preprocessor, role)}`): `tokenizer.json`,
+    every rule of text → ids as data (docs/tokenizer.md), and
+    `tokenizer_tests.jsonl`, golden ids of `texts` and of hard cases, for a
+    port (phone, browser) to test itself against.
+    """
+    from lstm_text.contract import tokenizer_document, write_tokenizer_files
+
+    for prefix, (preprocessor, role) in sides.items():
+        document = tokenizer_document(preprocessor.tokenizer_config, preprocessor.vocabulary,
+                                      preprocessor.max_length, role=role)
+        write_tokenizer_files(work, document, texts if role != "target" else (), prefix=prefix)
+    if web:
+        from export.web import write_web_page
+
+        _, note = write_web_page(work)
+        if note:
+            progress(f"web page written without onnxruntime-web: {note}")
+
+
 def export_sentiment(run_dir, work, formats=None, quantize=None, max_examples=500,
                      progress=print):
     """Writes a sentiment run's artifacts into `work` and verifies each against Keras."""
@@ -89,6 +111,8 @@ def export_sentiment(run_dir, work, formats=None, quantize=None, max_examples=50
                              labels=classifier.labels, formats=formats, variants=quantize,
                              representative_ids=representative)
     assert artifacts == artifact_table(formats, quantize)
+    text_side = classifier.preprocessor
+    write_contract(work, {"": (text_side, "text")}, calibration_texts, "onnx" in formats, progress)
     progress(f"verifying {len(artifacts)} artifacts against Keras on {len(texts)} texts ...")
     keras_probabilities = classifier.predict_proba(texts)
     rows = verify.verify(work, artifacts, texts, label_ids, keras_probabilities)
@@ -118,6 +142,11 @@ def export_translation(run_dir, work, formats=None, max_examples=200, progress=p
     progress(f"exporting {', '.join(formats)} ...")
     export_translation(translator, work, formats=formats)
     pairs = read_pairs(Path(run_dir) / runs.SPLITS_DIR / "test.tsv")
+    held_out = read_pairs(Path(run_dir) / runs.SPLITS_DIR / "validation.tsv")
+    sides = {f"{name}_": (preprocessor, name) for name, preprocessor in
+             translator.preprocessors.items()}
+    write_contract(work, sides, (held_out.sources + pairs.sources)[:1000], "onnx" in formats,
+                   progress)
     sources, references = pairs.sources[:max_examples], pairs.targets[:max_examples]
     sizes_on_disk = sizes(work)
     target_tokenizer = translator.preprocessors["target"].tokenizer

@@ -37,6 +37,8 @@ from typing import TextIO
 
 import numpy as np
 
+from keras_lstm.errors import ArtifactError  # one error family: the CLI prints it as one line
+
 FORMAT_VERSION = 1
 KIND = "keras-lstm-tokenizer"
 ROLES = ("text", "source", "target")
@@ -44,7 +46,7 @@ TOKENIZER_FILE = "tokenizer.json"
 GOLDEN_FILE = "tokenizer_tests.jsonl"
 
 
-class ContractError(ValueError):
+class ContractError(ArtifactError):
     """A tokenizer.json (or its golden file, or a JSON Lines input) is malformed or unsupported."""
 
 
