@@ -68,14 +68,7 @@ class SentimentRuntime(Runtime):
 
     def encode(self, texts):
         """Token ids per text (type-checked, cut to the maximum length, an empty text → [OOV])."""
-        if isinstance(texts, str):
-            raise TypeError("predict() takes a list of texts, not one string")
-        rows = []
-        for i, text in enumerate(texts):
-            if not isinstance(text, str):
-                raise TypeError(f"text {i} is {type(text).__name__}, expected str")
-            rows.append(self.preprocessor.encode(text))
-        return rows
+        return self.preprocessor.encode_batch(texts)
 
     def predict_proba(self, texts):
         raise NotImplementedError

@@ -120,7 +120,8 @@ def read_config(run_dir, task=None):
         raise ConfigError(f"{run_dir}: is a {found} run, expected a {task} run")
     if config.get("format_version", 1) == 1:
         config = _from_version_1(config, path)
-    for field in ("training", "model", "preprocessors", "model_file"):
+    for field in ("training", "model", "preprocessors", "model_file",
+                  *(("labels",) if found == "sentiment" else ())):
         require(config, field, path)
     return config
 
@@ -157,13 +158,14 @@ def load_preprocessors(run_dir, config):
             for name, spec in config["preprocessors"].items()}
 
 
-def save_model_atomic(model, path):
-    """Saves a Keras model to `path` (.keras) through a temporary file."""
+def save_model_atomic(model, path, weights_only=False):
+    """Saves a Keras model (`.keras`), or its weights (`.weights.h5`), through a temporary file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.keras")
+    suffix = ".weights.h5" if weights_only else ".keras"
+    tmp = path.with_name(f".{path.name.removesuffix(suffix)}.tmp{suffix}")
     try:
-        model.save(tmp)
+        (model.save_weights if weights_only else model.save)(tmp)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

@@ -106,8 +106,8 @@ class Preprocessor:
             return [self.start_id, *ids, self.end_id]
         return ids or [OOV_ID]
 
-    def __call__(self, texts) -> np.ndarray:
-        """A batch of texts → `(batch, longest)` int32 ids, right-padded with 0."""
+    def encode_batch(self, texts) -> list[list[int]]:
+        """Each text's ids (unpadded); a `TypeError` names a text that is not a string."""
         if isinstance(texts, str):
             raise TypeError("expected a list of texts, not one string")
         rows = []
@@ -115,7 +115,11 @@ class Preprocessor:
             if not isinstance(text, str):
                 raise TypeError(f"text {i} is {type(text).__name__}, expected str")
             rows.append(self.encode(text))
-        return pad(rows)
+        return rows
+
+    def __call__(self, texts) -> np.ndarray:
+        """A batch of texts → `(batch, longest)` int32 ids, right-padded with 0."""
+        return pad(self.encode_batch(texts))
 
     def decode(self, ids) -> str:
         """Ids back to text (special tokens dropped; exact spacing with space marks)."""

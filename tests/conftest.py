@@ -47,3 +47,22 @@ def train_run(task_name, verbose=0, **values):
 
     task = tasks.get(task_name)
     return train(task, task.config_class(**values).validate(), verbose=verbose)
+
+
+def kill_after_first_committed_epoch(args, out):
+    """Runs `keras-lstm ARGS` and SIGKILLs it once an epoch is committed; returns that epoch."""
+    import json
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    process = subprocess.Popen([sys.executable, "-m", "keras_lstm", *map(str, args)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO)
+    metadata = Path(out) / "backup" / "training_metadata.json"
+    deadline = time.time() + 300
+    while not metadata.exists() and process.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    assert process.wait() == -signal.SIGKILL, "training ended before it could be interrupted"
+    return json.loads(metadata.read_text())["epoch"]

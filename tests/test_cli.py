@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from keras_lstm.cli import main
+from tests.conftest import kill_after_first_committed_epoch
 
 
 def run_cli(*args, cwd=None):
@@ -120,9 +121,6 @@ def test_cjk_bigram_run_exports_and_serves_the_same_tokens(tmp_path):
 
 def test_sigkill_then_resume_reaches_the_same_weights(tmp_path):
     """Kill training (SIGKILL) after its first epoch; --resume ends where an uninterrupted run does."""
-    import signal
-    import time
-
     from keras_lstm.runs import load_model
 
     rows = [(f"good great film number {i} " + "nice " * (i % 7), "positive") for i in range(600)]
@@ -132,17 +130,13 @@ def test_sigkill_then_resume_reaches_the_same_weights(tmp_path):
     assert run_cli(*args).returncode == 0
     interrupted = tmp_path / "interrupted"
     args = train_args(data, interrupted, "--epochs", "6", "--patience", "9")
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    process = subprocess.Popen([sys.executable, "-m", "keras_lstm", *args],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    metadata = interrupted / "backup" / "training_metadata.json"
-    deadline = time.time() + 300
-    while not metadata.exists() and process.poll() is None and time.time() < deadline:
-        time.sleep(0.02)
-    process.send_signal(signal.SIGKILL)
-    assert process.wait() == -signal.SIGKILL, "training ended before it could be interrupted"
+    committed = kill_after_first_committed_epoch(args, interrupted)
     resumed = run_cli(*args, "--resume")
     assert resumed.returncode == 0, resumed.stderr[-2000:]
+    # It went on from the committed epoch, not from scratch.
+    assert f"resuming after epoch {committed}" in resumed.stdout
+    epochs = [line.split()[1] for line in resumed.stdout.splitlines() if line.startswith("epoch ")]
+    assert epochs == [f"{e}/6" for e in range(committed + 1, 7)]
     for left, right in zip(load_model(tmp_path / "whole").get_weights(),
                            load_model(interrupted).get_weights()):
         assert (left == right).all()

