@@ -370,7 +370,7 @@ class LSTM(keras.layers.Layer):
             last, outputs, _, _, _ = fused(sequences, h0, c0, kernel, recurrent_kernel, bias)
             return self._format(outputs if self.return_sequences else last, None, None)
         if target == "tflite":
-            _warn_not_fused(self, sequences, mask is not None, fusable)
+            _warn_not_fused(self, mask is not None, fusable)
 
         # Time-major and in processing order from here on (Keras reverses the
         # whole sequence and its mask for go_backwards).
@@ -718,7 +718,7 @@ def _warn_dynamic_batch(layer):
         )
 
 
-def _warn_not_fused(layer, sequences, masked, fusable):
+def _warn_not_fused(layer, masked, fusable):
     """Warns, under `model.export(format="litert")`, why this layer will not fuse."""
     if _graph_target.get() is not None or _keras_exporter() != "litert":
         return

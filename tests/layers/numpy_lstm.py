@@ -65,3 +65,38 @@ def numpy_lstm(x, kernel, recurrent_kernel, bias, h0=None, c0=None, lengths=None
             outputs[b, :n] = record["hidden_state"][b, :n]
             outputs[b, n:] = hb  # a masked step repeats the previous output
     return {**record, "outputs": outputs, "h": h_final, "c": c_final}
+
+
+def numpy_lstm_masked(x, kernel, recurrent_kernel, bias, mask, h0=None, c0=None,
+                      go_backwards=False, zero_output_for_mask=False):
+    """Keras' masking rules on the notes' equations, step by step, for any mask.
+
+    `go_backwards` reverses the whole sequence and its mask; a masked step
+    keeps h and C and outputs the previous output (zeros before the first
+    valid step) or, with `zero_output_for_mask`, zeros.
+
+    Returns:
+        dict with `outputs` (batch, time, units) in processing order, `last`
+        (the output of the last step) and final `h`, `c`.
+    """
+    batch, steps, _ = x.shape
+    units = recurrent_kernel.shape[0]
+    W = split_weights(kernel, recurrent_kernel, bias)
+    h = np.zeros((batch, units)) if h0 is None else np.array(h0, dtype=np.float64)
+    c = np.zeros((batch, units)) if c0 is None else np.array(c0, dtype=np.float64)
+    x, mask = np.asarray(x, np.float64), np.asarray(mask, bool)
+    if go_backwards:
+        x, mask = x[:, ::-1], mask[:, ::-1]
+    outputs = np.zeros((batch, steps, units))
+    previous = np.zeros((batch, units))
+    for t in range(steps):
+        hx = np.concatenate([h, x[:, t]], axis=1)
+        f = sigmoid(hx @ W["f"][0].T + W["f"][1])
+        i = sigmoid(hx @ W["i"][0].T + W["i"][1])
+        c_new = f * c + i * np.tanh(hx @ W["c"][0].T + W["c"][1])
+        h_new = sigmoid(hx @ W["o"][0].T + W["o"][1]) * np.tanh(c_new)
+        valid = mask[:, t, None]
+        h, c = np.where(valid, h_new, h), np.where(valid, c_new, c)
+        outputs[:, t] = np.where(valid, h_new, 0.0 if zero_output_for_mask else previous)
+        previous = outputs[:, t]
+    return {"outputs": outputs, "last": outputs[:, -1], "h": h, "c": c}
