@@ -14,8 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lstm_text import TokenizerConfig, Vocabulary
-from lstm_text.contract import TextEncoder, tokenizer_document, write_tokenizer_files
+from lstm_text.contract import TextEncoder
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = "/usr/bin/chromedriver" if Path("/usr/bin/chromedriver").is_file() else None
@@ -43,29 +42,19 @@ def cli(*args):
     assert result.returncode == 0, result.stderr[-2000:]
 
 
-def ensure_tokenizer_json(export, golden_texts):
-    """Until the exporter writes the tokenizer.json files itself: build them from metadata.json."""
+def make_page(export, golden_texts=None):
+    """`keras-lstm export` wrote the contract and the page: check that the page has all it loads."""
+    from export.web import ORT_FILES, page_inputs
+
     metadata = json.loads((export / "metadata.json").read_text(encoding="utf-8"))
-    sides = {"sentiment": [("text", "")],
-             "translation": [("source", "source_"), ("target", "target_")]}[metadata["task"]]
-    for side, prefix in sides:
-        if (export / f"{prefix}tokenizer.json").is_file():
-            continue
-        section = metadata["preprocessors"][side]
-        document = tokenizer_document(TokenizerConfig.from_dict(section["tokenizer"]),
-                                      Vocabulary.load(export / section["vocabulary"]),
-                                      section["max_length"], role=side)
-        write_tokenizer_files(export, document, golden_texts if side != "target" else [],
-                              prefix=prefix)
-
-
-def make_page(export, golden_texts):
-    from export.web import write_web_page
-
-    ensure_tokenizer_json(export, golden_texts)
-    folder, note = write_web_page(export)
-    assert note is None, note  # onnxruntime-web is installed (`npm ci` in web/)
-    assert folder == export / "web"
+    prefixes = [""] if metadata["task"] == "sentiment" else ["source_", "target_"]
+    for prefix in prefixes:
+        assert (export / f"{prefix}tokenizer.json").is_file()
+        assert (export / f"{prefix}tokenizer_tests.jsonl").is_file()
+    assert all((export / name).is_file() for name in page_inputs(export))
+    assert (export / "web" / "index.html").is_file()
+    # onnxruntime-web is installed (`npm ci` in web/), so the exporter copied its runtime.
+    assert all((export / "web" / "ort" / name).is_file() for name in ORT_FILES)
 
 
 @pytest.fixture(scope="module")
