@@ -27,9 +27,16 @@ class ExportError(KerasLSTMError, RuntimeError):
 
 
 def first_line(error: BaseException, limit: int = 200) -> str:
-    """The first line of an exception's message (its type name when it has none)."""
-    text = str(error).strip()
-    return text.splitlines()[0][:limit] if text else type(error).__name__
+    """The telling line of an exception's message (its type name when it has none).
+
+    The first line, unless a later one names a class that could not be found
+    (Keras' safe loading puts that deep in its message).
+    """
+    lines = str(error).strip().splitlines()
+    for line in lines:
+        if "Could not locate class" in line:
+            return line.strip()[:limit]
+    return lines[0][:limit] if lines else type(error).__name__
 
 
 def load_or_raise(loader, path, kind, error=ArtifactError):

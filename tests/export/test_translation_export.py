@@ -77,6 +77,37 @@ def test_tflite_state_tensors_carry_the_context_vector(exported):
     np.testing.assert_allclose(tflite_outputs[mask], outputs[mask], atol=1e-5)
 
 
+@pytest.mark.parametrize("backend", ["keras", "onnx", "tflite", "saved_model"])
+def test_every_translation_backend_is_thread_safe(exported, backend):
+    import threading
+
+    run, folder = exported
+    runtime = runtimes.load(run if backend == "keras" else folder, backend)
+    sources = _test_sources(run, 24)
+    # Batches of different sizes, each also translated serially.
+    batches = [sources[start:start + size] for start, size in
+               ((0, 1), (1, 5), (6, 2), (8, 9), (17, 7))]
+    serial = [runtime.translate(batch) for batch in batches]
+    results, errors = {}, []
+
+    def work(k):
+        try:
+            order = batches[k % len(batches):] + batches[:k % len(batches)]
+            results[k] = [runtime.translate(batch) for batch in order]
+        except Exception as error:  # noqa: BLE001 (reported below)
+            errors.append(error)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors
+    for k in range(6):
+        shift = k % len(batches)
+        assert results[k] == serial[shift:] + serial[:shift], k
+
+
 def test_saved_model_refuses_beam_search(exported):
     _, folder = exported
     with pytest.raises(ConfigError, match="greedily"):
