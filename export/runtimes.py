@@ -109,16 +109,23 @@ class OnnxSentiment(SentimentRuntime):
 
 
 class TFLiteSentiment(SentimentRuntime):
-    """The TFLite interpreter (ai_edge_litert), one unpadded sequence per invocation."""
+    """The TFLite interpreter (ai_edge_litert), one unpadded sequence per invocation.
+
+    Runs the model's one signature the way a phone does: `token_ids`
+    `(1, length)` in, `probabilities` out (`export.tflite`).
+    """
 
     backend = "tflite"
 
     def __init__(self, folder, metadata, artifact="model_float32.tflite", **kwargs):
         super().__init__(folder, metadata, **kwargs)
         self.interpreter = _tflite_interpreter(self, self.file(artifact))
-        self.input_index = self.interpreter.get_input_details()[0]["index"]
-        self.output_index = self.interpreter.get_output_details()[0]["index"]
-        self.length = None
+        self.interpreter.allocate_tensors()  # reset_all_variables() needs the state allocated
+        self.runner = self.interpreter.get_signature_runner()
+        self.input_name = next(iter(self.runner.get_input_details()))
+        outputs = self.runner.get_output_details()
+        # Exports made before the signature had names call the output `output_0`.
+        self.output_name = "probabilities" if "probabilities" in outputs else next(iter(outputs))
 
     def run_ids(self, ids):
         ids = np.asarray(ids)
@@ -126,15 +133,11 @@ class TFLiteSentiment(SentimentRuntime):
             raise ValueError(f"token ids must be a non-empty 1-D integer array, got "
                              f"{ids.dtype} {ids.shape}")
         with self.lock:  # an interpreter is not thread-safe
-            if self.length != len(ids):
-                self.interpreter.resize_tensor_input(self.input_index, [1, len(ids)])
-                self.interpreter.allocate_tensors()
-                self.length = len(ids)
-            # The fused LSTM keeps its state in variables between invocations.
+            # The fused LSTM keeps its state in variables between invocations;
+            # the runner re-allocates (and so zeroes them) only when the length changes.
             self.interpreter.reset_all_variables()
-            self.interpreter.set_tensor(self.input_index, ids.astype(np.int32)[None, :])
-            self.interpreter.invoke()
-            return self.interpreter.get_tensor(self.output_index)[0].copy()
+            outputs = self.runner(**{self.input_name: ids.astype(np.int32)[None, :]})
+            return outputs[self.output_name][0].copy()
 
     def predict_proba(self, texts):
         rows = self.encode(texts)
@@ -375,6 +378,11 @@ def _saved_model(runtime, path):
     return tf, runtime.load_model(tf.saved_model.load, path, "SavedModel")
 
 
+def _backend_of(artifact):
+    suffix = Path(artifact).suffix
+    return "onnx" if suffix == ".onnx" else "tflite" if suffix == ".tflite" else "saved_model"
+
+
 _RUNTIMES = {(cls.task, cls.backend): cls for cls in (
     OnnxSentiment, TFLiteSentiment, SavedModelSentiment, KerasSentiment,
     OnnxTranslation, TFLiteTranslation, SavedModelTranslation, KerasTranslation)}
@@ -408,6 +416,8 @@ def load(path, backend=None, artifact=None):
         raise ArtifactError(f"{path}: no such file or folder")
     if backend is not None and backend not in BACKENDS:
         raise ConfigError(f"--runtime: expected one of {', '.join(BACKENDS)}, got {backend!r}")
+    if backend is None and artifact:  # an artifact's name says its backend
+        backend = _backend_of(artifact)
     if (path / runs.CONFIG_FILE).is_file():  # a run folder
         run_dir = path
         config = runs.read_config(run_dir)
@@ -423,8 +433,7 @@ def load(path, backend=None, artifact=None):
     folder = path
     if not (path / METADATA_FILE).is_file() and (path.parent / METADATA_FILE).is_file():
         folder, artifact = path.parent, path.name
-        backend = backend or ("onnx" if path.suffix == ".onnx" else
-                              "tflite" if path.suffix == ".tflite" else "saved_model")
+        backend = backend or _backend_of(artifact)
     metadata = read_metadata(folder)
     backend = backend or "onnx"
     run_dir = folder.parent if (folder.parent / runs.CONFIG_FILE).is_file() else None

@@ -10,8 +10,12 @@ TFLite: the fused `UNIDIRECTIONAL_SEQUENCE_LSTM` op cannot output its final
 state, but it keeps `(h, C)` in two variable tensors. The TFLite graphs
 therefore output only the sequence, and the runtime reads the encoder's final
 state from those tensors after `invoke()` and writes the decoder's state into
-them before each step (`metadata.json` names them). Both models run one
-sentence at a time (batch 1, the fused op's static batch).
+them before each step. They are named `encoder_hidden_state`,
+`encoder_cell_state`, `decoder_hidden_state` and `decoder_cell_state`
+(`metadata.json` records the names). Both models run one sentence at a time
+(batch 1, the fused op's static batch) through one `serving_default`
+signature: the encoder `source_ids` → `encoder_outputs`, the decoder `token`
+(+ `encoder_outputs`, `source_mask` with attention) → `logits` (+ `attention`).
 """
 
 import json
@@ -116,20 +120,22 @@ def _without_state(lstm):
     return copy
 
 
-def _tflite_convert(layers, function, input_signature):
+def _tflite_convert(layers, function, input_signature, network):
+    """One `serving_default` signature; the LSTM state tensors named after `network`."""
     import keras
 
-    from export.tflite import repair_lstm_ops
+    from export.tflite import SIGNATURE_KEY, name_lstm_state, repair_lstm_ops
 
     with tempfile.TemporaryDirectory() as folder:
         archive = keras.export.ExportArchive()
         for layer in layers:
             archive.track(layer)
-        archive.add_endpoint("serve", function, input_signature=input_signature)
+        archive.add_endpoint(SIGNATURE_KEY, function, input_signature=input_signature)
         archive.write_out(folder, verbose=False)
-        converter = tf.lite.TFLiteConverter.from_saved_model(folder)
+        converter = tf.lite.TFLiteConverter.from_saved_model(folder, [SIGNATURE_KEY])
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-        return repair_lstm_ops(converter.convert())
+        return name_lstm_state(repair_lstm_ops(converter.convert()),
+                               f"{network}_hidden_state", f"{network}_cell_state")
 
 
 def _export_tflite(seq2seq, work):
@@ -163,8 +169,9 @@ def _export_tflite(seq2seq, work):
     with graph_target("tflite"):
         flatbuffers = {
             encoder_file: _tflite_convert(
-                layers, encode, [tf.TensorSpec([1, None], tf.int32, name="source_ids")]),
-            decoder_file: _tflite_convert(layers, decode, decoder_signature),
+                layers, encode, [tf.TensorSpec([1, None], tf.int32, name="source_ids")],
+                "encoder"),
+            decoder_file: _tflite_convert(layers, decode, decoder_signature, "decoder"),
         }
     for name, flatbuffer in flatbuffers.items():
         (work / name).write_bytes(flatbuffer)

@@ -1,4 +1,10 @@
-"""TFLite export: builtins only, LSTMs fused into UNIDIRECTIONAL_SEQUENCE_LSTM, four variants."""
+"""TFLite export: builtins only, LSTMs fused into UNIDIRECTIONAL_SEQUENCE_LSTM, four variants.
+
+Every model has one signature, `serving_default` (the key
+`Interpreter.get_signature_runner()` and LiteRT's `runSignature(inputs,
+outputs)` pick when a model has one), with names instead of the converter's
+`output_0`: the sentiment model takes `token_ids` and returns `probabilities`.
+"""
 
 import tempfile
 
@@ -10,14 +16,18 @@ from keras_lstm.layers import graph_target
 
 VARIANTS = ("float32", "dynamic_range", "float16", "int8")
 BATCH_SIZE = 1
+SIGNATURE_KEY = "serving_default"
+INPUT_NAME = "token_ids"
+OUTPUT_NAME = "probabilities"
 
 
 def export_tflite(model, variant="float32", representative_ids=None):
     """Converts a token-ids → probabilities model to a TFLite flatbuffer.
 
-    The model takes one unpadded sequence, `(1, length)` int32 ids (resize the
-    input per sequence); the fused op keeps state between invocations, so
-    call `reset_all_variables()` before each sequence.
+    The model's `serving_default` signature takes `token_ids`, one unpadded
+    sequence of `(1, length)` int32 ids (resize the input per sequence), and
+    returns `probabilities` `(1, classes)`. The fused op keeps its state
+    between invocations, so call `reset_all_variables()` before each sequence.
 
     Args:
         model: The Keras model (either LSTM kind).
@@ -37,11 +47,12 @@ def export_tflite(model, variant="float32", representative_ids=None):
 
         archive = keras.export.ExportArchive()
         archive.track(model)
+        # A dict names the signature's output (a tensor would be `output_0`).
         archive.add_endpoint(
-            "serve", lambda ids: model(ids, training=False),
-            input_signature=[tf.TensorSpec([BATCH_SIZE, None], tf.int32, name="token_ids")])
+            SIGNATURE_KEY, lambda ids: {OUTPUT_NAME: model(ids, training=False)},
+            input_signature=[tf.TensorSpec([BATCH_SIZE, None], tf.int32, name=INPUT_NAME)])
         archive.write_out(folder, verbose=False)
-        converter = tf.lite.TFLiteConverter.from_saved_model(folder)
+        converter = tf.lite.TFLiteConverter.from_saved_model(folder, [SIGNATURE_KEY])
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
         if variant != "float32":
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -105,6 +116,44 @@ def repair_lstm_ops(flatbuffer, unclip=True):
                 op.builtinOptions.cellClip = 0.0
                 changed = True
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model)) if changed else flatbuffer
+
+
+def name_lstm_state(flatbuffer, hidden, cell):
+    """Renames the `(h, C)` state tensors of the one fused LSTM op in a TFLite model.
+
+    The fused op keeps its state in two variable tensors that the converter
+    names after the initial-state constant it replaced (`..._sequence_1/zeros`
+    and `.../zeros1`). They cannot be signature inputs or outputs: a function
+    that returns h or C is not fused, and LiteRT's Java `runSignature` maps
+    signature names to positions in the graph's inputs and outputs, which the
+    state tensors are not. A runtime that hands a state from one model to
+    another (an encoder to a decoder) finds them by these names instead
+    (metadata.json records them).
+
+    Args:
+        flatbuffer: A model with exactly one UNIDIRECTIONAL_SEQUENCE_LSTM op.
+        hidden: The new name of its hidden state `h` (input 18).
+        cell: The new name of its cell state `C` (input 19).
+
+    Returns:
+        The flatbuffer with the two tensors renamed.
+    """
+    from tensorflow.lite.python import schema_py_generated as schema
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(flatbuffer))
+    ops = [(subgraph, op) for subgraph in model.subgraphs for op in subgraph.operators
+           if op.builtinOptionsType == schema.BuiltinOptions.UnidirectionalSequenceLSTMOptions]
+    if len(ops) != 1:
+        raise ValueError(f"expected one fused UNIDIRECTIONAL_SEQUENCE_LSTM op, found {len(ops)}")
+    subgraph, op = ops[0]
+    taken = {tensor.name for tensor in subgraph.tensors}
+    for position, name in zip(STATE_INPUTS, (hidden, cell)):
+        tensor = subgraph.tensors[op.inputs[position]]
+        if name.encode() in taken and tensor.name != name.encode():
+            raise ValueError(f"the model already has a tensor named {name!r}")
+        tensor.name = name.encode()
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
 
 
 def _zero_constant(model, subgraph, variable):
