@@ -368,7 +368,15 @@ def _onnx_session(runtime, path):
 def _tflite_interpreter(runtime, path):
     from ai_edge_litert.interpreter import Interpreter
 
-    return runtime.load_model(lambda p: Interpreter(model_path=p), path, "TFLite")
+    from keras_lstm.console import quiet_stderr
+
+    def load(p):
+        interpreter = Interpreter(model_path=p)
+        interpreter.allocate_tensors()  # where the interpreter announces its CPU delegate
+        return interpreter
+
+    with quiet_stderr():  # ... on stderr, which a piped `predict` keeps for errors
+        return runtime.load_model(load, path, "TFLite")
 
 
 def _saved_model(runtime, path):

@@ -1,4 +1,4 @@
-"""The `keras-lstm` command line: demo, train, evaluate, predict, export, tokenize.
+"""The `keras-lstm` command line: demo, train, evaluate, predict, export, tokenize, serve.
 
 The front door is TensorFlow-free: building the parser, `--help`, and
 `predict`/`evaluate` on ONNX or TFLite exports never import TensorFlow or
@@ -115,10 +115,42 @@ def build_parser():
 
     predict = commands.add_parser("predict", parents=[common], help="label or translate texts")
     predict.add_argument("target", help=target_help)
-    predict.add_argument("texts", nargs="+", metavar="TEXT")
+    predict.add_argument("texts", nargs="*", metavar="TEXT",
+                         help="texts to label or translate (or --input)")
     predict.add_argument("--runtime", choices=("keras", "saved_model", "tflite", "onnx"),
                          help=runtime_help)
     predict.add_argument("--beam", type=int, help="translation: beam size (default 1, greedy)")
+    predict.add_argument("--input", metavar="FILE", help="predict every row of FILE ('-': "
+                         "stdin), streamed in batches, instead of TEXT arguments")
+    predict.add_argument("--output", metavar="FILE", help="with --input: where the rows with "
+                         "their predictions go (default '-': stdout); written whole or not at all")
+    predict.add_argument("--format", choices=("csv", "tsv", "jsonl", "txt"),
+                         help="with --input: its format (default: from the extension; stdin: "
+                              "txt, one text per line)")
+    predict.add_argument("--text-column", help="with --input: column or field of the texts "
+                                               "(default: text)")
+    predict.add_argument("--batch-size", type=int, default=None,
+                         help="with --input: rows per runtime call (default 256)")
+    predict.add_argument("--skip-bad-rows", action="store_true",
+                         help="with --input: count and skip bad rows instead of stopping")
+
+    serve = commands.add_parser("serve", parents=[common],
+                                help="serve a model over HTTP (KServe v2, /predict and a page)")
+    serve.add_argument("target", help="run folder or export folder")
+    serve.add_argument("--runtime", choices=("onnx", "tflite", "saved_model", "keras"),
+                       help="backend (default: onnx where there is an ONNX export, else keras)")
+    serve.add_argument("--name", help="the model's name in the URLs (default: the run "
+                                      "folder's name)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on "
+                                                           "(default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    serve.add_argument("--workers", type=int, default=1,
+                       help="server processes, each with its own copy of the model (default 1)")
+    serve.add_argument("--max-batch", type=int, default=32,
+                       help="most texts per runtime call; 1 turns dynamic batching off "
+                            "(default 32)")
+    serve.add_argument("--max-wait-ms", type=float, default=2.0,
+                       help="how long a batch waits for more requests (default 2)")
 
     export = commands.add_parser("export", parents=[common],
                                  help="export a run to SavedModel, TFLite and ONNX, verified")
@@ -135,7 +167,16 @@ def build_parser():
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extras = parser.parse_known_args(argv)
+    # `predict TARGET --runtime onnx TEXT...`: argparse gives the (optional) TEXT list
+    # nothing at TARGET and leaves the texts after the options over; they are texts.
+    if extras and extras[0] == "--" and args.command == "predict":
+        args.texts = [*args.texts, *extras[1:]]
+    elif extras and args.command == "predict" and not any(e.startswith("-") for e in extras):
+        args.texts = [*args.texts, *extras]
+    elif extras:
+        parser.error(f"unrecognized arguments: {' '.join(extras)}")
     # -q/-v/--debug may stand before or after the command: absent, they take these values.
     args.verbosity = getattr(args, "verbosity", 1)
     args.debug = getattr(args, "debug", False)
@@ -161,6 +202,10 @@ def _needs_tensorflow(args):
         return True
     if args.command == "tokenize":
         return False
+    if args.command == "serve" and args.runtime is None:
+        from keras_lstm.serving import default_backend
+
+        args.runtime = default_backend(args.target)
     runtime = args.runtime or ("keras" if (Path(args.target) / "config.json").is_file()
                                else "onnx")
     return runtime in ("keras", "saved_model")
@@ -223,11 +268,55 @@ def run_evaluate(args):
     print(json.dumps(metrics, ensure_ascii=False) if args.json else task.format_metrics(metrics))
 
 
+FILE_OPTIONS = ("output", "format", "text_column", "batch_size")
+
+
 def run_predict(args):
+    if args.input is None:
+        given = [f"--{name.replace('_', '-')}" for name in FILE_OPTIONS
+                 if getattr(args, name) is not None] + (["--skip-bad-rows"]
+                                                        if args.skip_bad_rows else [])
+        if given:
+            raise ConfigError(f"{', '.join(given)} needs --input")
+        if not args.texts:
+            raise ConfigError("give TEXT arguments or --input FILE")
+    elif args.texts:
+        raise ConfigError("give TEXT arguments or --input FILE, not both")
     task, runtime = _runtime(args)
     _refuse_other_options(task, args, ("beam",))
+    if args.input is not None:
+        return run_predict_file(args, task, runtime)
     for row in task.predict(runtime, args.texts, beam=args.beam):
         print(json.dumps(row, ensure_ascii=False))
+
+
+def run_predict_file(args, task, runtime):
+    from keras_lstm.predict_file import predict_file
+
+    result = predict_file(task, runtime, args.input, output=args.output or "-",
+                          format=args.format, text_column=args.text_column,
+                          batch_size=256 if args.batch_size is None else args.batch_size,
+                          skip_bad_rows=args.skip_bad_rows,
+                          beam=args.beam, progress=bool(args.verbosity) and sys.stderr.isatty())
+    if result["skipped"]:
+        print(f"keras-lstm: warning: skipped {result['skipped']} bad rows (first: "
+              f"{result['first_skipped']})", file=sys.stderr)
+    if args.verbosity > 1:
+        say(args, f"{result['rows']} rows written to {args.output or 'stdout'}")
+
+
+def run_serve(args):
+    from keras_lstm.serving import serve
+
+    for name in ("workers", "max_batch", "port"):
+        if getattr(args, name) < (0 if name == "port" else 1):
+            raise ConfigError(f"--{name.replace('_', '-')}: expected a positive number")
+    if args.max_wait_ms < 0:
+        raise ConfigError("--max-wait-ms: expected a number >= 0")
+    serve(args.target, runtime=args.runtime, name=args.name, host=args.host, port=args.port,
+          workers=args.workers, max_batch=args.max_batch, max_wait_ms=args.max_wait_ms,
+          log_level="info" if args.verbosity > 1 else "warning",
+          announce=lambda line: say(args, line))
 
 
 def run_export(args):
@@ -263,6 +352,7 @@ COMMANDS = {
     "predict": run_predict,
     "export": run_export,
     "tokenize": run_tokenize,
+    "serve": run_serve,
 }
 
 

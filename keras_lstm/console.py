@@ -14,7 +14,15 @@ import sys
 import tempfile
 
 NOISE = re.compile(r"^(?:[IWE]\d{4} [\d:. ]+\s+\d+ \S+:\d+\]|WARNING: All log messages before "
-                   r"absl::InitializeLog|To enable the following instructions:)")
+                   r"absl::InitializeLog|To enable the following instructions:|INFO: Created "
+                   r"TensorFlow Lite XNNPACK delegate for CPU\.)")
+
+
+@contextlib.contextmanager
+def quiet_stderr():
+    """Runs the block with C-level stderr captured; passes on what is not known noise."""
+    with _stderr_captured():
+        yield
 
 
 @contextlib.contextmanager

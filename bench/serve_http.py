@@ -1,0 +1,198 @@
+"""`keras-lstm serve` under load on loopback: requests/s and p50/p99 latency.
+
+Usage: python bench/serve_http.py [--run RUN] [--requests 2000] [--concurrency 1,8,64]
+                                  [--runtimes onnx,tflite] [--max-seconds 60]
+
+A small sentiment model is trained on the embedded reviews (the "fast" preset)
+and exported to ONNX and TFLite in a temporary folder, unless --run names a
+run folder with such an export. For each runtime, a server is started in a
+subprocess on 127.0.0.1 twice: batching on (--max-batch 32) and off
+(--max-batch 1, one runtime call per request). Client threads, each with its
+own keep-alive connection, send POST /predict with one review each; every
+answer is compared with the in-process runtime's serial answer. Each level
+sends --requests requests, or stops after --max-seconds.
+Prints a Markdown table, and the in-process runtime call beside it.
+"""
+
+import argparse
+import http.client
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rss_mib(pid):
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def start_server(run, runtime, max_batch):
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "keras_lstm", "-q", "serve", str(run),
+                                "--runtime", runtime, "--port", str(port), "--max-batch",
+                                str(max_batch)], cwd=ROOT)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            connection.request("GET", "/v2/health/ready")
+            if connection.getresponse().status == 200:
+                connection.close()
+                return process, port
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    raise SystemExit("the server did not start in 60 s")
+
+
+def load(port, texts, expected, concurrency, requests, max_seconds):
+    """(requests/s, p50 ms, p99 ms, errors, differing answers, requests sent)."""
+    latencies, errors, differing = [], [0], [0]
+    lock = threading.Lock()
+    counter = iter(range(requests))
+    stop = time.monotonic() + max_seconds
+
+    def client():
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        own = []
+        for i in counter:
+            if time.monotonic() > stop:
+                break
+            text = texts[i % len(texts)]
+            body = json.dumps({"texts": [text]})
+            start = time.perf_counter()
+            try:
+                connection.request("POST", "/predict", body,
+                                   {"Content-Type": "application/json"})
+                response = connection.getresponse()
+                payload = response.read()
+            except OSError:
+                with lock:
+                    errors[0] += 1
+                connection.close()
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+                continue
+            own.append((time.perf_counter() - start) * 1000)
+            if response.status != 200:
+                with lock:
+                    errors[0] += 1
+            elif json.loads(payload)["predictions"][0] != expected[text]:
+                with lock:
+                    differing[0] += 1
+        connection.close()
+        with lock:
+            latencies.extend(own)
+
+    start = time.perf_counter()
+    threads = [threading.Thread(target=client) for _ in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    seconds = time.perf_counter() - start
+    return (len(latencies) / seconds, statistics.median(latencies),
+            float(np.percentile(latencies, 99)), errors[0], differing[0], len(latencies))
+
+
+def in_process(runtime, task, texts, calls=2000):
+    """p50 ms of one serial `task.predict(runtime, [text])` in this process."""
+    times = []
+    for i in range(calls):
+        start = time.perf_counter()
+        task.predict(runtime, [texts[i % len(texts)]])
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times), float(np.percentile(times, 99)), 1000 / statistics.mean(times)
+
+
+def train(folder, formats="onnx,tflite"):
+    """A "fast"-preset sentiment run in FOLDER/reviews, exported to `formats` (float32)."""
+    run = Path(folder) / "reviews"
+    for args in (["train", "sentiment", "--out", str(run), "--preset", "fast", "--seed", "0"],
+                 ["export", str(run), "--formats", formats, "--quantize", "float32"]):
+        subprocess.run([sys.executable, "-m", "keras_lstm", "-q", *args], cwd=ROOT, check=True,
+                       stdout=subprocess.DEVNULL)
+    return run
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run", help="a sentiment run folder with an onnx+tflite export "
+                                      "(default: train one)")
+    parser.add_argument("--requests", type=int, default=2000, help="per level (default 2000)")
+    parser.add_argument("--concurrency", default="1,8,64")
+    parser.add_argument("--runtimes", default="onnx,tflite")
+    parser.add_argument("--max-seconds", type=float, default=60, help="per level (default 60)")
+    return parser
+
+
+def main():
+    args = build_parser().parse_args()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from export import runtimes
+    from keras_lstm import tasks
+    from keras_lstm.data.default_reviews import load_default_reviews
+
+    texts = load_default_reviews()[0][:500]
+    levels = [int(c) for c in args.concurrency.split(",")]
+    with tempfile.TemporaryDirectory() as folder:
+        run = Path(args.run) if args.run else train(folder)
+        rows, notes = [], []
+        for backend in args.runtimes.split(","):
+            runtime = runtimes.load(run, backend=backend)
+            task = tasks.get(runtime.task)
+            expected = {text: task.predict(runtime, [text])[0] for text in set(texts)}
+            p50, p99, rate = in_process(runtime, task, texts)
+            rows.append(f"| {backend} | in-process call | 1 | 2000 | {rate:.0f} | {p50:.2f} | "
+                        f"{p99:.2f} | - | - |")
+            for batching, max_batch in (("on (32)", 32), ("off", 1)):
+                process, port = start_server(run, backend, max_batch)
+                before = rss_mib(process.pid)
+                try:
+                    for concurrency in levels:
+                        rate, p50, p99, errors, differing, sent = load(
+                            port, texts, expected, concurrency, args.requests, args.max_seconds)
+                        rows.append(f"| {backend} | {batching} | {concurrency} | {sent} | "
+                                    f"{rate:.0f} | {p50:.2f} | {p99:.2f} | {errors} | "
+                                    f"{differing} |")
+                        print(rows[-1], file=sys.stderr, flush=True)
+                    after = rss_mib(process.pid)
+                    notes.append(f"{backend}, batching {batching}: server RSS {before:.0f} MiB "
+                                 f"after start, {after:.0f} MiB after the load")
+                finally:
+                    process.terminate()
+                    code = process.wait(60)
+                    if code != 0:
+                        notes.append(f"{backend}, batching {batching}: the server exited {code} "
+                                     "on SIGTERM")
+        print(f"\nPOST /predict with one review each, keep-alive connections; "
+              f"{os.cpu_count()} CPUs; client threads on the same machine.\n")
+        print("| runtime | batching | concurrency | requests | requests/s | p50 ms | p99 ms | "
+              "errors | answers differing from serial |")
+        print("|---|---|---|---|---|---|---|---|---|")
+        print("\n".join(rows))
+        print()
+        for note in notes:
+            print(f"- {note}")
+
+
+if __name__ == "__main__":
+    main()

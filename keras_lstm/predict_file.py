@@ -1,0 +1,342 @@
+"""`keras-lstm predict TARGET --input FILE`: a model over a file, streamed in batches.
+
+Reads CSV, TSV (both with a header row), JSON Lines (one object per line) or
+plain text (one text per line) and writes each input row with its prediction
+added: sentiment `label` and the probabilities (CSV/TSV: one
+`probability_<label>` column per label; JSON Lines: a `probabilities`
+object), translation `translation`. Where the input already has a field of
+that name (a labelled file's `label`), the added ones are called
+`predicted_label`, ... The output has the input's format; plain text, which
+cannot hold a prediction, becomes JSON Lines, and so does any input when
+`--output` ends in `.jsonl`.
+
+Memory does not grow with the file: rows are read, predicted and written
+`batch_size` at a time. Output to a file is written to a temporary file in
+the same folder and renamed over the final name only when the whole input
+was read, so an interrupted run leaves either the previous file or nothing.
+
+A bad row (invalid UTF-8, a missing column, an empty text, a line that is
+not a JSON object) stops the run with one line naming the file and line,
+unless `skip_bad_rows`, which counts and skips them. In CSV and JSON Lines a
+line of only white space is not a row; in plain text it is an empty text.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from keras_lstm.errors import ConfigError, DataError
+
+FORMATS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl",
+           ".json": "jsonl", ".txt": "txt", ".text": "txt"}
+BOM = b"\xef\xbb\xbf"
+
+
+class BadRows:
+    """Counts bad rows (skip) or raises the first one as a `DataError` line."""
+
+    def __init__(self, name, skip):
+        self.name = name
+        self.skip = skip
+        self.count = 0
+        self.first = None
+
+    def __call__(self, line, reason):
+        message = f"{self.name}:{line}: {reason}"
+        if not self.skip:
+            raise DataError(message + " (--skip-bad-rows skips such rows)")
+        self.count += 1
+        self.first = self.first or message
+
+
+class Lines:
+    """Decoded lines of a binary stream, split at "\\n" only, counted in lines and bytes."""
+
+    def __init__(self, stream, bad):
+        self.stream = stream
+        self.bad = bad
+        self.number = 0
+        self.bytes = 0
+
+    def __iter__(self):
+        for raw in self.stream:
+            self.number += 1
+            self.bytes += len(raw)
+            if self.number == 1 and raw.startswith(BOM):
+                raw = raw[len(BOM):]
+            try:
+                yield raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                self.bad(self.number, f"invalid UTF-8 (byte {error.start + 1} of the line)")
+
+
+def guess_format(path, given=None):
+    if given:
+        return given
+    if str(path) == "-":
+        return "txt"
+    try:
+        return FORMATS[Path(path).suffix.lower()]
+    except KeyError:
+        raise ConfigError(f"{path}: unknown format; give --format csv, tsv, jsonl or txt") from None
+
+
+def read_rows(lines, format, text_column, name):  # noqa: A002
+    """Yields `(line, row, text)`; `row` is a list (CSV/TSV), a dict (JSON Lines) or a str.
+
+    The first item of CSV/TSV is `(0, header, None)`.
+    """
+    if format in ("csv", "tsv"):
+        yield from _table_rows(lines, "," if format == "csv" else "\t", text_column, name)
+    elif format == "jsonl":
+        column = text_column or "text"
+        for text_line in lines:
+            line = lines.number
+            if not text_line.strip():
+                continue
+            try:
+                row = json.loads(text_line.removesuffix("\n").removesuffix("\r"))
+            except ValueError as error:
+                lines.bad(line, f"not valid JSON: {error}")
+                continue
+            if not isinstance(row, dict):
+                lines.bad(line, "not a JSON object")
+                continue
+            if column not in row:
+                lines.bad(line, f"no field {column!r}")
+                continue
+            text = row[column]
+            if not isinstance(text, str):
+                lines.bad(line, f"field {column!r} is {type(text).__name__}, expected a string")
+            elif not text.strip():
+                lines.bad(line, f"empty text in field {column!r}")
+            else:
+                yield line, row, text
+    else:
+        if text_column:
+            raise ConfigError("--text-column does not apply to plain text (one text per line)")
+        for text_line in lines:
+            text = text_line[:-1] if text_line.endswith("\n") else text_line
+            text = text[:-1] if text.endswith("\r") else text
+            if not text.strip():
+                lines.bad(lines.number, "empty text")
+            else:
+                yield lines.number, text, text
+
+
+def _table_rows(lines, delimiter, text_column, name):
+    csv.field_size_limit(2**31 - 1)  # texts of any length (a 1 MB field is one field)
+    reader = csv.reader(iter(lines), delimiter=delimiter)
+    start = 1
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise DataError(f"{name}: empty file (expected a header row)") from None
+    except csv.Error as error:
+        raise DataError(f"{name}:1: {error}") from None
+    if text_column is None:
+        text_column = "text" if "text" in header or len(header) != 1 else header[0]
+    if text_column not in header:
+        raise DataError(f"{name}: no column {text_column!r} (columns: {', '.join(header)}); "
+                        "give --text-column")
+    index = header.index(text_column)
+    yield 0, header, None
+    while True:
+        start = lines.number + 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as error:
+            lines.bad(start, str(error))
+            continue
+        if not any(field.strip() for field in row):
+            continue
+        if index >= len(row):
+            lines.bad(start, f"missing column {text_column!r} (the row has {len(row)} of "
+                             f"{len(header)} fields)")
+        elif not row[index].strip():
+            lines.bad(start, f"empty text in column {text_column!r}")
+        else:
+            yield start, row, row[index]
+
+
+class Writer:
+    """Writes rows with their predictions, in CSV/TSV or JSON Lines."""
+
+    def __init__(self, stream, format, task, labels):  # noqa: A002
+        self.stream = stream
+        self.format = format
+        self.task = task
+        self.labels = labels
+        self.header = None
+        self.csv = (csv.writer(stream, delimiter="," if format == "csv" else "\t",
+                               lineterminator="\n") if format in ("csv", "tsv") else None)
+
+    def added_names(self, taken):
+        names = (["label", "probabilities"] if self.task == "sentiment" else ["translation"])
+        if self.format in ("csv", "tsv") and self.task == "sentiment":
+            names = ["label"] + [f"probability_{label}" for label in self.labels]
+        if any(name in taken for name in names):
+            names = [f"predicted_{name}" for name in names]
+        return names
+
+    def write_header(self, header):
+        self.header = header
+        if self.csv:
+            self.added = self.added_names(set(header))
+            self.csv.writerow(header + self.added)
+
+    def values(self, prediction):
+        if self.task == "translation":
+            return [prediction["translation"]]
+        if self.csv:
+            return [prediction["label"]] + [prediction["probabilities"][label]
+                                            for label in self.labels]
+        return [prediction["label"], prediction["probabilities"]]
+
+    def write(self, row, prediction):
+        values = self.values(prediction)
+        if self.csv:
+            self.csv.writerow(row + values)
+            return
+        if isinstance(row, str):
+            row = {"text": row}
+        elif isinstance(row, list):
+            row = dict(zip(self.header, row))
+        record = dict(row)
+        record.update(zip(self.added_names(row), values))
+        self.stream.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+@contextlib.contextmanager
+def _output(path):
+    """A text stream to `path` ("-": stdout) that replaces `path` only on success."""
+    if str(path) == "-":
+        stream = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="")
+        try:
+            yield stream
+        finally:
+            stream.flush()
+            stream.detach()
+        return
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"--output {path}: is a folder")
+    if not path.parent.is_dir():
+        raise ConfigError(f"--output {path}: no folder {path.parent}")
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with open(handle, "w", encoding="utf-8", newline="") as stream:
+            yield stream
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
+@contextlib.contextmanager
+def _input(path):
+    if str(path) == "-":
+        yield sys.stdin.buffer, None
+        return
+    try:
+        stream = open(path, "rb")  # noqa: SIM115
+    except OSError as error:
+        raise DataError(f"{path}: {error.strerror.lower()}") from None
+    with stream:
+        size = os.fstat(stream.fileno()).st_size
+        yield stream, size if Path(path).is_file() else None
+
+
+def predict_file(task, runtime, input, output="-", format=None, text_column=None,  # noqa: A002
+                 batch_size=256, skip_bad_rows=False, beam=None, progress=False) -> dict:
+    """Predicts every row of `input` and writes the rows with their predictions to `output`.
+
+    Args:
+        task: The model's task (`keras_lstm.tasks.get(runtime.task)`).
+        runtime: A runtime of `export.runtimes`.
+        input: A file path, or "-" for stdin (plain text unless `format`).
+        output: A file path, or "-" for stdout.
+        format: "csv", "tsv", "jsonl" or "txt" (default: from the file's extension).
+        text_column: The column (CSV/TSV) or field (JSON Lines) of the texts;
+            default "text" (or a table's only column).
+        batch_size: Rows per runtime call (and per write).
+        skip_bad_rows: Count and skip bad rows instead of stopping at the first.
+        beam: Translation: beam size (default 1, greedy).
+        progress: Show a progress bar (tqdm) on stderr.
+
+    Returns:
+        `{"rows": written, "skipped": bad rows skipped, "first_skipped": the
+        first one's message or None}`.
+
+    Raises:
+        DataError: A bad row (without `skip_bad_rows`), an unreadable file.
+        ConfigError: An unknown format or a bad option.
+    """
+    format = guess_format(input, format)  # noqa: A001
+    if format not in ("csv", "tsv", "jsonl", "txt"):
+        raise ConfigError(f"--format: expected csv, tsv, jsonl or txt, got {format!r}")
+    if batch_size < 1:
+        raise ConfigError(f"--batch-size: expected a positive number, got {batch_size}")
+    name = "<stdin>" if str(input) == "-" else str(input)
+    out_format = format
+    if format == "txt" or (str(output) != "-" and Path(output).suffix.lower() in (".jsonl",
+                                                                                  ".ndjson")):
+        out_format = "jsonl"
+    bad = BadRows(name, skip_bad_rows)
+    labels = list(getattr(runtime, "labels", None) or [])
+    written = 0
+    with _input(input) as (stream, size), _output(output) as out:
+        lines = Lines(stream, bad)
+        bar = _bar(size) if progress else None
+        writer = Writer(out, out_format, task.name, labels)
+        rows = read_rows(lines, format, text_column, name)
+        if format in ("csv", "tsv"):
+            writer.write_header(next(rows)[1])
+        batch = []
+
+        def flush():
+            nonlocal written
+            predictions = task.predict(runtime, [text for _, _, text in batch], beam=beam)
+            for (_, row, _), prediction in zip(batch, predictions, strict=True):
+                writer.write(row, prediction)
+            written += len(batch)
+            batch.clear()
+            out.flush()
+            if bar is not None:
+                bar.update(lines.bytes - bar.n)
+                bar.set_postfix_str(f"{written} rows", refresh=False)
+
+        try:
+            for item in rows:
+                batch.append(item)
+                if len(batch) >= batch_size:
+                    flush()
+            if batch:
+                flush()
+        finally:
+            if bar is not None:
+                bar.close()
+    return {"rows": written, "skipped": bad.count, "first_skipped": bad.first}
+
+
+def _bar(size):
+    from tqdm import tqdm
+
+    try:  # a terminal that reports no size (a bare pty) gets a bar too (tqdm draws none)
+        columns, lines = os.get_terminal_size(sys.stderr.fileno())
+    except OSError:
+        columns, lines = 0, 0
+    return tqdm(total=size, unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr,
+                desc="predict", ncols=columns or 80, nrows=lines or 24)

@@ -1,0 +1,509 @@
+"""`keras-lstm serve`: a trained model behind HTTP (Starlette on uvicorn).
+
+Routes (the model's name is NAME, default the run folder's name):
+
+- the Open Inference Protocol (KServe v2) REST routes: `GET /v2/health/live`,
+  `GET /v2/health/ready`, `GET /v2`, `GET /v2/models/NAME` (metadata),
+  `GET /v2/models/NAME/ready` and `POST /v2/models/NAME/infer`: one BYTES
+  input `texts` of shape [N] → sentiment: `labels` BYTES [N] and
+  `probabilities` FP32 [N, classes]; translation: `translations` BYTES [N]
+  (request parameter `beam`, default 1);
+- `POST /predict` `{"texts": [...], "beam": k}` → `{"predictions": rows}`,
+  the rows `keras-lstm predict` prints (the task's `predict`);
+- `GET /` a small page to try the model.
+
+Dynamic batching: requests that arrive together go to the runtime in one
+call (`Batcher`). The call runs in a worker thread, never on the event loop.
+A batch closes when it holds `max_batch` texts, when `max_wait_ms` have
+passed since its first request, or when every request the server holds is in
+it (so a lone request never waits).
+
+Every bad request is a 4xx answer with one JSON line `{"error": "..."}`; the
+server goes on. On SIGTERM uvicorn stops accepting connections, lets the
+requests in flight finish, and the process exits 0.
+
+TensorFlow-free with the onnx and tflite runtimes: neither this module nor
+Starlette, uvicorn or those runtimes import TensorFlow or Keras.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse
+from starlette.routing import Route
+
+from keras_lstm import tasks
+
+MAX_TEXTS = 1024  # texts per request
+MAX_BODY_BYTES = 4 * 1024 * 1024  # a 1 MB text fits, even as JSON escapes
+MAX_BEAM = 16
+DRAIN_BYTES = 64 * 1024 * 1024  # a body over the limit is read (and dropped) up to this
+PAGE = Path(__file__).with_name("serving_page.html")
+ENVIRONMENT = "KERAS_LSTM_SERVE"  # the options, as JSON, for `--workers N` processes
+
+
+class BadRequest(Exception):
+    """A request the server refuses: `status` and a one-line message."""
+
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.status = status
+
+
+class Batcher:
+    """Groups concurrent requests into one runtime call.
+
+    `await batcher.submit(key, texts)` → the results of `run(key, texts)` for
+    these texts. Requests with the same `key` (the route and beam size) share
+    a call. Batches run one after another in `executor`; while one runs, the
+    next fills up.
+
+    Args:
+        run: `run(key, texts) -> list` (one result per text), thread-safe.
+        max_batch: Most texts in one call (a longer request runs alone).
+        max_wait: Seconds a batch waits for more requests after its first.
+        in_flight: A callable → the number of requests the server holds;
+            a batch that holds all of them does not wait.
+    """
+
+    def __init__(self, run, max_batch: int, max_wait: float, executor, in_flight=lambda: 0):
+        self.run = run
+        self.max_batch = max_batch
+        self.max_wait = max_wait
+        self.executor = executor
+        self.in_flight = in_flight
+        self.queue: asyncio.Queue | None = None
+        self.task: asyncio.Task | None = None
+        self.batches = 0  # runtime calls made (for tests and benches)
+
+    def start(self):
+        self.queue = asyncio.Queue()
+        self.task = asyncio.get_running_loop().create_task(self._loop())
+
+    async def stop(self):
+        if self.task is not None:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
+
+    async def submit(self, key, texts):
+        future = asyncio.get_running_loop().create_future()
+        await self.queue.put((key, list(texts), future))
+        return await future
+
+    async def _loop(self):
+        loop = asyncio.get_running_loop()
+        carried = None
+        while True:
+            first = carried or await self.queue.get()
+            carried = None
+            batch, size = [first], len(first[1])
+            deadline = loop.time() + self.max_wait
+            await asyncio.sleep(0)  # let requests that arrived with it reach the queue
+            while size < self.max_batch:
+                if self.queue.empty():
+                    remaining = deadline - loop.time()
+                    if remaining <= 0 or self.in_flight() <= len(batch):
+                        break
+                    try:
+                        item = await asyncio.wait_for(self.queue.get(), min(remaining, 0.0005))
+                    except TimeoutError:
+                        continue
+                else:
+                    item = self.queue.get_nowait()
+                if item[0] != first[0] or size + len(item[1]) > self.max_batch:
+                    carried = item
+                    break
+                batch.append(item)
+                size += len(item[1])
+            await self._run(first[0], batch)
+
+    async def _run(self, key, batch):
+        batch = [item for item in batch if not item[2].cancelled()]
+        if not batch:
+            return
+        texts = [text for _, item_texts, _ in batch for text in item_texts]
+        loop = asyncio.get_running_loop()
+        self.batches += 1
+        try:
+            results = await loop.run_in_executor(self.executor, self.run, key, texts)
+        except Exception as error:  # noqa: BLE001  one bad request must not fail the others
+            if len(batch) == 1:
+                _settle(batch[0][2], error=error)
+                return
+            for item in batch:
+                await self._run(key, [item])
+            return
+        start = 0
+        for _, item_texts, future in batch:
+            _settle(future, results[start:start + len(item_texts)])
+            start += len(item_texts)
+
+
+def _settle(future, result=None, error=None):
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
+
+
+class ModelServer:
+    """One model's runtime, task and batcher, and the HTTP routes around them.
+
+    Args:
+        runtime: An `export.runtimes` runtime (thread-safe).
+        name: The model's name in the URLs.
+        max_batch: Most texts per runtime call; 1 turns batching off (each
+            request is its own call, calls run side by side in threads).
+        max_wait_ms: How long a batch waits for more requests.
+        max_texts: Most texts in one request.
+        max_body_bytes: Largest request body.
+        threads: Worker threads for the runtime calls.
+    """
+
+    def __init__(self, runtime, name: str, max_batch: int = 32, max_wait_ms: float = 2.0,
+                 max_texts: int = MAX_TEXTS, max_body_bytes: int = MAX_BODY_BYTES,
+                 threads: int = 4):
+        self.runtime = runtime
+        self.task = tasks.get(runtime.task)
+        self.name = name
+        self.max_batch = max_batch
+        self.max_texts = max_texts
+        self.max_body_bytes = max_body_bytes
+        self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="runtime")
+        self.requests = 0  # requests held now
+        self.batcher = Batcher(self.call, max_batch, max_wait_ms / 1000, self.executor,
+                               in_flight=lambda: self.requests)
+        self.labels = list(getattr(runtime, "labels", None) or [])
+
+    # ----- the runtime call (in a worker thread) -----
+
+    def call(self, key, texts):
+        """`key` = (route, beam): "predict" → the task's rows; "infer" → raw outputs per text."""
+        route, beam = key
+        if route == "predict":
+            return self.task.predict(self.runtime, texts, beam=beam)
+        if self.runtime.task == "sentiment":
+            return list(self.runtime.predict_proba(texts))
+        return self.runtime.translate(texts, beam=beam or 1)
+
+    async def answer(self, key, texts):
+        if self.max_batch <= 1:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self.executor, self.call, key, texts)
+        return await self.batcher.submit(key, texts)
+
+    # ----- reading requests -----
+
+    async def body(self, request: Request):
+        """The request's JSON object; `BadRequest` for a body too large, not JSON, not an object."""
+        length = request.headers.get("content-length")
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                # Read on without keeping it (up to a bound), so that the client, still
+                # sending, gets the answer rather than a reset connection.
+                if size > DRAIN_BYTES:
+                    break
+                chunks = None
+                continue
+            chunks.append(chunk)
+        if chunks is None or size > self.max_body_bytes:
+            shown = f"of {int(length)} bytes " if length and length.isdigit() else ""
+            raise BadRequest(f"request body {shown}is over the limit of {self.max_body_bytes} "
+                             "bytes", 413)
+        raw = b"".join(chunks)
+        if request.headers.get("inference-header-content-length"):
+            raise BadRequest("the binary tensor data extension is not supported: send JSON "
+                             "(tritonclient: binary_data=False)")
+        try:
+            body = json.loads(raw.decode("utf-8-sig"))
+        except UnicodeDecodeError:
+            raise BadRequest("request body is not UTF-8") from None
+        except ValueError as error:
+            raise BadRequest(f"request body is not valid JSON: {error}") from None
+        if not isinstance(body, dict):
+            raise BadRequest(f"request body must be a JSON object, got {_json_type(body)}")
+        return body
+
+    def texts(self, value, field):
+        if not isinstance(value, list):
+            raise BadRequest(f"{field}: expected a list of strings, got {_json_type(value)}")
+        if not value:
+            raise BadRequest(f"{field}: empty list; give at least one text")
+        if len(value) > self.max_texts:
+            raise BadRequest(f"{field}: {len(value)} texts is over the limit of "
+                             f"{self.max_texts} per request", 413)
+        for i, text in enumerate(value):
+            if not isinstance(text, str):
+                raise BadRequest(f"{field}[{i}]: expected a string, got {_json_type(text)}")
+        return value
+
+    def beam(self, value, field="beam"):
+        if value is None:
+            return None
+        if self.runtime.task != "translation":
+            raise BadRequest(f"{field} does not apply to a {self.runtime.task} model")
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_BEAM:
+            raise BadRequest(f"{field}: expected an integer from 1 to {MAX_BEAM}, got "
+                             f"{json.dumps(value)[:40]}")
+        return value
+
+    def check_name(self, name):
+        if name != self.name:
+            raise BadRequest(f"unknown model {name!r}; this server serves {self.name!r}", 404)
+
+    # ----- routes -----
+
+    async def predict(self, request):
+        body = await self.body(request)
+        unknown = sorted(set(body) - {"texts", "beam"})
+        if unknown:
+            raise BadRequest(f"unknown field {unknown[0]!r}; expected texts and (translation) "
+                             "beam")
+        if "texts" not in body:
+            raise BadRequest("missing field 'texts' (a list of strings)")
+        texts = self.texts(body["texts"], "texts")
+        beam = self.beam(body.get("beam"))
+        rows = await self.answer(("predict", beam), texts)
+        return JSONResponse({"predictions": rows})
+
+    async def infer(self, request):
+        self.check_name(request.path_params["name"])
+        body = await self.body(request)
+        inputs = body.get("inputs")
+        if not isinstance(inputs, list) or len(inputs) != 1 or not isinstance(inputs[0], dict):
+            raise BadRequest("inputs: expected a list of one tensor, "
+                             '{"name": "texts", "datatype": "BYTES", "shape": [N], "data": [...]}')
+        tensor = inputs[0]
+        if tensor.get("name") != "texts":
+            raise BadRequest(f"inputs[0].name: expected 'texts', got "
+                             f"{json.dumps(tensor.get('name'))[:40]}")
+        if tensor.get("datatype") != "BYTES":
+            raise BadRequest(f"inputs[0].datatype: expected 'BYTES', got "
+                             f"{json.dumps(tensor.get('datatype'))[:40]}")
+        texts = self.texts(tensor.get("data"), "inputs[0].data")
+        shape = tensor.get("shape")
+        if shape != [len(texts)]:
+            raise BadRequest(f"inputs[0].shape: expected [{len(texts)}] for {len(texts)} texts, "
+                             f"got {json.dumps(shape)[:40]}")
+        parameters = body.get("parameters") or {}
+        if not isinstance(parameters, dict):
+            raise BadRequest("parameters: expected an object")
+        beam = self.beam(parameters.get("beam"), "parameters.beam")
+        wanted = self.output_names(body.get("outputs"))
+        results = await self.answer(("infer", beam), texts)
+        outputs = []
+        if self.runtime.task == "sentiment":
+            if "labels" in wanted:
+                outputs.append({"name": "labels", "datatype": "BYTES", "shape": [len(texts)],
+                                "data": [self.labels[int(p.argmax())] for p in results]})
+            if "probabilities" in wanted:
+                outputs.append({"name": "probabilities", "datatype": "FP32",
+                                "shape": [len(texts), len(self.labels)],
+                                "data": [float(v) for p in results for v in p]})
+        else:
+            outputs.append({"name": "translations", "datatype": "BYTES",
+                            "shape": [len(texts)], "data": list(results)})
+        answer = {"model_name": self.name, "model_version": "1", "outputs": outputs}
+        if "id" in body:
+            answer["id"] = body["id"]
+        return JSONResponse(answer)
+
+    def output_names(self, requested):
+        names = [tensor["name"] for tensor in self.outputs()]
+        if requested is None:
+            return names
+        if not isinstance(requested, list) or not all(
+                isinstance(o, dict) and isinstance(o.get("name"), str) for o in requested):
+            raise BadRequest('outputs: expected a list of {"name": ...}')
+        for output in requested:
+            if output["name"] not in names:
+                raise BadRequest(f"outputs: unknown output {output['name']!r}; expected "
+                                 f"{' or '.join(names)}")
+        return [o["name"] for o in requested]
+
+    def outputs(self):
+        if self.runtime.task == "sentiment":
+            return [{"name": "labels", "datatype": "BYTES", "shape": [-1]},
+                    {"name": "probabilities", "datatype": "FP32",
+                     "shape": [-1, len(self.labels)]}]
+        return [{"name": "translations", "datatype": "BYTES", "shape": [-1]}]
+
+    async def metadata(self, request):
+        self.check_name(request.path_params["name"])
+        return JSONResponse({
+            "name": self.name, "versions": ["1"],
+            "platform": f"keras-lstm-{self.runtime.backend}",
+            "inputs": [{"name": "texts", "datatype": "BYTES", "shape": [-1]}],
+            "outputs": self.outputs(),
+            "parameters": {"task": self.runtime.task, "labels": self.labels,
+                           "max_texts": self.max_texts}})
+
+    async def model_ready(self, request):
+        self.check_name(request.path_params["name"])
+        return JSONResponse({"name": self.name, "ready": True})
+
+    async def server_metadata(self, request):
+        return JSONResponse({"name": "keras-lstm", "version": _version(), "extensions": []})
+
+    async def live(self, request):
+        return JSONResponse({"live": True})
+
+    async def ready(self, request):
+        return JSONResponse({"ready": True})
+
+    async def page(self, request):
+        settings = json.dumps({"name": self.name, "task": self.runtime.task,
+                               "labels": self.labels, "backend": self.runtime.backend},
+                              ensure_ascii=False).replace("<", "\\u003c")
+        return HTMLResponse(PAGE.read_text(encoding="utf-8").replace("{{SETTINGS}}", settings))
+
+    def app(self) -> Starlette:
+        """The ASGI application."""
+
+        def counted(handler):
+            async def endpoint(request):
+                self.requests += 1
+                try:
+                    return await handler(request)
+                except BadRequest as error:
+                    return _error(str(error), error.status)
+                finally:
+                    self.requests -= 1
+            return endpoint
+
+        routes = [
+            Route("/", self.page),
+            Route("/predict", counted(self.predict), methods=["POST"]),
+            Route("/v2", self.server_metadata),
+            Route("/v2/health/live", self.live),
+            Route("/v2/health/ready", self.ready),
+            Route("/v2/models/{name}", counted(self.metadata)),
+            Route("/v2/models/{name}/ready", counted(self.model_ready)),
+            Route("/v2/models/{name}/infer", counted(self.infer), methods=["POST"]),
+            Route("/v2/models/{name}/versions/1/infer", counted(self.infer), methods=["POST"]),
+        ]
+
+        @contextlib.asynccontextmanager
+        async def lifespan(app):
+            self.batcher.start()
+            try:
+                yield
+            finally:
+                await self.batcher.stop()
+                self.executor.shutdown(wait=True)
+
+        async def http_error(request, error):
+            return _error(error.detail if isinstance(error.detail, str) else str(error.detail),
+                          error.status_code)
+
+        async def server_error(request, error):
+            return _error(f"internal error: {type(error).__name__}: {error}", 500)
+
+        return Starlette(routes=routes, lifespan=lifespan,
+                         exception_handlers={HTTPException: http_error, Exception: server_error})
+
+
+def _error(message, status):
+    return JSONResponse({"error": " ".join(str(message).split())}, status_code=status)
+
+
+def _json_type(value):
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean",
+            type(None): "null", int: "a number", float: "a number"}.get(type(value),
+                                                                        type(value).__name__)
+
+
+def _version():
+    try:
+        from importlib.metadata import version
+
+        return version("keras-lstm")
+    except Exception:  # noqa: BLE001
+        return "0"
+
+
+def default_name(target) -> str:
+    """The run folder's name: TARGET itself, or the folder around an export folder."""
+    path = Path(target).resolve()
+    if path.is_file():
+        path = path.parent
+    if path.name == "export" and (path.parent / "config.json").is_file():
+        path = path.parent
+    return path.name
+
+
+def default_backend(target) -> str | None:
+    """onnx where TARGET has an ONNX export, else the runtimes' default."""
+    path = Path(target)
+    for folder in (path / "export", path):
+        if (folder / "metadata.json").is_file():
+            metadata = json.loads((folder / "metadata.json").read_text(encoding="utf-8"))
+            if "onnx" in (metadata.get("artifacts") or {}):
+                return "onnx"
+    return None
+
+
+def load_server(target, runtime=None, name=None, max_batch=32, max_wait_ms=2.0,
+                **options) -> ModelServer:
+    """Loads TARGET's model (errors are `KerasLSTMError` lines) and wraps it in a `ModelServer`."""
+    from export import runtimes
+
+    loaded = runtimes.load(target, backend=runtime or default_backend(target))
+    return ModelServer(loaded, name or default_name(target), max_batch=max_batch,
+                       max_wait_ms=max_wait_ms, **options)
+
+
+def app_from_environment():
+    """The app of a `--workers N` process: options from the environment (uvicorn's factory)."""
+    return load_server(**json.loads(os.environ[ENVIRONMENT])).app()
+
+
+def serve(target, runtime=None, name=None, host="127.0.0.1", port=8080, workers=1,
+          max_batch=32, max_wait_ms=2.0, log_level="warning", announce=print) -> None:
+    """Serves TARGET until SIGTERM or Ctrl-C (in-flight requests finish first).
+
+    Args:
+        target: A run folder or an export folder.
+        runtime: "onnx", "tflite", "saved_model" or "keras" (default: onnx
+            where there is an ONNX export, else keras for a run folder).
+        name: The model's name in the URLs (default: the run folder's name).
+        host, port: Where to listen.
+        workers: Server processes (each loads the model; the server is stateless).
+        max_batch, max_wait_ms: Dynamic batching (max_batch 1: off).
+        announce: Called with the line that says where the server listens.
+    """
+    import uvicorn
+
+    options = {"target": str(target), "runtime": runtime, "name": name,
+               "max_batch": max_batch, "max_wait_ms": max_wait_ms}
+    server = load_server(**options)  # errors here are one line, before anything listens
+    announce(f"serving {server.name!r} ({server.runtime.task}, {server.runtime.backend}) on "
+             f"http://{host}:{port}/ (model routes under /v2/models/{server.name}/)")
+    # uvicorn answers SIGTERM with a graceful shutdown, then raises the signal again
+    # with the previous handler restored: this one, so that the process exits 0.
+    signal.signal(signal.SIGTERM, lambda number, frame: None)
+    if workers > 1:
+        os.environ[ENVIRONMENT] = json.dumps(options)
+        server.executor.shutdown()
+        del server
+        uvicorn.run("keras_lstm.serving:app_from_environment", factory=True, host=host,
+                    port=port, workers=workers, log_level=log_level)
+        return
+    uvicorn.run(server.app(), host=host, port=port, log_level=log_level,
+                timeout_graceful_shutdown=None)
+

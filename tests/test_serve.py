@@ -1,0 +1,461 @@
+"""`keras-lstm serve`: KServe v2 and /predict answers equal `keras-lstm predict`'s, dynamic
+batching answers equal serial ones, bad requests are one-line 4xx errors, SIGTERM lets
+in-flight requests finish and exits 0, no TensorFlow in the server, the page in Chromium."""
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TEXTS = ["质量很好", "太差了，不买", "一般般吧", "物流很快 包装也好", "退货", "This was not good"]
+
+
+def cli(*args, check=True, **kwargs):
+    result = subprocess.run([sys.executable, "-m", "keras_lstm", *args], capture_output=True,
+                            text=True, timeout=600, check=False, cwd=ROOT, **kwargs)
+    if check:
+        assert result.returncode == 0, result.stderr[-2000:]
+    return result
+
+
+def cli_rows(target, *texts, runtime="onnx", beam=None):
+    extra = ["--beam", str(beam)] if beam else []
+    output = cli("predict", str(target), "--runtime", runtime, *extra, *texts).stdout
+    return [json.loads(line) for line in output.splitlines()]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("serve")
+    cli("train", "sentiment", "--out", str(root / "reviews"), "--preset", "none", "--units", "4",
+        "--embedding-dim", "4", "--epochs", "1", "--max-examples", "300")
+    cli("export", str(root / "reviews"), "--formats", "onnx,tflite", "--quantize", "float32")
+    # Trained enough (25 quick epochs) that the translations are not all empty.
+    cli("train", "translation", "--out", str(root / "dates"), "--preset", "none", "--units",
+        "16", "--embedding-dim", "16", "--epochs", "25", "--max-examples", "400")
+    cli("export", str(root / "dates"), "--formats", "onnx,tflite")
+    sources = [line.split("\t")[0] for line in
+               (root / "dates" / "splits" / "test.tsv").read_text("utf-8").splitlines()][:12]
+    return {"sentiment": root / "reviews", "translation": root / "dates", "sources": sources}
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def in_process(target, **options):
+    """The app on uvicorn in a thread of this process; yields (url, ModelServer)."""
+    import uvicorn
+
+    from keras_lstm.serving import load_server
+
+    server = load_server(str(target), **options)
+    config = uvicorn.Config(server.app(), host="127.0.0.1", port=free_port(),
+                            log_level="warning")
+    running = uvicorn.Server(config)
+    thread = threading.Thread(target=running.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not running.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{config.port}", server
+    finally:
+        running.should_exit = True
+        thread.join(30)
+
+
+def call(url, path, body=None, raw=None, method=None, headers=None):
+    """(status, parsed JSON answer) of one request."""
+    data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
+    request = urllib.request.Request(url + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json",
+                                              **(headers or {})})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def infer_body(texts, **parameters):
+    body = {"inputs": [{"name": "texts", "datatype": "BYTES", "shape": [len(texts)],
+                        "data": texts}]}
+    if parameters:
+        body["parameters"] = parameters
+    return body
+
+
+@pytest.mark.parametrize("runtime", ["onnx", "tflite"])
+def test_sentiment_routes_answer_what_predict_prints(runs, runtime):
+    expected = cli_rows(runs["sentiment"], *TEXTS, runtime=runtime)
+    with in_process(runs["sentiment"], runtime=runtime) as (url, server):
+        assert server.name == "reviews"
+        assert call(url, "/v2/health/live") == (200, {"live": True})
+        assert call(url, "/v2/health/ready") == (200, {"ready": True})
+        assert call(url, "/v2/models/reviews/ready") == (200, {"name": "reviews", "ready": True})
+        status, metadata = call(url, "/v2/models/reviews")
+        assert status == 200
+        assert metadata["inputs"] == [{"name": "texts", "datatype": "BYTES", "shape": [-1]}]
+        assert metadata["outputs"] == [
+            {"name": "labels", "datatype": "BYTES", "shape": [-1]},
+            {"name": "probabilities", "datatype": "FP32", "shape": [-1, 2]}]
+        assert metadata["platform"] == f"keras-lstm-{runtime}"
+
+        assert call(url, "/predict", {"texts": TEXTS}) == (200, {"predictions": expected})
+
+        status, answer = call(url, "/v2/models/reviews/infer", {"id": "7", **infer_body(TEXTS)})
+        assert status == 200 and answer["id"] == "7" and answer["model_name"] == "reviews"
+        labels, probabilities = answer["outputs"]
+        assert labels == {"name": "labels", "datatype": "BYTES", "shape": [len(TEXTS)],
+                          "data": [row["label"] for row in expected]}
+        assert probabilities["datatype"] == "FP32"
+        assert probabilities["shape"] == [len(TEXTS), 2]
+        printed = [[row["probabilities"][label] for label in ("negative", "positive")]
+                   for row in expected]
+        np.testing.assert_allclose(np.reshape(probabilities["data"], (len(TEXTS), 2)), printed,
+                                   atol=5e-7, rtol=0)
+        # Asking for one output gives that one.
+        body = {**infer_body(TEXTS[:1]), "outputs": [{"name": "labels"}]}
+        status, answer = call(url, "/v2/models/reviews/infer", body)
+        assert [o["name"] for o in answer["outputs"]] == ["labels"]
+
+
+def test_a_standard_kserve_client_works(runs):
+    tritonclient = pytest.importorskip("tritonclient.http",
+                                       reason="tritonclient[http] is not installed")
+    expected = cli_rows(runs["sentiment"], *TEXTS)
+    with in_process(runs["sentiment"], name="reviews-v2") as (url, _):
+        client = tritonclient.InferenceServerClient(url=url.removeprefix("http://"))
+        assert client.is_server_live() and client.is_server_ready()
+        assert client.is_model_ready("reviews-v2")
+        assert client.get_model_metadata("reviews-v2")["outputs"][0]["name"] == "labels"
+        texts = tritonclient.InferInput("texts", [len(TEXTS)], "BYTES")
+        texts.set_data_from_numpy(np.array(TEXTS, dtype=object), binary_data=False)
+        outputs = [tritonclient.InferRequestedOutput(name, binary_data=False)
+                   for name in ("labels", "probabilities")]
+        result = client.infer("reviews-v2", [texts], outputs=outputs)
+        assert [label.decode() if isinstance(label, bytes) else label
+                for label in result.as_numpy("labels")] == [row["label"] for row in expected]
+        np.testing.assert_allclose(
+            result.as_numpy("probabilities"),
+            [[row["probabilities"][k] for k in ("negative", "positive")] for row in expected],
+            atol=5e-7, rtol=0)
+        client.close()
+
+
+@pytest.mark.parametrize("runtime", ["onnx", "tflite"])
+def test_translation_routes_answer_what_predict_prints(runs, runtime):
+    sources = runs["sources"]
+    greedy = cli_rows(runs["translation"], *sources, runtime=runtime)
+    beam = cli_rows(runs["translation"], *sources, runtime=runtime, beam=3)
+    assert len({row["translation"] for row in greedy}) > 3  # the model says different things
+    with in_process(runs["translation"], runtime=runtime) as (url, _):
+        status, metadata = call(url, "/v2/models/dates")
+        assert metadata["outputs"] == [{"name": "translations", "datatype": "BYTES",
+                                        "shape": [-1]}]
+        assert call(url, "/predict", {"texts": sources}) == (200, {"predictions": greedy})
+        assert call(url, "/predict", {"texts": sources, "beam": 3}) == (200, {"predictions": beam})
+        status, answer = call(url, "/v2/models/dates/infer", infer_body(sources, beam=3))
+        assert status == 200
+        assert answer["outputs"] == [{"name": "translations", "datatype": "BYTES",
+                                      "shape": [len(sources)],
+                                      "data": [row["translation"] for row in beam]}]
+
+
+def concurrent_answers(url, bodies, path="/predict", threads=64):
+    with ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(lambda body: call(url, path, body), bodies))
+
+
+def test_concurrent_requests_are_batched_and_answered_as_serial_ones(runs):
+    rng = np.random.default_rng(0)
+    bodies = [{"texts": [TEXTS[j] for j in rng.integers(0, len(TEXTS), rng.integers(1, 4))]}
+              for _ in range(96)]
+    with in_process(runs["sentiment"], max_batch=1) as (url, _):
+        serial = [call(url, "/predict", body) for body in bodies]
+        serial_infer = [call(url, "/v2/models/reviews/infer", infer_body(body["texts"]))
+                        for body in bodies[:32]]
+    with in_process(runs["sentiment"], max_batch=32, max_wait_ms=20) as (url, server):
+        answers = concurrent_answers(url, bodies)
+        calls = server.batcher.batches
+        infer = concurrent_answers(url, [infer_body(b["texts"]) for b in bodies[:32]],
+                                   "/v2/models/reviews/infer")
+    assert all(status == 200 for status, _ in serial)
+    assert answers == serial
+    assert infer == serial_infer
+    assert calls < len(bodies) / 2, f"{calls} runtime calls for {len(bodies)} requests"
+
+
+def test_concurrent_translations_with_mixed_beams_match_serial(runs):
+    sources = runs["sources"]
+    bodies = [{"texts": sources[i % 12: i % 12 + 2], "beam": 1 + i % 2} for i in range(24)]
+    with in_process(runs["translation"], max_batch=1) as (url, _):
+        serial = [call(url, "/predict", body) for body in bodies]
+    with in_process(runs["translation"], max_batch=16, max_wait_ms=20) as (url, server):
+        answers = concurrent_answers(url, bodies, threads=24)
+        assert server.batcher.batches < len(bodies)
+    assert answers == serial
+
+
+def test_bad_requests_are_one_line_errors_and_the_server_goes_on(runs):
+    long_text = "质量很好 " * 80_000  # over 1 MB of UTF-8 (2 MB JSON-escaped)
+    assert len(long_text.encode()) > 1_000_000
+    predict = "/predict"
+    infer = "/v2/models/reviews/infer"
+    cases = [
+        (predict, {"raw": b'{"texts": ["a"'}, 400,
+         "request body is not valid JSON: Expecting ',' delimiter: line 1 column 15 (char 14)"),
+        (predict, {"raw": b"\xff\xfe"}, 400, "request body is not UTF-8"),
+        (predict, {"body": ["a"]}, 400, "request body must be a JSON object, got a list"),
+        (predict, {"body": {}}, 400, "missing field 'texts' (a list of strings)"),
+        (predict, {"body": {"text": ["a"]}}, 400,
+         "unknown field 'text'; expected texts and (translation) beam"),
+        (predict, {"body": {"texts": "a"}}, 400, "texts: expected a list of strings, got a string"),
+        (predict, {"body": {"texts": ["a", 3]}}, 400, "texts[1]: expected a string, got a number"),
+        (predict, {"body": {"texts": ["a", None]}}, 400, "texts[1]: expected a string, got null"),
+        (predict, {"body": {"texts": []}}, 400, "texts: empty list; give at least one text"),
+        (predict, {"body": {"texts": ["a"] * 1025}}, 413,
+         "texts: 1025 texts is over the limit of 1024 per request"),
+        (predict, {"body": {"texts": ["a"], "beam": 2}}, 400,
+         "beam does not apply to a sentiment model"),
+        (predict, {"raw": b'{"texts": ["' + b"a" * (4 * 1024 * 1024) + b'"]}'}, 413,
+         "request body of 4194319 bytes is over the limit of 4194304 bytes"),
+        (predict, {"method": "GET"}, 405, "Method Not Allowed"),
+        ("/v2/models/nope/infer", {"body": infer_body(["a"])}, 404,
+         "unknown model 'nope'; this server serves 'reviews'"),
+        ("/v2/models/nope", {}, 404, "unknown model 'nope'; this server serves 'reviews'"),
+        ("/nowhere", {}, 404, "Not Found"),
+        (infer, {"body": {"inputs": []}}, 400, 'inputs: expected a list of one tensor, {"name": '
+         '"texts", "datatype": "BYTES", "shape": [N], "data": [...]}'),
+        (infer, {"body": {"inputs": [{**infer_body(["a"])["inputs"][0], "name": "x"}]}}, 400,
+         "inputs[0].name: expected 'texts', got \"x\""),
+        (infer, {"body": {"inputs": [{**infer_body(["a"])["inputs"][0], "datatype": "FP32"}]}},
+         400, "inputs[0].datatype: expected 'BYTES', got \"FP32\""),
+        (infer, {"body": {"inputs": [{**infer_body(["a"])["inputs"][0], "shape": [2]}]}}, 400,
+         "inputs[0].shape: expected [1] for 1 texts, got [2]"),
+        (infer, {"body": {**infer_body(["a"]), "outputs": [{"name": "logits"}]}}, 400,
+         "outputs: unknown output 'logits'; expected labels or probabilities"),
+        (infer, {"raw": b"{}", "headers": {"Inference-Header-Content-Length": "2"}}, 400,
+         "the binary tensor data extension is not supported: send JSON (tritonclient: "
+         "binary_data=False)"),
+    ]
+    with in_process(runs["sentiment"]) as (url, _):
+        for path, request, status, error in cases:
+            assert call(url, path, **request) == (status, {"error": error}), (path, request)
+        # A 1 MB text is served: cut to the model's max length, it is its first tokens.
+        status, answer = call(url, "/predict", {"texts": [long_text, "质量很好 " * 1000]})
+        assert status == 200
+        first, short = answer["predictions"]
+        assert first["text"] == long_text
+        assert {k: v for k, v in first.items() if k != "text"} == \
+            {k: v for k, v in short.items() if k != "text"}
+        # ... and after all of that, a good request is answered.
+        assert call(url, "/predict", {"texts": TEXTS}) == (
+            200, {"predictions": cli_rows(runs["sentiment"], *TEXTS)})
+
+
+def test_translation_refuses_a_bad_beam(runs):
+    with in_process(runs["translation"]) as (url, _):
+        for beam, shown in ((0, "0"), (17, "17"), ("2", '"2"'), (True, "true"), (1.5, "1.5")):
+            assert call(url, "/predict", {"texts": ["1"], "beam": beam}) == (
+                400, {"error": f"beam: expected an integer from 1 to 16, got {shown}"})
+        assert call(url, "/v2/models/dates/infer", infer_body(["1"], beam=0)) == (
+            400, {"error": "parameters.beam: expected an integer from 1 to 16, got 0"})
+
+
+def start_server(target, *args):
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "keras_lstm", "serve", str(target), "--port", str(port), *args],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        assert process.poll() is None, process.communicate()[1][-2000:]
+        assert time.monotonic() < deadline, "the server did not start in 60 s"
+        with contextlib.suppress(OSError):
+            if call(url, "/v2/health/ready")[0] == 200:
+                return process, port
+        time.sleep(0.1)
+
+
+def test_sigterm_lets_the_request_in_flight_finish_then_exits_0(runs):
+    process, port = start_server(runs["sentiment"], "--runtime", "onnx")
+    try:
+        body = json.dumps({"texts": TEXTS}).encode()
+        connection = socket.create_connection(("127.0.0.1", port), timeout=30)
+        # Half the body: the request is in flight when SIGTERM arrives.
+        connection.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+                           b"\r\nContent-Length: %d\r\n\r\n" % len(body) + body[:10])
+        time.sleep(0.5)
+        process.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        assert process.poll() is None, "the server exited with a request in flight"
+        with pytest.raises(OSError):  # it takes no new connections
+            socket.create_connection(("127.0.0.1", port), timeout=5).close()
+        connection.sendall(body[10:])
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+        connection.close()
+        head, _, payload = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200"), head
+        assert json.loads(payload) == {"predictions": cli_rows(runs["sentiment"], *TEXTS)}
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.communicate()
+
+
+SERVER_SCRIPT = textwrap.dedent("""
+    import json, os, signal, sys, threading, urllib.request
+
+    from keras_lstm.cli import main
+
+    PORT = int(sys.argv[2])
+    seen = {}
+
+    def client():
+        import time
+        url = f"http://127.0.0.1:{PORT}"
+        for _ in range(600):
+            try:
+                urllib.request.urlopen(url + "/v2/health/ready", timeout=5).read()
+                break
+            except OSError:
+                time.sleep(0.05)
+        body = json.dumps({"texts": ["质量很好"]}).encode()
+        seen["predict"] = urllib.request.urlopen(
+            urllib.request.Request(url + "/predict", data=body), timeout=30).status
+        infer = {"inputs": [{"name": "texts", "datatype": "BYTES", "shape": [1],
+                             "data": ["质量很好"]}]}
+        seen["infer"] = urllib.request.urlopen(urllib.request.Request(
+            url + "/v2/models/m/infer", data=json.dumps(infer).encode()), timeout=30).status
+        seen["page"] = urllib.request.urlopen(url + "/", timeout=30).status
+        seen["heavy"] = sorted(m for m in ("tensorflow", "keras", "tf_keras") if m in sys.modules)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=client, daemon=True).start()
+    code = main(["serve", sys.argv[1], "--port", str(PORT), "--name", "m", "--runtime",
+                 sys.argv[3]])
+    print(json.dumps({"exit": code, **seen}))
+""")
+
+
+@pytest.mark.parametrize("runtime", ["onnx", "tflite"])
+def test_the_server_never_imports_tensorflow(runs, runtime):
+    result = subprocess.run([sys.executable, "-c", SERVER_SCRIPT, str(runs["sentiment"]),
+                             str(free_port()), runtime], cwd=ROOT, capture_output=True,
+                            text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(result.stdout.splitlines()[-1]) == {
+        "exit": 0, "predict": 200, "infer": 200, "page": 200, "heavy": []}
+
+
+def test_serve_errors_are_one_line(runs, tmp_path):
+    result = cli("serve", str(tmp_path / "missing"), check=False)
+    assert result.returncode == 2
+    assert result.stderr == f"keras-lstm: error: {tmp_path / 'missing'}: no such file or folder\n"
+    result = cli("serve", str(runs["sentiment"]), "--max-batch", "0", check=False)
+    assert (result.returncode, result.stderr) == (
+        2, "keras-lstm: error: --max-batch: expected a positive number\n")
+
+
+# ----- the page in a real browser -----
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = "/usr/bin/chromedriver" if Path("/usr/bin/chromedriver").is_file() else None
+try:
+    import selenium  # noqa: F401
+
+    SELENIUM = True
+except ImportError:
+    SELENIUM = False
+MISSING = ", ".join(name for name, present in (
+    ("chromium", CHROMIUM), ("chromedriver", CHROMEDRIVER), ("selenium", SELENIUM))
+    if not present)
+if MISSING and os.environ.get("CI") == "true":
+    raise RuntimeError(f"the browser test needs {MISSING} in CI")
+needs_browser = pytest.mark.skipif(bool(MISSING), reason=f"{MISSING} not installed: the page "
+                                                         "cannot be tested in a browser here")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    os.environ.setdefault("SE_OFFLINE", "true")  # Selenium Manager must not download anything
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                     # Any host but the test server is unreachable: the page needs no network.
+                     "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    driver.set_script_timeout(60)
+    yield driver
+    driver.quit()
+
+
+def submit(browser, url, text, beam=None):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    browser.get(url + "/")
+    box = browser.find_element(By.ID, "text")
+    box.clear()
+    box.send_keys(text)
+    if beam:
+        Select(browser.find_element(By.ID, "beam")).select_by_value(str(beam))
+    browser.find_element(By.ID, "run").click()
+    WebDriverWait(browser, 30).until(
+        lambda d: d.find_element(By.ID, "result").get_attribute("data-state") in ("done", "error"))
+    assert browser.find_element(By.ID, "error").text == ""
+    return By
+
+
+@pytest.mark.slow
+@needs_browser
+def test_the_page_shows_the_label_and_probabilities(runs, browser, tmp_path):
+    expected = cli_rows(runs["sentiment"], "质量很好")[0]
+    with in_process(runs["sentiment"]) as (url, _):
+        by = submit(browser, url, "质量很好")
+        assert browser.find_element(by.ID, "label").text == expected["label"]
+        bars = [bar.text.split() for bar in browser.find_elements(by.CSS_SELECTOR, "#bars .bar")]
+        assert bars == [[label, f"{p:.4f}"] for label, p in expected["probabilities"].items()]
+        browser.save_screenshot(str(tmp_path / "sentiment.png"))
+    assert (tmp_path / "sentiment.png").stat().st_size > 1000
+
+
+@pytest.mark.slow
+@needs_browser
+def test_the_page_shows_the_translation(runs, browser, tmp_path):
+    source = runs["sources"][0]
+    expected = cli_rows(runs["translation"], source, beam=4)[0]["translation"]
+    with in_process(runs["translation"]) as (url, _):
+        by = submit(browser, url, source, beam=4)
+        assert browser.find_element(by.ID, "translation").text == expected.strip()
+        browser.save_screenshot(str(tmp_path / "translation.png"))
+    assert (tmp_path / "translation.png").stat().st_size > 1000
