@@ -1,6 +1,7 @@
 """Shared fixtures and helpers."""
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -66,3 +67,42 @@ def kill_after_first_committed_epoch(args, out):
     process.send_signal(signal.SIGKILL)
     assert process.wait() == -signal.SIGKILL, "training ended before it could be interrupted"
     return json.loads(metadata.read_text())["epoch"]
+
+
+# ----- a real browser: Debian's headless Chromium through its chromedriver -----
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = "/usr/bin/chromedriver" if Path("/usr/bin/chromedriver").is_file() else None
+
+
+def browser_missing(*extra):
+    """What the browser tests lack here ("" when nothing), `extra` being (name, present) pairs.
+
+    In CI (CI=true) a missing tool is an error, not a skip: .ci/run installs them all.
+    """
+    import importlib.util
+
+    missing = ", ".join(name for name, present in (
+        ("chromium", CHROMIUM), ("chromedriver", CHROMEDRIVER),
+        ("selenium", importlib.util.find_spec("selenium") is not None), *extra) if not present)
+    if missing and os.environ.get("CI") == "true":
+        raise RuntimeError(f"the browser tests need {missing} in CI")
+    return missing
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """A headless Chromium that reaches 127.0.0.1 only: a page must not need the network."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    os.environ.setdefault("SE_OFFLINE", "true")  # Selenium Manager must not download anything
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                     "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    driver.set_script_timeout(120)
+    yield driver
+    driver.quit()

@@ -22,6 +22,9 @@ def demo_folder(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo")
     result = run_cli("demo", "--fast", "--out", out)
     assert result.returncode == 0, result.stderr[-3000:]
+    # TensorFlow's C++ start-up lines do not reach the user.
+    for noise in ("cuda", "absl", "onednn", "I0000", "E0000"):
+        assert noise not in result.stdout + result.stderr, noise
     return out / "sentiment", result.stdout
 
 

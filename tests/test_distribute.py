@@ -279,3 +279,24 @@ def test_cli_accepts_mirrored_with_cpu_devices(tmp_path, strategy):
                             timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert (tmp_path / "r" / "model.keras").is_file()
+
+
+def test_translation_trains_under_both_strategies(tmp_path):
+    """`--strategy` applies to translation too: mirrored over two CPU devices, and two
+    multi-worker workers on 127.0.0.1 that write one run folder."""
+    common = ["train", "translation", "--preset", "none", "--max-examples", "400", "--epochs",
+              "1", "--units", "8", "--embedding-dim", "8"]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    mirrored = subprocess.run([sys.executable, "-m", "keras_lstm", *common, "--out",
+                               str(tmp_path / "mirrored"), "--strategy", "mirrored",
+                               "--cpu-devices", "2"], capture_output=True, text=True, env=env,
+                              timeout=600, cwd=REPO)
+    assert mirrored.returncode == 0, mirrored.stderr[-3000:]
+    assert (tmp_path / "mirrored" / "model.weights.h5").is_file()
+    out = tmp_path / "workers"
+    command = [sys.executable, "-m", "keras_lstm", *common, "--out", str(out), "--strategy",
+               "multi-worker"]
+    chief, worker = _launch_workers(command, tmp_path)
+    assert f"run folder: {out}" in chief and f"the chief wrote {out}" in worker
+    assert (out / "model.weights.h5").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("workers")) == ["workers"]

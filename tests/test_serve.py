@@ -4,8 +4,6 @@ in-flight requests finish and exits 0, no TensorFlow in the server, the page in 
 
 import contextlib
 import json
-import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -20,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from tests.conftest import browser_missing
 
 ROOT = Path(__file__).resolve().parents[1]
 TEXTS = ["质量很好", "太差了，不买", "一般般吧", "物流很快 包装也好", "退货", "This was not good"]
@@ -384,39 +384,9 @@ def test_serve_errors_are_one_line(runs, tmp_path):
 
 # ----- the page in a real browser -----
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = "/usr/bin/chromedriver" if Path("/usr/bin/chromedriver").is_file() else None
-try:
-    import selenium  # noqa: F401
-
-    SELENIUM = True
-except ImportError:
-    SELENIUM = False
-MISSING = ", ".join(name for name, present in (
-    ("chromium", CHROMIUM), ("chromedriver", CHROMEDRIVER), ("selenium", SELENIUM))
-    if not present)
-if MISSING and os.environ.get("CI") == "true":
-    raise RuntimeError(f"the browser test needs {MISSING} in CI")
+MISSING = browser_missing()
 needs_browser = pytest.mark.skipif(bool(MISSING), reason=f"{MISSING} not installed: the page "
                                                          "cannot be tested in a browser here")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    os.environ.setdefault("SE_OFFLINE", "true")  # Selenium Manager must not download anything
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     # Any host but the test server is unreachable: the page needs no network.
-                     "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"):
-        options.add_argument(argument)
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    driver.set_script_timeout(60)
-    yield driver
-    driver.quit()
 
 
 def submit(browser, url, text, beam=None):

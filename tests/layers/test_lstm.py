@@ -9,7 +9,9 @@ import tensorflow as tf
 
 import keras_lstm
 from keras_lstm.layers import LSTM, graph_target, recurrence
+from tests.layers import twins
 from tests.layers.numpy_lstm import numpy_lstm
+from tests.layers.twins import outputs_and_gradients, random_weights
 
 ATOL = 1e-5
 BATCH, STEPS, FEATURES, UNITS = 3, 6, 4, 5
@@ -24,36 +26,13 @@ def mask_of(lengths, steps=STEPS):
     return np.arange(steps)[None, :] < np.asarray(lengths)[:, None]
 
 
-def random_weights(layer, seed=1):
-    """Weights far from the defaults, so that unit_forget_bias or zero bias hide nothing."""
-    rng = np.random.default_rng(seed)
-    layer.set_weights([rng.normal(scale=0.5, size=w.shape).astype("float32")
-                       for w in layer.get_weights()])
-
-
 def twin_layers(**kwargs):
-    ours, theirs = LSTM(UNITS, **kwargs), keras.layers.LSTM(UNITS, **kwargs)
-    ours.build((None, None, FEATURES))
-    theirs.build((None, None, FEATURES))
-    random_weights(ours)
-    theirs.set_weights(ours.get_weights())
-    return ours, theirs
-
-
-def outputs_and_gradients(layer, x, training, **call_kwargs):
-    x = tf.constant(x)
-    with tf.GradientTape() as tape:
-        tape.watch(x)
-        out = layer(x, training=training, **call_kwargs)
-        loss = sum(tf.reduce_sum(tf.sin(3.0 * v)) for v in tf.nest.flatten(out))
-    grads = tape.gradient(loss, [x, *layer.trainable_weights])
-    return [np.asarray(v) for v in tf.nest.flatten(out)], [np.asarray(g) for g in grads]
+    return twins.twin_layers(UNITS, FEATURES, **kwargs)
 
 
 def assert_all_close(a, b, atol=ATOL):
-    assert len(a) == len(b)
-    for left, right in zip(a, b):
-        np.testing.assert_allclose(left, right, atol=atol, rtol=0)
+    twins.assert_all_close(a, b, atol)
+
 
 
 MODES = [

@@ -8,6 +8,7 @@ import pytest
 import tensorflow as tf
 
 from keras_lstm.layers import LSTM
+from tests.layers import twins
 
 BATCH, STEPS, FEATURES, UNITS = 3, 6, 4, 5
 HOLES = np.array([[1, 1, 1, 1, 1, 1], [0, 1, 1, 0, 1, 1], [1, 1, 0, 0, 0, 0]], bool)
@@ -17,19 +18,9 @@ def inputs(seed=0):
     return np.random.default_rng(seed).normal(size=(BATCH, STEPS, FEATURES)).astype("float32")
 
 
-def random_weights(layer, seed=1):
-    rng = np.random.default_rng(seed)
-    layer.set_weights([rng.normal(scale=0.5, size=w.shape).astype("float32")
-                       for w in layer.get_weights()])
-
-
 def twin_layers(**kwargs):
-    ours, theirs = LSTM(UNITS, **kwargs), keras.layers.LSTM(UNITS, **kwargs)
-    ours.build((None, None, FEATURES))
-    theirs.build((None, None, FEATURES))
-    random_weights(ours)
-    theirs.set_weights(ours.get_weights())
-    return ours, theirs
+    return twins.twin_layers(UNITS, FEATURES, **kwargs)
+
 
 
 def keras_parameters():

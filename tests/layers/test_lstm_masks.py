@@ -6,7 +6,9 @@ import pytest
 import tensorflow as tf
 
 from keras_lstm.layers import LSTM, graph_target
+from tests.layers import twins
 from tests.layers.numpy_lstm import numpy_lstm_masked
+from tests.layers.twins import outputs_and_gradients, random_weights
 
 ATOL = 1e-5
 BATCH, STEPS, FEATURES, UNITS = 4, 6, 3, 5
@@ -36,35 +38,13 @@ def inputs(seed=0, batch=BATCH):
     return np.random.default_rng(seed).normal(size=(batch, STEPS, FEATURES)).astype("float32")
 
 
-def random_weights(layer, seed=1):
-    rng = np.random.default_rng(seed)
-    layer.set_weights([rng.normal(scale=0.5, size=w.shape).astype("float32")
-                       for w in layer.get_weights()])
-
-
 def twin_layers(**kwargs):
-    ours, theirs = LSTM(UNITS, **kwargs), keras.layers.LSTM(UNITS, **kwargs)
-    ours.build((None, None, FEATURES))
-    theirs.build((None, None, FEATURES))
-    random_weights(ours)
-    theirs.set_weights(ours.get_weights())
-    return ours, theirs
-
-
-def outputs_and_gradients(layer, x, training, **call_kwargs):
-    x = tf.constant(x)
-    with tf.GradientTape() as tape:
-        tape.watch(x)
-        out = layer(x, training=training, **call_kwargs)
-        loss = sum(tf.reduce_sum(tf.sin(3.0 * v)) for v in tf.nest.flatten(out))
-    grads = tape.gradient(loss, [x, *layer.trainable_weights])
-    return [np.asarray(v) for v in tf.nest.flatten(out)], [np.asarray(g) for g in grads]
+    return twins.twin_layers(UNITS, FEATURES, **kwargs)
 
 
 def assert_all_close(a, b, atol=ATOL):
-    assert len(a) == len(b)
-    for left, right in zip(a, b):
-        np.testing.assert_allclose(left, right, atol=atol, rtol=0)
+    twins.assert_all_close(a, b, atol)
+
 
 
 def test_issue_17_left_padded_go_backwards_example():

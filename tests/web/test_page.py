@@ -4,8 +4,6 @@ import contextlib
 import functools
 import http.server
 import json
-import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -15,22 +13,10 @@ import numpy as np
 import pytest
 
 from lstm_text.contract import TextEncoder
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = "/usr/bin/chromedriver" if Path("/usr/bin/chromedriver").is_file() else None
-try:
-    import selenium  # noqa: F401
-
-    SELENIUM = True
-except ImportError:
-    SELENIUM = False
+from tests.conftest import browser_missing
 
 ORT = (Path(__file__).resolve().parents[2] / "web" / "node_modules" / "onnxruntime-web").is_dir()
-MISSING = ", ".join(name for name, present in (
-    ("chromium", CHROMIUM), ("chromedriver", CHROMEDRIVER), ("selenium", SELENIUM),
-    ("onnxruntime-web (npm ci in web/)", ORT)) if not present)
-if MISSING and os.environ.get("CI") == "true":
-    raise RuntimeError(f"the browser test needs {MISSING} in CI")
+MISSING = browser_missing(("onnxruntime-web (npm ci in web/)", ORT))
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(bool(MISSING), reason=f"{MISSING} not installed: the page "
                                                        f"cannot be tested in a browser here")]
@@ -120,24 +106,6 @@ def run_page(browser, url, texts):
         texts)
     assert "error" not in result, result.get("error")
     return result
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    os.environ.setdefault("SE_OFFLINE", "true")  # Selenium Manager must not download anything
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     # Any host but the test server is unreachable: the page must not need the network.
-                     "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"):
-        options.add_argument(argument)
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    driver.set_script_timeout(120)
-    yield driver
-    driver.quit()
 
 
 def test_page_probabilities_match_python_onnxruntime(export, server, browser):
