@@ -106,3 +106,28 @@ def browser():
     driver.set_script_timeout(120)
     yield driver
     driver.quit()
+
+
+def in_threads(work, count):
+    """Runs `work(k)` for k in range(count) on as many threads at once; returns the results.
+
+    An exception on any thread fails the test with that exception.
+    """
+    import threading
+
+    results, errors = {}, []
+
+    def run(k):
+        try:
+            results[k] = work(k)
+        except Exception as error:  # noqa: BLE001 (re-raised below)
+            errors.append(error)
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return [results[k] for k in range(count)]

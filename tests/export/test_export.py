@@ -3,7 +3,6 @@
 import json
 import subprocess
 import sys
-import threading
 
 import numpy as np
 import pytest
@@ -15,6 +14,7 @@ from export.onnx import export_onnx, op_types
 from export.tflite import export_tflite, op_names
 from keras_lstm.models.sentiment import SentimentModelConfig, build_sentiment_model
 from keras_lstm.text import Preprocessor, PyTokenizer, TokenizerConfig, Vocabulary
+from tests.conftest import in_threads
 
 TEXTS = ["good film", "bad plot, bad acting", "不好看", "一般", "great great film !",
          "not good", "", "film"]
@@ -210,22 +210,9 @@ def test_runtimes_are_thread_safe(exported, backend):
     runtime = runtimes.load(folder, backend=backend)
     texts = TEXTS * 5
     serial = runtime.predict_proba(texts)
-    results, errors = {}, []
-
-    def work(k):
-        try:
-            results[k] = [runtime.predict_proba([t])[0] for t in texts]
-        except Exception as error:  # noqa: BLE001 (reported below)
-            errors.append(error)
-
-    threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not errors
-    for k in range(8):
-        np.testing.assert_allclose(np.stack(results[k]), serial, atol=1e-6)
+    results = in_threads(lambda k: [runtime.predict_proba([t])[0] for t in texts], 8)
+    for result in results:
+        np.testing.assert_allclose(np.stack(result), serial, atol=1e-6)
 
 
 @pytest.mark.parametrize("name", ["model.onnx", "model_float32.tflite"])
@@ -410,21 +397,8 @@ def test_every_sentiment_backend_is_thread_safe(shipped, backend):
     batches = [texts[start:start + size] for start, size in
                ((0, 1), (1, 7), (8, 3), (11, 16), (27, 2), (29, 5))]
     serial = [runtime.predict_proba(batch) for batch in batches]
-    results, errors = {}, []
-
-    def work(k):
-        try:
-            order = batches[k % len(batches):] + batches[:k % len(batches)]
-            results[k] = [runtime.predict_proba(batch) for batch in order]
-        except Exception as error:  # noqa: BLE001 (reported below)
-            errors.append(error)
-
-    threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not errors, errors
+    results = in_threads(lambda k: [runtime.predict_proba(batch) for batch in
+                                    batches[k % len(batches):] + batches[:k % len(batches)]], 8)
     for k in range(8):
         shift = k % len(batches)
         for got, expected in zip(results[k], serial[shift:] + serial[:shift], strict=True):

@@ -15,7 +15,7 @@ from keras_lstm.cli import main
 from keras_lstm.data.pairs import read_pairs
 from keras_lstm.errors import ArtifactError, ConfigError
 from keras_lstm.inference import Translator
-from tests.conftest import train_run
+from tests.conftest import in_threads, train_run
 
 
 @pytest.fixture(scope="module", params=[("custom", True), ("keras", False)],
@@ -79,7 +79,6 @@ def test_tflite_state_tensors_carry_the_context_vector(exported):
 
 @pytest.mark.parametrize("backend", ["keras", "onnx", "tflite", "saved_model"])
 def test_every_translation_backend_is_thread_safe(exported, backend):
-    import threading
 
     run, folder = exported
     runtime = runtimes.load(run if backend == "keras" else folder, backend)
@@ -88,21 +87,8 @@ def test_every_translation_backend_is_thread_safe(exported, backend):
     batches = [sources[start:start + size] for start, size in
                ((0, 1), (1, 5), (6, 2), (8, 9), (17, 7))]
     serial = [runtime.translate(batch) for batch in batches]
-    results, errors = {}, []
-
-    def work(k):
-        try:
-            order = batches[k % len(batches):] + batches[:k % len(batches)]
-            results[k] = [runtime.translate(batch) for batch in order]
-        except Exception as error:  # noqa: BLE001 (reported below)
-            errors.append(error)
-
-    threads = [threading.Thread(target=work, args=(k,)) for k in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not errors, errors
+    results = in_threads(lambda k: [runtime.translate(batch) for batch in
+                                    batches[k % len(batches):] + batches[:k % len(batches)]], 6)
     for k in range(6):
         shift = k % len(batches)
         assert results[k] == serial[shift:] + serial[:shift], k
