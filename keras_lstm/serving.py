@@ -195,9 +195,7 @@ class ModelServer:
         route, beam = key
         if route == "predict":
             return self.task.predict(self.runtime, texts, beam=beam)
-        if self.runtime.task == "sentiment":
-            return list(self.runtime.predict_proba(texts))
-        return self.runtime.translate(texts, beam=beam or 1)
+        return self.task.infer(self.runtime, texts, beam=beam)
 
     async def answer(self, key, texts):
         if self.max_batch <= 1:
@@ -255,7 +253,7 @@ class ModelServer:
     def beam(self, value, field="beam"):
         if value is None:
             return None
-        if self.runtime.task != "translation":
+        if "beam" not in self.task.options:
             raise BadRequest(f"{field} does not apply to a {self.runtime.task} model")
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_BEAM:
             raise BadRequest(f"{field}: expected an integer from 1 to {MAX_BEAM}, got "
@@ -305,19 +303,16 @@ class ModelServer:
             raise BadRequest("parameters: expected an object")
         beam = self.beam(parameters.get("beam"), "parameters.beam")
         wanted = self.output_names(body.get("outputs"))
-        results = await self.answer(("infer", beam), texts)
+        rows = await self.answer(("infer", beam), texts)
         outputs = []
-        if self.runtime.task == "sentiment":
-            if "labels" in wanted:
-                outputs.append({"name": "labels", "datatype": "BYTES", "shape": [len(texts)],
-                                "data": [self.labels[int(p.argmax())] for p in results]})
-            if "probabilities" in wanted:
-                outputs.append({"name": "probabilities", "datatype": "FP32",
-                                "shape": [len(texts), len(self.labels)],
-                                "data": [float(v) for p in results for v in p]})
-        else:
-            outputs.append({"name": "translations", "datatype": "BYTES",
-                            "shape": [len(texts)], "data": list(results)})
+        for tensor in self.outputs():
+            if tensor["name"] not in wanted:
+                continue
+            values = [row[tensor["name"]] for row in rows]
+            if len(tensor["shape"]) > 1:  # row-major, as the protocol's JSON form has it
+                values = [v for row in values for v in row]
+            outputs.append({**tensor, "shape": [len(texts), *tensor["shape"][1:]],
+                            "data": values})
         answer = {"model_name": self.name, "model_version": "1", "outputs": outputs}
         if "id" in body:
             answer["id"] = body["id"]
@@ -337,11 +332,7 @@ class ModelServer:
         return [o["name"] for o in requested]
 
     def outputs(self):
-        if self.runtime.task == "sentiment":
-            return [{"name": "labels", "datatype": "BYTES", "shape": [-1]},
-                    {"name": "probabilities", "datatype": "FP32",
-                     "shape": [-1, len(self.labels)]}]
-        return [{"name": "translations", "datatype": "BYTES", "shape": [-1]}]
+        return self.task.tensors(self.runtime)
 
     async def metadata(self, request):
         self.check_name(request.path_params["name"])

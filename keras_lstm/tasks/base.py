@@ -95,6 +95,15 @@ class Task:
         """One JSON-ready dict per text (what `keras-lstm predict` prints)."""
         raise NotImplementedError
 
+    def tensors(self, runtime) -> list[dict]:
+        """The output tensors of the Open Inference Protocol (KServe v2) for this task's model:
+        `{"name", "datatype", "shape"}`, shape `[-1, ...]` (-1: one row per text)."""
+        raise NotImplementedError
+
+    def infer(self, runtime, texts, beam=None) -> list[dict]:
+        """One `{tensor name: value}` per text, the values of `tensors`' rows."""
+        raise NotImplementedError
+
     def evaluate(self, runtime, data=None, **options) -> dict:
         """Metrics of `runtime` on `data` (default: the run's held-out test split)."""
         raise NotImplementedError

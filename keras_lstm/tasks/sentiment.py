@@ -171,6 +171,14 @@ class SentimentTask(Task):
     def predict(self, runtime, texts, **options):
         return [{"text": text, **row} for text, row in zip(texts, runtime.predict(texts))]
 
+    def tensors(self, runtime):
+        return [{"name": "labels", "datatype": "BYTES", "shape": [-1]},
+                {"name": "probabilities", "datatype": "FP32", "shape": [-1, len(runtime.labels)]}]
+
+    def infer(self, runtime, texts, beam=None):
+        return [{"labels": runtime.labels[int(p.argmax())], "probabilities": [float(v) for v in p]}
+                for p in runtime.predict_proba(texts)]
+
     def evaluate(self, runtime, data=None, text_column=None, label_column=None, plot=None,
                  max_examples=None, **options):
         from keras_lstm.data import readers

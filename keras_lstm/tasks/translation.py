@@ -141,6 +141,12 @@ class TranslationTask(Task):
         return [{"text": text, "translation": translation}
                 for text, translation in zip(texts, runtime.translate(texts, beam=beam or 1))]
 
+    def tensors(self, runtime):
+        return [{"name": "translations", "datatype": "BYTES", "shape": [-1]}]
+
+    def infer(self, runtime, texts, beam=None):
+        return [{"translations": t} for t in runtime.translate(texts, beam=beam or 1)]
+
     def evaluate(self, runtime, data=None, beam=None, reverse=None, max_examples=None,
                  **options):
         from keras_lstm.data.pairs import read_pairs
