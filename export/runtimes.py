@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from keras_lstm.errors import ArtifactError, ConfigError, load_or_raise
-from lstm_text.preprocessor import Preprocessor, inside
+from lstm_text.preprocessor import Preprocessor, check_texts, inside
 
 BACKENDS = ("onnx", "tflite", "saved_model", "keras")
 
@@ -157,8 +157,7 @@ class SavedModelSentiment(SentimentRuntime):
         self.serve = model.signatures["serving_default"]
 
     def predict_proba(self, texts):
-        texts = list(texts)
-        self.encode(texts)  # the same type checks as the other backends
+        texts = check_texts(texts)  # tokenized in the graph: only the type checks here
         if not texts:
             return np.zeros((0, len(self.labels)), np.float32)
         return self.serve(texts=self.tf.constant(texts))["probabilities"].numpy()
@@ -176,7 +175,7 @@ class KerasSentiment(SentimentRuntime):
         self.classifier = SentimentClassifier(self.run_dir)
 
     def predict_proba(self, texts, batch_size=64):
-        self.encode(texts)  # the same type checks as the other backends
+        texts = check_texts(texts)  # tokenized in the graph: only the type checks here
         with self.lock:
             return self.classifier.predict_proba(texts, batch_size)
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from keras_lstm import presets, tasks
 from keras_lstm.errors import ConfigError, KerasLSTMError
+from keras_lstm.tasks import config
 
 EXIT_USER_ERROR = 2
 
@@ -37,8 +38,8 @@ TRAIN_HELP = {
     "strategy": "tf.distribute strategy: mirrored over this machine's GPUs (or --cpu-devices), "
                 "or multi-worker via TF_CONFIG",
 }
-CHOICES = {"lstm": ("custom", "keras"), "pooling": ("last", "max", "mean"),
-           "stopwords": ("english", "chinese"), "strategy": ("default", "mirrored", "multi-worker")}
+CHOICES = {"lstm": config.LSTM_KINDS, "pooling": config.POOLINGS, "stopwords": config.STOPWORDS,
+           "strategy": config.STRATEGIES}
 
 
 def _add_config_flags(parser, task):

@@ -108,14 +108,7 @@ class Preprocessor:
 
     def encode_batch(self, texts) -> list[list[int]]:
         """Each text's ids (unpadded); a `TypeError` names a text that is not a string."""
-        if isinstance(texts, str):
-            raise TypeError("expected a list of texts, not one string")
-        rows = []
-        for i, text in enumerate(texts):
-            if not isinstance(text, str):
-                raise TypeError(f"text {i} is {type(text).__name__}, expected str")
-            rows.append(self.encode(text))
-        return rows
+        return [self.encode(text) for text in check_texts(texts)]
 
     def __call__(self, texts) -> np.ndarray:
         """A batch of texts → `(batch, longest)` int32 ids, right-padded with 0."""
@@ -126,6 +119,17 @@ class Preprocessor:
         special = {PAD_ID, *((self.start_id, self.end_id) if self.start_end else ())}
         return self.tokenizer.detokenize(self.vocabulary.decode(
             [i for i in ids if i not in special]))
+
+
+def check_texts(texts) -> list:
+    """`texts` as a list, or a `TypeError` naming the first item that is not a string."""
+    if isinstance(texts, str):
+        raise TypeError("expected a list of texts, not one string")
+    texts = list(texts)
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise TypeError(f"text {i} is {type(text).__name__}, expected str")
+    return texts
 
 
 def pad(rows, length: int | None = None) -> np.ndarray:

@@ -12,6 +12,8 @@ from keras_lstm.errors import ConfigError
 
 LSTM_KINDS = ("custom", "keras")
 STRATEGIES = ("default", "mirrored", "multi-worker")
+POOLINGS = ("last", "max", "mean")
+STOPWORDS = ("english", "chinese")
 
 
 @dataclasses.dataclass
@@ -141,10 +143,10 @@ class SentimentConfig(TrainingConfig):
             _bad("layers", self.layers, "at least 1")
         if self.vocab_size < 3:
             _bad("vocab_size", self.vocab_size, "at least 3 ([PAD], [UNK] and one token)")
-        if self.pooling not in ("last", "max", "mean"):
-            _bad("pooling", self.pooling, "one of last, max, mean")
-        if self.stopwords not in (None, "english", "chinese"):
-            _bad("stopwords", self.stopwords, "english or chinese")
+        if self.pooling not in POOLINGS:
+            _bad("pooling", self.pooling, f"one of {', '.join(POOLINGS)}")
+        if self.stopwords not in (None, *STOPWORDS):
+            _bad("stopwords", self.stopwords, " or ".join(STOPWORDS))
         for name in ("val_fraction", "test_fraction"):
             if not 0 <= getattr(self, name) < 1:
                 _bad(name, getattr(self, name), "in [0, 1)")

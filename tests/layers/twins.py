@@ -39,3 +39,15 @@ def assert_all_close(a, b, atol):
     assert len(a) == len(b)
     for left, right in zip(a, b):
         np.testing.assert_allclose(left, right, atol=atol, rtol=0)
+
+
+def model_outputs_and_gradients(models, ids):
+    """Each model's inference output and training-mode weight gradients on `ids`."""
+    results = []
+    for model in models:
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(tf.sin(model(ids, training=True)))
+        results.append([np.asarray(model(ids)),
+                        *[np.asarray(tf.convert_to_tensor(g))
+                          for g in tape.gradient(loss, model.trainable_weights)]])
+    return results
