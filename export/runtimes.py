@@ -191,6 +191,11 @@ class TranslationRuntime(Runtime):
         self.attention = bool(metadata["attention"])
         self.spec = metadata["artifacts"].get(self.backend, {})
 
+    @property
+    def gives_attention(self):
+        """Whether `attention_map` works: the model has attention and the backend shows it."""
+        return self.attention
+
     def encode(self, texts):
         return self.preprocessors["source"](texts)
 
@@ -198,10 +203,39 @@ class TranslationRuntime(Runtime):
         """Translations of `texts` (greedy for `beam=1`, else beam search)."""
         from lstm_text.decoding import translate_batch
 
+        def decoder(*inputs):
+            return self._decoder(*inputs)[:3]
+
         with self.lock:
-            return translate_batch(list(texts), self.encode, self._encoder, self._decoder,
+            return translate_batch(list(texts), self.encode, self._encoder, decoder,
                                    self.preprocessors["target"], self.max_output_length, beam,
                                    length_penalty)
+
+    def attention_map(self, text):
+        """Greedy translation of one text with the attention weights of every output step.
+
+        Returns:
+            A dict: `translation` (what `translate([text])` gives), `source`
+            and `target` (the tokens, as strings) and `weights`, a float32
+            array `(len(target), len(source))` whose rows sum to 1.
+
+        Raises:
+            ConfigError: the model has no attention, or this backend gives no weights.
+        """
+        if not self.attention:
+            raise ConfigError("attention: this translation model has no attention (it was "
+                              "trained with --no-attention)")
+        with self.lock:
+            return greedy_attention(text, self.encode, self._encoder, self._decoder,
+                                    self.preprocessors, self.max_output_length)
+
+    def _encoder(self, source):
+        """`(batch, time)` source ids → `(encoder_outputs, h, c)`."""
+        raise NotImplementedError
+
+    def _decoder(self, tokens, h, c, outputs, mask):
+        """One step → `(logits, h, c, attention weights)` (weights None without attention)."""
+        raise NotImplementedError
 
     def _files(self):
         if not self.spec:
@@ -227,9 +261,9 @@ class OnnxTranslation(TranslationRuntime):
         return tuple(self.encoder.run(None, {"source_ids": source}))
 
     def _decoder(self, tokens, h, c, outputs, mask):
-        return tuple(self.decoder.run(None, {"token": tokens, "h": h, "c": c,
-                                             "encoder_outputs": outputs,
-                                             "source_mask": mask}))[:3]
+        logits, h, c, *weights = self.decoder.run(None, {
+            "token": tokens, "h": h, "c": c, "encoder_outputs": outputs, "source_mask": mask})
+        return logits, h, c, (weights[0] if weights else None)
 
 
 class TFLiteTranslation(TranslationRuntime):
@@ -260,7 +294,7 @@ class TFLiteTranslation(TranslationRuntime):
                 np.concatenate([c for _, _, c in rows]))
 
     def _decoder(self, tokens, h, c, outputs, mask):
-        logits, hs, cs = [], [], []
+        logits, hs, cs, weights = [], [], [], []
         for i in range(len(tokens)):
             inputs = {"token": tokens[i: i + 1]}
             if self.attention:
@@ -269,13 +303,16 @@ class TFLiteTranslation(TranslationRuntime):
             logits.append(result["logits"])
             hs.append(h_i)
             cs.append(c_i)
-        return np.concatenate(logits), np.concatenate(hs), np.concatenate(cs)
+            weights.append(result.get("attention"))
+        return (np.concatenate(logits), np.concatenate(hs), np.concatenate(cs),
+                np.concatenate(weights) if self.attention else None)
 
 
 class SavedModelTranslation(TranslationRuntime):
     """The SavedModel's `translate` signature (the greedy loop in the graph); needs TensorFlow."""
 
     backend = "saved_model"
+    gives_attention = False  # the signature gives translations only
 
     def __init__(self, folder, metadata, artifact=None, **kwargs):
         super().__init__(folder, metadata, **kwargs)
@@ -284,6 +321,10 @@ class SavedModelTranslation(TranslationRuntime):
         path = self.file(self.spec.get("file") or self.spec.get("folder", "saved_model"))
         self.tf, model = _saved_model(self, path)
         self.signature = model.signatures[self.spec.get("signature", "translate")]
+
+    def attention_map(self, text):
+        raise ConfigError("attention: the saved_model runtime decodes in its graph and gives no "
+                          "attention weights; use the onnx, tflite or keras runtime")
 
     def translate(self, texts, beam=1, length_penalty=0.6):
         """Greedy translations of `texts` (the signature has no beam search)."""
@@ -311,6 +352,56 @@ class KerasTranslation(TranslationRuntime):
     def translate(self, texts, beam=1, length_penalty=0.6):
         with self.lock:
             return self.translator.translate(texts, beam, length_penalty)
+
+    def _encoder(self, source):
+        return tuple(np.asarray(v) for v in self.translator.encoder(source))
+
+    def _decoder(self, tokens, h, c, outputs, mask):
+        logits, h, c, *weights = (np.asarray(v) for v in self.translator.decoder(
+            tokens, h, c, outputs, mask))
+        return logits, h, c, (weights[0] if weights else None)
+
+
+def greedy_attention(text, encode_ids, encoder, decoder, preprocessors, max_length):
+    """Greedy decoding of one text (`lstm_text.decoding`) that keeps each step's attention.
+
+    The decoding loop is `translate_batch`'s: this only watches the decoder's
+    steps. Step k's weights are those the decoder used to choose target token
+    k; the step that chose [END] is dropped.
+
+    Args:
+        text: One source text.
+        encode_ids, encoder: As for `lstm_text.decoding.translate_batch`.
+        decoder: `(token, h, c, encoder_outputs, source_mask) → (logits, h, c,
+            weights (batch, source time))`.
+        preprocessors: The `source` and `target` `lstm_text.Preprocessor`s.
+        max_length: Most target tokens.
+
+    Returns:
+        The dict of `TranslationRuntime.attention_map`.
+    """
+    from lstm_text.decoding import translate_batch
+
+    source, target = preprocessors["source"], preprocessors["target"]
+    steps = []
+
+    def watched(*inputs):
+        logits, h, c, weights = decoder(*inputs)
+        steps.append((int(np.argmax(logits[0])), np.asarray(weights, np.float32)[0]))
+        return logits, h, c
+
+    [translation] = translate_batch([text], encode_ids, encoder, watched, target, max_length)
+    # greedy_decode picks the argmax of each step's log-softmax: the argmax of its logits.
+    chosen = [token for token, _ in steps]
+    count = chosen.index(target.end_id) if target.end_id in chosen else len(chosen)
+    ids = source.encode(text)
+    tokens = source.tokenize(text)[: len(ids)]
+    if len(tokens) != len(ids):  # an empty text is one [UNK]
+        tokens = source.vocabulary.decode(ids)
+    weights = np.stack([w[: len(ids)] for _, w in steps[:count]]) if count else \
+        np.zeros((0, len(ids)), np.float32)
+    return {"translation": translation, "source": tokens,
+            "target": target.vocabulary.decode(chosen[:count]), "weights": weights}
 
 
 class _StatefulModel:

@@ -95,25 +95,24 @@ class Translator:
 def attention_map(translator, text):
     """Greedy translation of one text with the attention weights of every output step.
 
+    The same greedy decoding as `translate` (`export.runtimes.greedy_attention`
+    watches its steps), so the map explains exactly the translation given.
+
     Returns:
         `(source_tokens, target_tokens, weights)`, `weights` shaped
         `(len(target_tokens), len(source_tokens))`; requires a model with attention.
     """
+    from export.runtimes import greedy_attention
+
     if not translator.config["model"]["attention"]:
         raise ConfigError("this translation model has no attention")
-    target = translator.preprocessors["target"]
-    source = translator.encode([text])
-    encoder_outputs, h, c = translator.encoder(source)
-    token = np.array([[target.start_id]], np.int32)
-    target_ids, rows = [], []
-    for _ in range(translator.max_output_length):
-        logits, h, c, weights = translator.decoder(token, h, c, encoder_outputs, source != 0)
-        next_id = int(np.argmax(np.asarray(logits)[0]))
-        if next_id == target.end_id:
-            break
-        target_ids.append(next_id)
-        rows.append(np.asarray(weights)[0])
-        token = np.array([[next_id]], np.int32)
-    source_tokens = translator.preprocessors["source"].tokenize(text)
-    weights = np.stack(rows)[:, : len(source_tokens)] if rows else np.zeros((0, len(source_tokens)))
-    return source_tokens, target.vocabulary.decode(target_ids), weights
+
+    def encode(source):
+        return tuple(np.asarray(v) for v in translator.encoder(source))
+
+    def decode(tokens, h, c, outputs, mask):
+        return tuple(np.asarray(v) for v in translator.decoder(tokens, h, c, outputs, mask))
+
+    found = greedy_attention(text, translator.encode, encode, decode, translator.preprocessors,
+                             translator.max_output_length)
+    return found["source"], found["target"], found["weights"]

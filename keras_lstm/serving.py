@@ -9,8 +9,11 @@ Routes (the model's name is NAME, default the run folder's name):
   `probabilities` FP32 [N, classes]; translation: `translations` BYTES [N]
   (request parameter `beam`, default 1);
 - `POST /predict` `{"texts": [...], "beam": k}` → `{"predictions": rows}`,
-  the rows `keras-lstm predict` prints (the task's `predict`);
-- `GET /` a small page to try the model.
+  the rows `keras-lstm predict` prints (the task's `predict`); a translation
+  model with attention also takes `"attention": true` (greedy decoding only)
+  and adds `"attention": {"source": [...], "target": [...], "weights": [[...]]}`
+  to each row, one weights row per target token over the source tokens;
+- `GET /` a small page to try the model (with the attention map where there is one).
 
 Dynamic batching: requests that arrive together go to the runtime in one
 call (`Batcher`). The call runs in a worker thread, never on the event loop.
@@ -191,10 +194,13 @@ class ModelServer:
     # ----- the runtime call (in a worker thread) -----
 
     def call(self, key, texts):
-        """`key` = (route, beam): "predict" → the task's rows; "infer" → raw outputs per text."""
+        """`key` = (route, beam): "predict" → the task's rows ("attention": with the
+        attention maps); "infer" → raw outputs per text."""
         route, beam = key
         if route == "predict":
             return self.task.predict(self.runtime, texts, beam=beam)
+        if route == "attention":
+            return self.task.predict(self.runtime, texts, beam=beam, attention=True)
         return self.task.infer(self.runtime, texts, beam=beam)
 
     async def answer(self, key, texts):
@@ -260,6 +266,30 @@ class ModelServer:
                              f"{json.dumps(value)[:40]}")
         return value
 
+    @property
+    def gives_attention(self) -> bool:
+        """Whether this model and runtime give attention maps (`"attention": true`)."""
+        return bool(getattr(self.runtime, "gives_attention", False))
+
+    def attention(self, value, beam):
+        """`"attention"` of a /predict body → whether to add the attention maps."""
+        if value is None or value is False:
+            return False
+        if not isinstance(value, bool):
+            raise BadRequest(f"attention: expected true or false, got {json.dumps(value)[:40]}")
+        if not hasattr(self.runtime, "attention_map"):
+            raise BadRequest(f"attention does not apply to a {self.runtime.task} model")
+        if not self.runtime.attention:
+            raise BadRequest("attention: this translation model has no attention (it was "
+                             "trained with --no-attention)")
+        if not self.gives_attention:
+            raise BadRequest(f"attention: the {self.runtime.backend} runtime gives no attention "
+                             "weights; serve with --runtime onnx, tflite or keras")
+        if beam not in (None, 1):
+            raise BadRequest(f"attention: the map is given for greedy decoding only; ask without "
+                             f"beam (got beam {beam})")
+        return True
+
     def check_name(self, name):
         if name != self.name:
             raise BadRequest(f"unknown model {name!r}; this server serves {self.name!r}", 404)
@@ -268,15 +298,16 @@ class ModelServer:
 
     async def predict(self, request):
         body = await self.body(request)
-        unknown = sorted(set(body) - {"texts", "beam"})
+        unknown = sorted(set(body) - {"texts", "beam", "attention"})
         if unknown:
             raise BadRequest(f"unknown field {unknown[0]!r}; expected texts and (translation) "
-                             "beam")
+                             "beam, attention")
         if "texts" not in body:
             raise BadRequest("missing field 'texts' (a list of strings)")
         texts = self.texts(body["texts"], "texts")
         beam = self.beam(body.get("beam"))
-        rows = await self.answer(("predict", beam), texts)
+        route = "attention" if self.attention(body.get("attention"), beam) else "predict"
+        rows = await self.answer((route, beam), texts)
         return JSONResponse({"predictions": rows})
 
     async def infer(self, request):
@@ -342,7 +373,7 @@ class ModelServer:
             "inputs": [{"name": "texts", "datatype": "BYTES", "shape": [-1]}],
             "outputs": self.outputs(),
             "parameters": {"task": self.runtime.task, "labels": self.labels,
-                           "max_texts": self.max_texts}})
+                           "max_texts": self.max_texts, "attention": self.gives_attention}})
 
     async def model_ready(self, request):
         self.check_name(request.path_params["name"])
@@ -359,7 +390,8 @@ class ModelServer:
 
     async def page(self, request):
         settings = json.dumps({"name": self.name, "task": self.runtime.task,
-                               "labels": self.labels, "backend": self.runtime.backend},
+                               "labels": self.labels, "backend": self.runtime.backend,
+                               "attention": self.gives_attention},
                               ensure_ascii=False).replace("<", "\\u003c")
         return HTMLResponse(PAGE.read_text(encoding="utf-8").replace("{{SETTINGS}}", settings))
 

@@ -48,10 +48,19 @@ def runs(tmp_path_factory):
     # Trained enough (25 quick epochs) that the translations are not all empty.
     cli("train", "translation", "--out", str(root / "dates"), "--preset", "none", "--units",
         "16", "--embedding-dim", "16", "--epochs", "25", "--max-examples", "400")
-    cli("export", str(root / "dates"), "--formats", "onnx,tflite")
+    cli("export", str(root / "dates"), "--formats", "onnx,tflite,saved_model")
     sources = [line.split("\t")[0] for line in
                (root / "dates" / "splits" / "test.tsv").read_text("utf-8").splitlines()][:12]
     return {"sentiment": root / "reviews", "translation": root / "dates", "sources": sources}
+
+
+@pytest.fixture(scope="module")
+def plain_translation(tmp_path_factory):
+    """A translation run without attention (served by the keras runtime: no export needed)."""
+    run = tmp_path_factory.mktemp("serve") / "plain"
+    cli("train", "translation", "--out", str(run), "--preset", "none", "--units", "4",
+        "--embedding-dim", "4", "--epochs", "1", "--max-examples", "100", "--no-attention")
+    return run
 
 
 def free_port():
@@ -182,6 +191,66 @@ def test_translation_routes_answer_what_predict_prints(runs, runtime):
                                       "data": [row["translation"] for row in beam]}]
 
 
+def test_attention_maps_are_the_runtimes_and_keras_numbers(runs):
+    from export import runtimes
+    from keras_lstm.inference import Translator, attention_map
+
+    sources = runs["sources"][:6]
+    translator = Translator(runs["translation"])
+    keras = [attention_map(translator, text) for text in sources]
+    answers = {}
+    for runtime in ("onnx", "tflite"):
+        greedy = cli_rows(runs["translation"], *sources, runtime=runtime)
+        own = runtimes.load(runs["translation"] / "export", backend=runtime)
+        with in_process(runs["translation"], runtime=runtime) as (url, _):
+            status, metadata = call(url, "/v2/models/dates")
+            assert metadata["parameters"]["attention"] is True
+            status, answer = call(url, "/predict", {"texts": sources, "attention": True})
+            assert status == 200, answer
+            assert call(url, "/predict", {"texts": sources, "attention": True, "beam": 1}) == (
+                200, answer)
+        answers[runtime] = rows = answer["predictions"]
+        target = own.preprocessors["target"]
+        for row, printed, text, (source, target_tokens, weights) in zip(rows, greedy, sources,
+                                                                         keras):
+            # The map explains the greedy translation `predict` prints, token for token.
+            assert {k: v for k, v in row.items() if k != "attention"} == printed
+            found = row["attention"]
+            assert target.tokenizer.detokenize(found["target"]) == row["translation"]
+            assert found["source"] == own.preprocessors["source"].tokenize(text) == source
+            assert found["target"] == target_tokens
+            served = np.array(found["weights"], np.float64).reshape(-1, len(found["source"]))
+            assert served.shape == (len(found["target"]), len(found["source"]))
+            np.testing.assert_allclose(served.sum(axis=1), 1, atol=1e-5)
+            expected = own.attention_map(text)
+            assert expected["translation"] == row["translation"]
+            np.testing.assert_allclose(served, expected["weights"], atol=5e-7, rtol=0)
+            np.testing.assert_allclose(served, weights, atol=1e-4, rtol=0)
+    assert sum(len(row["attention"]["target"]) for row in answers["onnx"]) > len(sources)
+    for onnx_row, tflite_row in zip(answers["onnx"], answers["tflite"]):
+        np.testing.assert_allclose(onnx_row["attention"]["weights"],
+                                   tflite_row["attention"]["weights"], atol=1e-4, rtol=0)
+
+
+def test_attention_needs_a_model_with_attention(plain_translation):
+    with in_process(plain_translation) as (url, server):
+        assert server.runtime.backend == "keras"
+        assert call(url, "/v2/models/plain")[1]["parameters"]["attention"] is False
+        assert call(url, "/predict", {"texts": ["1"], "attention": True}) == (
+            400, {"error": "attention: this translation model has no attention (it was trained "
+                           "with --no-attention)"})
+        status, answer = call(url, "/predict", {"texts": ["1"], "attention": False})
+        assert status == 200 and "attention" not in answer["predictions"][0]
+
+
+def test_the_saved_model_runtime_gives_no_attention(runs):
+    with in_process(runs["translation"], runtime="saved_model") as (url, _):
+        assert call(url, "/v2/models/dates")[1]["parameters"]["attention"] is False
+        assert call(url, "/predict", {"texts": ["1"], "attention": True}) == (
+            400, {"error": "attention: the saved_model runtime gives no attention weights; "
+                           "serve with --runtime onnx, tflite or keras"})
+
+
 def concurrent_answers(url, bodies, path="/predict", threads=64):
     with ThreadPoolExecutor(threads) as pool:
         return list(pool.map(lambda body: call(url, path, body), bodies))
@@ -229,7 +298,7 @@ def test_bad_requests_are_one_line_errors_and_the_server_goes_on(runs):
         (predict, {"body": ["a"]}, 400, "request body must be a JSON object, got a list"),
         (predict, {"body": {}}, 400, "missing field 'texts' (a list of strings)"),
         (predict, {"body": {"text": ["a"]}}, 400,
-         "unknown field 'text'; expected texts and (translation) beam"),
+         "unknown field 'text'; expected texts and (translation) beam, attention"),
         (predict, {"body": {"texts": "a"}}, 400, "texts: expected a list of strings, got a string"),
         (predict, {"body": {"texts": ["a", 3]}}, 400, "texts[1]: expected a string, got a number"),
         (predict, {"body": {"texts": ["a", None]}}, 400, "texts[1]: expected a string, got null"),
@@ -238,6 +307,8 @@ def test_bad_requests_are_one_line_errors_and_the_server_goes_on(runs):
          "texts: 1025 texts is over the limit of 1024 per request"),
         (predict, {"body": {"texts": ["a"], "beam": 2}}, 400,
          "beam does not apply to a sentiment model"),
+        (predict, {"body": {"texts": ["a"], "attention": True}}, 400,
+         "attention does not apply to a sentiment model"),
         (predict, {"raw": b'{"texts": ["' + b"a" * (4 * 1024 * 1024) + b'"]}'}, 413,
          "request body of 4194319 bytes is over the limit of 4194304 bytes"),
         (predict, {"method": "GET"}, 405, "Method Not Allowed"),
@@ -281,6 +352,11 @@ def test_translation_refuses_a_bad_beam(runs):
                 400, {"error": f"beam: expected an integer from 1 to 16, got {shown}"})
         assert call(url, "/v2/models/dates/infer", infer_body(["1"], beam=0)) == (
             400, {"error": "parameters.beam: expected an integer from 1 to 16, got 0"})
+        assert call(url, "/predict", {"texts": ["1"], "beam": 4, "attention": True}) == (
+            400, {"error": "attention: the map is given for greedy decoding only; ask without "
+                           "beam (got beam 4)"})
+        assert call(url, "/predict", {"texts": ["1"], "attention": "yes"}) == (
+            400, {"error": 'attention: expected true or false, got "yes"'})
 
 
 def start_server(target, *args):
@@ -345,7 +421,7 @@ SERVER_SCRIPT = textwrap.dedent("""
                 break
             except OSError:
                 time.sleep(0.05)
-        body = json.dumps({"texts": ["质量很好"]}).encode()
+        body = sys.argv[4].encode()
         seen["predict"] = urllib.request.urlopen(
             urllib.request.Request(url + "/predict", data=body), timeout=30).status
         infer = {"inputs": [{"name": "texts", "datatype": "BYTES", "shape": [1],
@@ -364,10 +440,13 @@ SERVER_SCRIPT = textwrap.dedent("""
 
 
 @pytest.mark.parametrize("runtime", ["onnx", "tflite"])
-def test_the_server_never_imports_tensorflow(runs, runtime):
-    result = subprocess.run([sys.executable, "-c", SERVER_SCRIPT, str(runs["sentiment"]),
-                             str(free_port()), runtime], cwd=ROOT, capture_output=True,
-                            text=True, timeout=120, check=False)
+@pytest.mark.parametrize("task", ["sentiment", "translation"])
+def test_the_server_never_imports_tensorflow(runs, runtime, task):
+    body = {"texts": ["质量很好"]} if task == "sentiment" else {"texts": runs["sources"][:2],
+                                                                "attention": True}
+    result = subprocess.run([sys.executable, "-c", SERVER_SCRIPT, str(runs[task]),
+                             str(free_port()), runtime, json.dumps(body)], cwd=ROOT,
+                            capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stderr[-2000:]
     assert json.loads(result.stdout.splitlines()[-1]) == {
         "exit": 0, "predict": 200, "infer": 200, "page": 200, "heavy": []}
@@ -427,5 +506,51 @@ def test_the_page_shows_the_translation(runs, browser, tmp_path):
     with in_process(runs["translation"]) as (url, _):
         by = submit(browser, url, source, beam=4)
         assert browser.find_element(by.ID, "translation").text == expected.strip()
+        # The model has attention, but the map is for greedy decoding: the page says so.
+        assert not browser.find_element(by.ID, "attention").is_displayed()
+        assert browser.find_element(by.ID, "attention-note").text == \
+            "The attention map is drawn for greedy decoding."
         browser.save_screenshot(str(tmp_path / "translation.png"))
     assert (tmp_path / "translation.png").stat().st_size > 1000
+
+
+@pytest.mark.slow
+@needs_browser
+def test_the_page_draws_the_attention_map(runs, browser, tmp_path):
+    source = max(runs["sources"], key=len)
+    with in_process(runs["translation"]) as (url, server):
+        assert server.runtime.backend == "onnx"
+        status, answer = call(url, "/predict", {"texts": [source], "attention": True})
+        expected = answer["predictions"][0]
+        assert status == 200 and expected["attention"]["target"]
+        by = submit(browser, url, source)
+        shown = browser.find_element(by.ID, "translation").get_attribute("textContent")
+        assert shown == expected["translation"]
+        assert browser.find_element(by.ID, "attention").is_displayed()
+        assert not browser.find_element(by.ID, "attention-note").is_displayed()
+
+        def texts(selector):
+            return [cell.get_attribute("textContent")
+                    for cell in browser.find_elements(by.CSS_SELECTOR, selector)]
+
+        assert texts("#attention thead th")[1:] == expected["attention"]["source"]
+        assert texts("#attention tbody th") == expected["attention"]["target"]
+        rows = browser.find_elements(by.CSS_SELECTOR, "#attention tbody tr")
+        weights = [[float(cell.get_attribute("data-weight")) for cell in
+                    row.find_elements(by.TAG_NAME, "td")] for row in rows]
+        assert weights == expected["attention"]["weights"]
+        # Each cell is as opaque as its weight, relative to the largest in the map.
+        largest = max(max(row) for row in weights)
+        for row, row_weights in zip(rows, weights):
+            for cell, weight in zip(row.find_elements(by.TAG_NAME, "td"), row_weights):
+                color = cell.value_of_css_property("background-color")
+                alpha = float(color.rsplit(",", 1)[1].rstrip(")")) if color.startswith(
+                    "rgba") else 1.0
+                assert abs(alpha - weight / largest) < 0.01, (color, weight)
+        size = browser.get_window_size()
+        browser.set_window_size(900, 1600)  # the whole map in the screenshot
+        try:
+            browser.save_screenshot(str(tmp_path / "attention.png"))
+        finally:
+            browser.set_window_size(size["width"], size["height"])
+    assert (tmp_path / "attention.png").stat().st_size > 1000
