@@ -1,4 +1,4 @@
-"""The `keras-lstm` command line: demo, train, evaluate, predict, export, tokenize, serve.
+"""The `keras-lstm` command line: demo, train, prepare, evaluate, predict, export, tokenize, serve.
 
 The front door is TensorFlow-free: building the parser, `--help`, and
 `predict`/`evaluate` on ONNX or TFLite exports never import TensorFlow or
@@ -22,7 +22,10 @@ EXIT_USER_ERROR = 2
 # Flag help for the training configs' fields (the dataclasses' docstrings say more).
 TRAIN_HELP = {
     "out": "run folder to write",
-    "data": "training file (default: the task's embedded data)",
+    "data": "training file, or a folder written by `keras-lstm prepare` (default: the task's "
+            "embedded data)",
+    "stream": "read --data as a stream into TFRecord shards in RUN/prepared, in bounded memory "
+              "(default: for files of 64 MiB or more)",
     "val_data": "validation file (default: a stratified split of --data)",
     "test_data": "test file (default: a stratified split of --data)",
     "lstm": "keras_lstm.layers.LSTM (custom) or keras.layers.LSTM",
@@ -42,10 +45,13 @@ CHOICES = {"lstm": config.LSTM_KINDS, "pooling": config.POOLINGS, "stopwords": c
            "strategy": config.STRATEGIES}
 
 
-def _add_config_flags(parser, task):
-    """One flag per field of the task's training config; unset flags stay None (the preset's)."""
+def _add_config_flags(parser, task, only=None):
+    """One flag per field of the task's training config; unset flags stay None (the preset's).
+
+    `only`: just these fields (and no --resume/--cpu-devices).
+    """
     for field in dataclasses.fields(task.config_class):
-        if field.name == "preset":
+        if field.name == "preset" or (only is not None and field.name not in only):
             continue
         flag = "--" + field.name.replace("_", "-")
         kind = str(field.type).replace("| None", "").strip()
@@ -60,6 +66,8 @@ def _add_config_flags(parser, task):
     parser.add_argument("--preset", choices=(*presets.names(task.name), "none"), default=None,
                         help="start from these settings (default: chosen from the data; "
                              "'none': the plain defaults); flags override them")
+    if only is not None:
+        return
     parser.add_argument("--resume", action="store_true",
                         help="continue an interrupted run in --out from its last complete epoch")
     parser.add_argument("--cpu-devices", type=int, default=None,
@@ -94,6 +102,21 @@ def build_parser():
         _add_config_flags(kinds.add_parser(name, parents=[common], help=task.__doc__ or name,
                                            description=f"Train a {name} model; data default: "
                                                        f"{task.default_data}."), task)
+
+    prepare = commands.add_parser(
+        "prepare", parents=[common],
+        help="read a large labelled file once, in bounded memory, into TFRecord shards")
+    kinds = prepare.add_subparsers(dest="task", required=True, metavar="TASK")
+    for name in tasks.names():
+        task = tasks.get(name)
+        if task.prepare_fields:
+            kind = kinds.add_parser(name, parents=[common], help=f"prepare {name} data",
+                                    description="Deduplicate, split (by hash), tokenize and "
+                                    "shard --data into the folder --out; train with --data OUT.")
+            _add_config_flags(kind, task, only=("out", *task.prepare_fields))
+            kind.add_argument("--shards", type=int, default=None,
+                              help="training shards (default: one per 250 000 rows, at least 8;"
+                                   " at least the number of workers that will read them)")
 
     target_help = "run folder, export folder or artifact file"
     runtime_help = "backend (default: keras for a run folder, onnx for an export)"
@@ -199,7 +222,7 @@ def main(argv=None):
 
 def _needs_tensorflow(args):
     """Whether the command will load TensorFlow (ONNX and TFLite serving never does)."""
-    if args.command in ("demo", "train", "export"):
+    if args.command in ("demo", "train", "export", "prepare"):
         return True
     if args.command == "tokenize":
         return False
@@ -250,6 +273,28 @@ def run_train(args):
         return
     print(f"run folder: {result['run_dir']} (best {result['monitor']} {result['best']:.4f} "
           f"after {result['epochs_run']} epochs)")
+
+
+def run_prepare(args):
+    import time
+
+    from keras_lstm.training import configure
+
+    task = tasks.get(args.task)
+    values = {name: getattr(args, name) for name in ("out", *task.prepare_fields)}
+    if values["data"] is None:
+        raise ConfigError("--data: the file to prepare is required")
+    if Path(args.out).exists() and any(Path(args.out).iterdir()):
+        raise ConfigError(f"{args.out}: exists and is not empty; choose another --out")
+    config = configure(task, values, args.preset, verbose=args.verbosity)
+    started = time.perf_counter()
+    prepared = task.prepare_data(config, args.out, args.shards, verbose=args.verbosity)
+    seconds = time.perf_counter() - started
+    meta = prepared.meta
+    print(f"prepared {meta['rows']} texts in {seconds:.1f} s ({meta['rows'] / seconds:,.0f} "
+          f"texts/s): " + ", ".join(f"{k} {v}" for k, v in meta["splits"].items())
+          + f"; {meta['duplicates']} duplicates removed ({meta['conflicting']} texts with two "
+            f"labels); {len(meta['train_shards'])} training shards in {args.out}")
 
 
 def _runtime(args):
@@ -349,6 +394,7 @@ def run_demo(args):
 COMMANDS = {
     "demo": run_demo,
     "train": run_train,
+    "prepare": run_prepare,
     "evaluate": run_evaluate,
     "predict": run_predict,
     "export": run_export,

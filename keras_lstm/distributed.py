@@ -21,6 +21,8 @@ import json
 import numpy as np
 import tensorflow as tf
 
+from keras_lstm.progress import process_seconds
+
 
 def worker_count_and_index(strategy):
     """`(number of workers, this worker's index)`; `(1, 0)` outside a cluster."""
@@ -82,8 +84,10 @@ def fit_custom(model, strategy, task, train_ds, val_ds, epochs, patience, best_m
     waited = 0
     for epoch in range(epochs):
         sums = np.zeros(4)
-        for _ in range(steps):
+        for step in range(steps):
             sums += [float(v) for v in train_step(iterator)]
+            if verbose > 1 and epoch == 0 and step == 0:
+                print(f"first training step after {process_seconds():.1f} s", flush=True)
         val_sums = np.zeros(4)
         for x, y in val_ds.take(getattr(val_ds, "steps_per_epoch", None)
                                 or int(val_ds.cardinality())):

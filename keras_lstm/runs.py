@@ -49,6 +49,20 @@ def atomic_write_text(path, text):
         raise
 
 
+def atomic_copy(source, path):
+    """Copies the file `source` to `path` through a temporary file in the same folder."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        shutil.copyfile(source, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 @contextlib.contextmanager
 def atomic_directory(final):
     """Yields a temporary folder beside `final` that replaces `final` once the block succeeds.

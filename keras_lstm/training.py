@@ -19,6 +19,7 @@ import keras
 
 from keras_lstm import presets, runs
 from keras_lstm.errors import ConfigError, DataError
+from keras_lstm.progress import process_seconds
 from keras_lstm.tasks.config import STRATEGIES
 
 
@@ -33,7 +34,12 @@ def configure(task, values: dict, preset: str | None = None, verbose=1):
     if preset is None:
         preset = task.choose_preset(probe)
     settings = {} if preset == "none" else presets.get(task.name, preset)
-    config = task.config_class(**{**settings, **values, "preset": preset})
+    fixed = task.fixed_settings(probe)
+    for name, value in fixed.items():
+        if name in values and values[name] != value:
+            raise ConfigError(f"--{name.replace('_', '-')} {values[name]}: {probe.data} was "
+                              f"prepared with {value!r}; prepare it again to change it")
+    config = task.config_class(**{**settings, **values, **fixed, "preset": preset})
     if verbose:
         given = sorted(set(values) & set(settings))
         print(f"preset: {preset}" + (f" (overridden: {', '.join(given)})" if given else ""),
@@ -84,7 +90,7 @@ def train(task, config, resume=False, verbose=1):
     if config.strategy == "default":
         tf.config.experimental.enable_op_determinism()
 
-    splits = task.load_data(config)
+    splits = task.load_data(config, verbose)
     preprocessors = task.build_preprocessors(config, splits)
     for name, preprocessor in preprocessors.items():
         if len(preprocessor.vocabulary) <= 2 + (2 if preprocessor.start_end else 0):
@@ -102,9 +108,7 @@ def train(task, config, resume=False, verbose=1):
         "training": config.to_dict(),
         "preprocessors": {name: p.save(run_dir) for name, p in preprocessors.items()},
         **facts,
-        "splits": {name: len(split[0]) for name, split in
-                   (("train", splits.train), ("validation", splits.validation),
-                    ("test", splits.test)) if split is not None},
+        "splits": splits.sizes(),
     })
 
     backup = run_dir / "backup"
@@ -114,6 +118,9 @@ def train(task, config, resume=False, verbose=1):
     workers, worker_index = distributed.worker_count_and_index(strategy)
     train_ds, val_ds, fit_kwargs = task.datasets(config, splits, preprocessors, facts, completed,
                                                  workers, worker_index)
+    if verbose > 1 and hasattr(train_ds, "files"):
+        print(f"worker {worker_index} of {workers} reads {len(train_ds.files)} training shards: "
+              + ", ".join(Path(f).name for f in train_ds.files), flush=True)
     with strategy.scope():
         model = task.build_model(config, facts, extra)
         model.compile(optimizer=keras.optimizers.Adam(config.learning_rate,
@@ -143,7 +150,9 @@ def train(task, config, resume=False, verbose=1):
     ]
     bar = verbose == 1 and sys.stdout.isatty()
     if verbose and not bar:
-        callbacks.insert(0, EpochLine(config.epochs))
+        callbacks.insert(0, EpochLine(config.epochs, fit_kwargs.get("steps_per_epoch")))
+    if verbose > 1:
+        callbacks.insert(0, FirstStep())
     # The datasets shuffle themselves (seeded); fit() must not try to.
     history = model.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
                         callbacks=callbacks, verbose=1 if bar else 0, shuffle=False,
@@ -265,6 +274,15 @@ class TrainingStateBackup(keras.callbacks.Callback):
         runs.atomic_write_text(self.path, json.dumps(self.states))
 
 
+class FirstStep(keras.callbacks.Callback):
+    """Says, once, how long the command took to reach its first training step (`-v`)."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        if not getattr(self, "said", False):
+            self.said = True
+            print(f"first training step after {process_seconds():.1f} s", flush=True)
+
+
 class BestModel(keras.callbacks.Callback):
     """Saves the model whenever the monitored validation score improves, atomically.
 
@@ -295,16 +313,30 @@ class BestModel(keras.callbacks.Callback):
 
 
 class EpochLine(keras.callbacks.Callback):
-    """One plain line per epoch (for logs and pipes: no progress-bar control codes)."""
+    """One plain line per epoch (for logs and pipes: no progress-bar control codes).
 
-    def __init__(self, epochs):
+    A long epoch also gets a line every `every` seconds with its step and rate.
+    """
+
+    def __init__(self, epochs, steps=None, every=30.0):
         super().__init__()
-        self.epochs = epochs
+        self.epochs, self.steps, self.every = epochs, steps, every
 
     def on_epoch_begin(self, epoch, logs=None):
         import time
 
-        self.started = time.perf_counter()
+        self.epoch = epoch
+        self.started = self.last = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        import time
+
+        now = time.perf_counter()
+        if now - self.last >= self.every:
+            self.last = now
+            of = f" of {self.steps}" if self.steps else ""
+            print(f"epoch {self.epoch + 1}/{self.epochs}: step {batch + 1}{of} "
+                  f"({(batch + 1) / (now - self.started):.1f} steps/s)", flush=True)
 
     def on_epoch_end(self, epoch, logs=None):
         import time

@@ -47,6 +47,11 @@ class Vocabulary:
         `reserved` tokens (e.g. start/end markers) come right after PAD and OOV.
         """
         counts = collections.Counter(token for tokens in token_lists for token in tokens)
+        return cls.from_counts(counts, max_size, min_count, reserved)
+
+    @classmethod
+    def from_counts(cls, counts, max_size=20_000, min_count=1, reserved=()):
+        """`build` from `{token: count}` (a corpus counted in one streaming pass)."""
         special = [PAD, OOV, *reserved]
         ranked = sorted((t for t, n in counts.items() if n >= min_count and t not in special),
                         key=lambda t: (-counts[t], t))

@@ -245,6 +245,27 @@ def test_cli_multi_worker_job_writes_one_run_folder(tmp_path):
     assert (out / "model.keras").is_file()
 
 
+def test_two_workers_on_prepared_data_each_read_only_their_shards(tmp_path):
+    data, prepared, out = _two_class_csv(tmp_path), tmp_path / "prepared", tmp_path / "run"
+    done = subprocess.run([sys.executable, "-m", "keras_lstm", "prepare", "sentiment", "--data",
+                           str(data), "--out", str(prepared), "--shards", "4"],
+                          capture_output=True, text=True, cwd=REPO)
+    assert done.returncode == 0, done.stderr
+    command = [sys.executable, "-m", "keras_lstm", "train", "sentiment", "--data", str(prepared),
+               "--out", str(out), "--units", "4", "--embedding-dim", "4", "--epochs", "1",
+               "--strategy", "multi-worker", "-v"]
+    outputs = _launch_workers(command, tmp_path)
+    read = {}
+    for output in outputs:
+        line = next(line for line in output.splitlines() if " training shards: " in line)
+        worker = int(line.split()[1])
+        read[worker] = set(line.split(": ", 1)[1].split(", "))
+    assert set(read) == {0, 1} and not read[0] & read[1]
+    assert read[0] | read[1] == {f"train-0000{i}-of-00004.tfrecord" for i in range(4)}
+    assert all("first training step after" in output for output in outputs)
+    assert (out / "model.keras").is_file()
+
+
 @pytest.mark.parametrize("tf_config, message", [
     (None, "needs TF_CONFIG"),
     ("{not json", "expected JSON"),

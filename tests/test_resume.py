@@ -46,11 +46,14 @@ def _two_class_csv(path):
 # * "improves-after-the-kill": 0.95 after epoch 1, 1.0 after epoch 2: the best model is
 #   written by the resumed run, so its weights test the restored weights, optimizer
 #   state, dropout states and data order.
+# "streamed": the data read into shards in RUN/prepared (`--stream`), which the
+# resumed run reads again instead of tokenizing the file.
 @pytest.mark.slow
-@pytest.mark.parametrize("learning_rate, stop_epoch", [("2e-3", 2), ("1e-3", 3)],
-                         ids=["saturated-before-the-kill", "improves-after-the-kill"])
+@pytest.mark.parametrize("learning_rate, stop_epoch, stream", [
+    ("2e-3", 2, False), ("1e-3", 3, False), ("1e-3", 2, True)],
+    ids=["saturated-before-the-kill", "improves-after-the-kill", "streamed"])
 def test_sigkill_and_resume_stops_early_at_the_same_epoch_with_the_same_weights(
-        tmp_path, learning_rate, stop_epoch):
+        tmp_path, learning_rate, stop_epoch, stream):
     from keras_lstm.runs import load_model
 
     data = _two_class_csv(tmp_path / "train.csv")
@@ -58,7 +61,8 @@ def test_sigkill_and_resume_stops_early_at_the_same_epoch_with_the_same_weights(
     def args(out):
         return ["train", "sentiment", "--data", data, "--out", out, "--preset", "none",
                 "--units", "8", "--embedding-dim", "8", "--epochs", EPOCHS, "--batch-size", "16",
-                "--seed", "3", "--patience", "1", "--learning-rate", learning_rate]
+                "--seed", "3", "--patience", "1", "--learning-rate", learning_rate,
+                "--stream" if stream else "--no-stream"]
 
     whole = run_cli(*args(tmp_path / "whole"))
     assert whole.returncode == 0, whole.stderr[-2000:]
@@ -72,6 +76,8 @@ def test_sigkill_and_resume_stops_early_at_the_same_epoch_with_the_same_weights(
     resumed = run_cli(*args(interrupted), "--resume")
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert f"resuming after epoch {committed}" in resumed.stdout
+    assert (f"reading the shards prepared in {interrupted / 'prepared'}" in resumed.stdout) \
+        == stream
     # The resumed run trained exactly the epochs the uninterrupted run had left, with the
     # same losses and accuracies, and stopped at the same epoch.
     assert epoch_lines(resumed.stdout) == {epoch: line for epoch, line in whole_epochs.items()

@@ -60,10 +60,16 @@ def make_dataset(texts, label_ids, preprocessor, batch_size=64, shuffle=True, se
         with an attribute `steps_per_epoch`.
     """
     texts, label_ids = list(texts), list(label_ids)
-    ids = preprocessor.ragged_batched(texts)
-    labels = tf.constant(label_ids, tf.int32)
-    count = len(texts)
-    boundaries = bucket_boundaries(preprocessor.preprocessor.max_length or 100)
+    return batches_of(preprocessor.ragged_batched(texts), tf.constant(label_ids, tf.int32),
+                      preprocessor.preprocessor.max_length or 100, batch_size, shuffle, seed,
+                      epochs, first_epoch, num_shards, shard_index)
+
+
+def batches_of(ids, labels, max_length, batch_size=64, shuffle=True, seed=0, epochs=1,
+               first_epoch=0, num_shards=1, shard_index=0):
+    """`make_dataset` from ragged ids `(n, None)` and labels `(n,)` already in memory."""
+    count = int(ids.nrows())
+    boundaries = bucket_boundaries(max_length)
 
     def one_epoch(epoch):
         order = tf.range(count, dtype=tf.int64)
@@ -140,4 +146,91 @@ def make_pair_dataset(sources, targets, source_preprocessor, target_preprocessor
     dataset = dataset.repeat().skip(first_epoch * steps).take(remaining * steps)
     dataset = prefetched(dataset)
     dataset.steps_per_epoch = steps
+    return dataset
+
+
+# A prepared training split of at most this many records is read into memory
+# and permuted exactly as `make_dataset` permutes texts; a larger one streams
+# from its shards through a shuffle buffer of `SHUFFLE_BUFFER` records.
+IN_MEMORY_RECORDS = 200_000
+SHUFFLE_BUFFER = 65_536
+_FEATURES = {"tokens": tf.io.RaggedFeature(tf.string, row_splits_dtype=tf.int64),
+             "label": tf.io.FixedLenFeature([], tf.int64)}
+
+
+def _parsed(records, preprocessor, chunk=1024):
+    """Serialized examples → `(ids, label)` elements, parsed and looked up a chunk at a time."""
+    def parse(serialized):
+        example = tf.io.parse_example(serialized, _FEATURES)
+        return preprocessor.ids(example["tokens"]), tf.cast(example["label"], tf.int32)
+
+    # Unbatched, a ragged row is a ragged spec of rank 0; the identity map makes it a tensor.
+    return records.batch(chunk).map(parse).unbatch().map(lambda ids, label: (ids, label))
+
+
+def steps_of(lengths, batch_size, boundaries):
+    """Batches `bucket_by_sequence_length` makes from records with these length counts.
+
+    Each bucket emits full batches and, at the end, its partial one:
+    `Σ ceil(records in bucket / batch_size)`.
+    """
+    lengths = np.asarray(lengths)
+    buckets = np.searchsorted(boundaries, np.arange(len(lengths)), side="right")
+    per_bucket = np.bincount(buckets, weights=lengths, minlength=len(boundaries) + 1)
+    return int(np.ceil(per_bucket / batch_size).sum())
+
+
+def make_prepared_dataset(shards, preprocessor, batch_size=64, shuffle=True, seed=0, epochs=1,
+                          first_epoch=0, num_shards=1, shard_index=0):
+    """`make_dataset` over a prepared split's TFRecord shards (`Prepared.shards()`).
+
+    Small and alone (at most `IN_MEMORY_RECORDS`, one worker), the records are
+    read in their original order (shard `i % n` holds record `i`) and batched by
+    `batches_of`: the same batches as `make_dataset` on the same texts.
+    Otherwise the data streams: each worker reads only the shards `i` with
+    `i % num_shards == shard_index`, each epoch in a seeded order of files,
+    through a seeded shuffle buffer; the number of batches comes from the
+    shards' length histograms (the smallest worker's, so that all take as many).
+    """
+    files = [path for path, _ in shards]
+    lengths = [counts for _, counts in shards]
+    max_length = len(lengths[0]) - 1
+    boundaries = bucket_boundaries(max_length)
+    total = int(sum(c.sum() for c in lengths))
+    if num_shards == 1 and total <= IN_MEMORY_RECORDS:
+        records = tf.data.Dataset.from_tensor_slices(files).interleave(
+            tf.data.TFRecordDataset, cycle_length=len(files), block_length=1)
+        ids, labels = [], []
+        for piece_ids, piece_labels in _parsed(records, preprocessor).ragged_batch(16_384):
+            ids.append(piece_ids)
+            labels.append(piece_labels)
+        return batches_of(tf.concat(ids, 0), tf.concat(labels, 0), max_length, batch_size,
+                          shuffle, seed, epochs, first_epoch)
+    if len(files) < num_shards:
+        raise ValueError(f"{len(files)} shards cannot be shared by {num_shards} workers; "
+                         "prepare with --shards at least the number of workers")
+    if not 0 <= shard_index < num_shards:
+        raise ValueError(f"shard_index must be in [0, {num_shards}), got {shard_index}")
+    mine = [i for i in range(len(files)) if i % num_shards == shard_index]
+    steps = min(steps_of(sum(lengths[i] for i in range(len(files)) if i % num_shards == w),
+                         batch_size, boundaries) for w in range(num_shards))
+
+    def one_epoch(epoch):
+        order = (np.random.default_rng([seed, epoch]).permutation(mine) if shuffle else mine)
+        records = tf.data.Dataset.from_tensor_slices([files[i] for i in order]).interleave(
+            tf.data.TFRecordDataset, cycle_length=len(order), block_length=16)
+        if shuffle:
+            records = records.shuffle(SHUFFLE_BUFFER, seed=seed * 1_000_003 + epoch)
+        return _parsed(records, preprocessor).bucket_by_sequence_length(
+            lambda x, _: tf.shape(x)[0], bucket_boundaries=boundaries,
+            bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
+            padded_shapes=([None], []), padding_values=(PAD_ID, 0)).take(steps)
+
+    epochs_run = range(first_epoch, max(epochs, first_epoch + 1))
+    dataset = one_epoch(epochs_run[0])
+    for epoch in epochs_run[1:]:
+        dataset = dataset.concatenate(one_epoch(epoch))
+    dataset = prefetched(dataset)
+    dataset.steps_per_epoch = steps
+    dataset.files = [files[i] for i in mine]
     return dataset

@@ -41,48 +41,6 @@ class LabelledTexts:
     path: str
 
 
-def _read_text(path):
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"{path}: file not found")
-    if not path.is_file():
-        raise DataError(f"{path}: not a file")
-    try:
-        raw = path.read_bytes()
-    except OSError as error:
-        raise DataError(f"{path}: cannot read ({error.strerror})") from None
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = raw[: error.start].count(b"\n") + 1
-        raise DataError(f"{path}, line {line}: not valid UTF-8 (byte {raw[error.start]:#04x}); "
-                        "save the file as UTF-8") from None
-
-
-def split_lines(text):
-    r"""Splits text into lines at "\n" only; "\r\n" counts as one break.
-
-    Unlike `str.splitlines()`, this keeps U+2028, U+2029, U+0085, \x0b, \x0c
-    and \x1c-\x1e inside the line, and a lone "\r" too. A final line break
-    does not start an empty last line.
-
-    Args:
-        text: The whole file, decoded.
-
-    Returns:
-        A list of lines without their line breaks.
-
-    Example:
-
-    >>> split_lines("a\u2028b\r\nc\rd\n")
-    ['a\u2028b', 'c\rd']
-    """
-    lines = text.split("\n")
-    if lines[-1] == "":
-        lines.pop()
-    return [line[:-1] if line.endswith("\r") else line for line in lines]
-
-
 _CSV_LIMIT_LOCK = threading.Lock()
 
 
@@ -117,40 +75,100 @@ def read_labelled_file(path, text_column="text", label_column="label", format=No
         DataError: missing/unreadable file, invalid UTF-8, unknown format,
             missing column, empty text or label, bad JSON, or no rows.
     """
+    texts, labels = [], []
+    for _, text, label in iter_labelled_rows(path, text_column, label_column, format):
+        texts.append(text)
+        labels.append(label)
+    return LabelledTexts(texts, labels, str(path))
+
+
+def iter_labelled_rows(path, text_column="text", label_column="label", format=None):  # noqa: A002
+    """`read_labelled_file` one row at a time: yields `(line, text, label)`.
+
+    The file is read as a stream (memory does not grow with it), with the
+    same checks and the same one-line errors as `read_labelled_file`,
+    including "no rows" at the end of an empty file.
+    """
     path = Path(path)
     format = format or FORMATS.get(path.suffix.lower())  # noqa: A001
     if format not in ("csv", "tsv", "jsonl"):
         raise DataError(f"{path}: unknown format (expected a .csv, .tsv or .jsonl file)")
-    text = _read_text(path)
-    if format == "jsonl":
-        rows = _jsonl_rows(path, text)
-    else:
-        with _csv_field_limit(len(text) + 1):
-            rows = list(_table_rows(path, text, format, (text_column, label_column)))
-    texts, labels = [], []
-    for line, row in rows:
-        for column in (text_column, label_column):
-            if column not in row:
-                found = ", ".join(repr(k) for k in row) or "none"
-                raise DataError(f"{path}, line {line}: no field {column!r} (found {found}); "
-                                "set --text-column/--label-column")
-        value, label = row[text_column], row[label_column]
-        if value is not None and not isinstance(value, str):
-            raise DataError(f"{path}, line {line}, field {text_column!r}: expected a string, "
-                            f"got {_json_type(value)}")
-        if value is None or not value.strip():
-            raise DataError(f"{path}, line {line}, field {text_column!r}: empty text")
-        if isinstance(label, (list, dict)):
-            raise DataError(f"{path}, line {line}, field {label_column!r}: expected a string "
-                            f"or a number, got {_json_type(label)}")
-        if label is None or not str(label).strip():
-            raise DataError(f"{path}, line {line}, field {label_column!r}: empty label")
-        texts.append(value)
-        labels.append(str(label).strip())
-    if not texts:
+    if not path.exists():
+        raise DataError(f"{path}: file not found")
+    if not path.is_file():
+        raise DataError(f"{path}: not a file")
+    try:
+        stream = path.open("rb")
+    except OSError as error:
+        raise DataError(f"{path}: cannot read ({error.strerror})") from None
+    count = 0
+    with stream:
+        try:
+            if format == "jsonl":
+                rows = _jsonl_rows(path, split_lines(stream))
+            else:
+                text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
+                rows = _table_rows(path, text, format, (text_column, label_column))
+            with _csv_field_limit(path.stat().st_size + 1):
+                for line, row in rows:
+                    count += 1
+                    yield (line, *_labelled(path, line, row, text_column, label_column))
+        except UnicodeDecodeError:
+            _raise_utf8_error(path)
+    if not count:
         raise DataError(f"{path}: no rows (expected a header and at least one row)"
                         if format != "jsonl" else f"{path}: no rows")
-    return LabelledTexts(texts, labels, str(path))
+
+
+def _labelled(path, line, row, text_column, label_column):
+    for column in (text_column, label_column):
+        if column not in row:
+            found = ", ".join(repr(k) for k in row) or "none"
+            raise DataError(f"{path}, line {line}: no field {column!r} (found {found}); "
+                            "set --text-column/--label-column")
+    value, label = row[text_column], row[label_column]
+    if value is not None and not isinstance(value, str):
+        raise DataError(f"{path}, line {line}, field {text_column!r}: expected a string, "
+                        f"got {_json_type(value)}")
+    if value is None or not value.strip():
+        raise DataError(f"{path}, line {line}, field {text_column!r}: empty text")
+    if isinstance(label, (list, dict)):
+        raise DataError(f"{path}, line {line}, field {label_column!r}: expected a string "
+                        f"or a number, got {_json_type(label)}")
+    if label is None or not str(label).strip():
+        raise DataError(f"{path}, line {line}, field {label_column!r}: empty label")
+    return value, str(label).strip()
+
+
+def split_lines(stream):
+    r"""Decoded lines of a binary stream, split at "\n" only; "\r\n" counts as one break.
+
+    Unlike `str.splitlines()`, this keeps U+2028, U+2029, U+0085, \x0b, \x0c
+    and \x1c-\x1e inside the line, and a lone "\r" too. A final line break
+    does not start an empty last line. Raises UnicodeDecodeError on bad UTF-8.
+
+    Example:
+
+    >>> list(split_lines(io.BytesIO("a\u2028b\r\nc\rd\n".encode())))
+    ['a\u2028b', 'c\rd']
+    """
+    for number, raw in enumerate(stream, start=1):
+        if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:]
+        line = raw.decode("utf-8")
+        yield line[:-2] if line.endswith("\r\n") else line[:-1] if line.endswith("\n") else line
+
+
+def _raise_utf8_error(path):
+    """The one-line error for the first line of `path` that is not UTF-8."""
+    with Path(path).open("rb") as stream:
+        for number, raw in enumerate(stream, start=1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise DataError(f"{path}, line {number}: not valid UTF-8 (byte "
+                                f"{raw[error.start]:#04x}); save the file as UTF-8") from None
+    raise DataError(f"{path}: not valid UTF-8; save the file as UTF-8")
 
 
 def _json_type(value):
@@ -160,9 +178,9 @@ def _json_type(value):
 
 
 def _table_rows(path, text, format, columns):  # noqa: A002
-    # io.StringIO(newline="") hands the csv module each line with its own ending
-    # ("\n", "\r\n" or "\r"), never splitting at U+2028 and the like.
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter="," if format == "csv" else "\t")
+    # A text stream opened with newline="" hands the csv module each line with its
+    # own ending ("\n", "\r\n" or "\r"), never splitting at U+2028 and the like.
+    reader = csv.reader(text, delimiter="," if format == "csv" else "\t")
     try:
         header = next(reader)
     except StopIteration:
@@ -188,8 +206,8 @@ def _table_rows(path, text, format, columns):  # noqa: A002
         yield reader.line_num, dict(zip(header, values))
 
 
-def _jsonl_rows(path, text):
-    for number, line in enumerate(split_lines(text), start=1):
+def _jsonl_rows(path, lines):
+    for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:

@@ -31,6 +31,12 @@ class Splits:
     test: tuple | None = None
     source: str = ""
 
+    def sizes(self) -> dict:
+        """Examples per split, for config.json."""
+        return {name: len(split[0]) for name, split in
+                (("train", self.train), ("validation", self.validation), ("test", self.test))
+                if split is not None}
+
 
 class Task:
     """One application of the LSTM. Subclasses fill in every method."""
@@ -39,6 +45,8 @@ class Task:
     # The validation metric that picks the best model and drives early stopping.
     monitor: str = "val_loss"
     monitor_mode: str = "min"
+    # The config fields `keras-lstm prepare` takes (none: the task reads its data in memory).
+    prepare_fields: tuple = ()
 
     def __init__(self, name: str):
         self.name = name
@@ -49,7 +57,15 @@ class Task:
         """The preset for this config's data when the user named none."""
         raise NotImplementedError
 
-    def load_data(self, config) -> Splits:
+    def fixed_settings(self, config: TrainingConfig) -> dict:
+        """Config fields the data fixes (prepared data was tokenized and split already)."""
+        return {}
+
+    def prepare_data(self, config, out, shards=None, verbose=1):
+        """`keras-lstm prepare`: reads `config.data` into shards in the folder `out`."""
+        raise NotImplementedError
+
+    def load_data(self, config, verbose=0) -> Splits:
         """Reads, cleans and splits the data; one `DataError` line for unusable data."""
         raise NotImplementedError
 
@@ -156,9 +172,11 @@ def held_out(run_dir, name):
         from keras_lstm.data.pairs import read_pairs
 
         return read_pairs(path).sources
+    import itertools
+
     from keras_lstm.data import readers
 
-    return readers.read_labelled_file(path).texts
+    return [text for _, text, _ in itertools.islice(readers.iter_labelled_rows(path), 2000)]
 
 
 def default_split(run_dir, *names):

@@ -120,6 +120,9 @@ class SentimentConfig(TrainingConfig):
         stopwords: `None`, `"english"` or `"chinese"` (negations are kept).
         cjk_bigrams: Tokens are overlapping bigrams of consecutive CJK characters.
         val_fraction, test_fraction: Split fractions when no files are given.
+        stream: Read `data` as a stream into TFRecord shards (see
+            `keras_lstm.data.prepared`); `None`: for files of 64 MiB or more and
+            for prepared folders.
     """
 
     val_data: str | None = None
@@ -136,6 +139,7 @@ class SentimentConfig(TrainingConfig):
     cjk_bigrams: bool = False
     val_fraction: float = 0.1
     test_fraction: float = 0.1
+    stream: bool | None = None
 
     def validate(self):
         super().validate()

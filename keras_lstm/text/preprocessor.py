@@ -36,7 +36,13 @@ class GraphPreprocessor(tf.Module):
 
     def ragged(self, texts):
         """`(batch,)` strings → ragged int32 ids `(batch, None)`."""
-        tokens = self.tokenizer.tokenize(texts)
+        return self.ids(self.tokenizer.tokenize(texts))
+
+    def ids(self, tokens):
+        """Ragged string tokens `(batch, None)` → ragged int32 ids, as `ragged` gives them.
+
+        Prepared shards hold tokens: reading them, this is all that is left to do.
+        """
         ids = tf.cast(tf.ragged.map_flat_values(self.table.lookup, tokens), tf.int32)
         ids = ids[:, : self.preprocessor.max_length]
         rows = ids.nrows()

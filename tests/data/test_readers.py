@@ -1,6 +1,7 @@
 """Reading labelled files: formats, errors naming file/line/field, dedup, splits."""
 
 import csv
+import io
 import json
 
 import pytest
@@ -124,8 +125,11 @@ def test_jsonl_with_lone_carriage_returns_says_so(tmp_path):
 
 
 def test_split_lines_breaks_at_newline_only():
-    assert readers.split_lines("a\u2028b\x0cc\r\nd\re\n\nf") == ["a\u2028b\x0cc", "d\re", "", "f"]
-    assert readers.split_lines("") == [] and readers.split_lines("\n") == [""]
+    def split(text):
+        return list(readers.split_lines(io.BytesIO(text.encode())))
+
+    assert split("a\u2028b\x0cc\r\nd\re\n\nf") == ["a\u2028b\x0cc", "d\re", "", "f"]
+    assert split("") == [] and split("\n") == [""]
 
 
 @pytest.mark.parametrize("name", ["a.csv", "a.tsv"])
