@@ -155,17 +155,23 @@ def make_pair_dataset(sources, targets, source_preprocessor, target_preprocessor
 IN_MEMORY_RECORDS = 200_000
 SHUFFLE_BUFFER = 65_536
 _FEATURES = {"tokens": tf.io.RaggedFeature(tf.string, row_splits_dtype=tf.int64),
-             "label": tf.io.FixedLenFeature([], tf.int64)}
+             "row_splits": tf.io.RaggedFeature(tf.int64, row_splits_dtype=tf.int64),
+             "labels": tf.io.RaggedFeature(tf.int64, row_splits_dtype=tf.int64)}
 
 
-def _parsed(records, preprocessor, chunk=1024):
-    """Serialized examples → `(ids, label)` elements, parsed and looked up a chunk at a time."""
+def _parsed(records, preprocessor):
+    """Shard records (blocks of examples, see `keras_lstm.data.prepared`) → `(ids, label)`."""
     def parse(serialized):
-        example = tf.io.parse_example(serialized, _FEATURES)
-        return preprocessor.ids(example["tokens"]), tf.cast(example["label"], tf.int32)
+        block = tf.io.parse_single_example(serialized, _FEATURES)
+        tokens = tf.RaggedTensor.from_row_splits(block["tokens"], block["row_splits"])
+        return tf.data.Dataset.from_tensor_slices(
+            (preprocessor.ids(tokens).to_tensor(), tokens.row_lengths(),
+             tf.cast(block["labels"], tf.int32)))
 
-    # Unbatched, a ragged row is a ragged spec of rank 0; the identity map makes it a tensor.
-    return records.batch(chunk).map(parse).unbatch().map(lambda ids, label: (ids, label))
+    def unpad(ids, length, label):
+        return ids[:tf.maximum(length, 1)], label  # an empty text is one [UNK] step
+
+    return records.flat_map(parse).map(unpad)
 
 
 def steps_of(lengths, batch_size, boundaries):

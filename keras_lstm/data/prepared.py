@@ -11,8 +11,10 @@
 3. **tokenize and write**: chunks of kept rows are tokenized in the graph
    (`keras_lstm.text.TextTokenizer`); the training rows' tokens are counted
    (memory bounded by the number of distinct tokens) and every training and
-   validation row is written, cut to `max_length` tokens, as a `tf.train.Example`
-   `{"tokens": bytes_list, "label": int64}` to round-robin shards, with a
+   validation row is written, cut to `max_length` tokens, in blocks of
+   `BLOCK_RECORDS` examples, each block one `tf.train.Example` record
+   `{"tokens": flat bytes_list, "row_splits": int64, "labels": int64}`; training
+   blocks go round-robin to the shards (block `i` to shard `i % shards`), with a
    histogram of lengths per shard (it gives the number of batches of any batch
    size without reading the data). Validation, test and calibration texts are
    also written as JSON Lines, the run folder's `splits/`.
@@ -41,6 +43,9 @@ FORMAT_VERSION = 1
 # `train --data FILE` prepares (streams) by itself from this size on.
 STREAM_BYTES = 64 * 2**20
 CHUNK_ROWS = 8192
+# Examples per TFRecord record: a record holds a block of examples (serializing
+# one proto per example would cost more than tokenizing it).
+BLOCK_RECORDS = 128
 RECORDS_PER_SHARD = 250_000
 MIN_SHARDS = 8
 CALIBRATION_TEXTS = 1000
@@ -203,7 +208,13 @@ def _scan(path, settings, progress):
 
 
 def _write(path, work, settings, split, labels, label_ids, label_names, shards, progress):
-    """Pass 2: tokenize the kept rows, count training tokens, write shards and splits."""
+    """Pass 2: tokenize the kept rows, count training tokens, write shards and splits.
+
+    Tokenizing a chunk (TensorFlow, which releases the GIL) overlaps with
+    reading the next one and writing the last one (Python).
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
     import tensorflow as tf
 
     from keras_lstm.text.tokenizer import TextTokenizer
@@ -213,56 +224,76 @@ def _write(path, work, settings, split, labels, label_ids, label_names, shards, 
     max_length = settings["max_length"]
     train_files = [f"train-{i:05d}-of-{shards:05d}.tfrecord" for i in range(shards)]
     writers = [tf.io.TFRecordWriter(str(work / name)) for name in train_files]
-    validation = tf.io.TFRecordWriter(str(work / "validation.tfrecord"))
+    writers.append(tf.io.TFRecordWriter(str(work / "validation.tfrecord")))
     (work / "splits").mkdir()
     texts_out = {name: (work / "splits" / f"{name}.jsonl").open("w", encoding="utf-8")
                  for name in ("validation", "test", "calibration")}
     lengths = np.zeros((shards + 1, max_length + 1), np.int64)  # the last row: validation
-    counts, written = {}, 0
+    counts = {}
+    blocks = [0]  # training blocks written so far
 
-    def flush(rows):
-        nonlocal written
-        texts = [text for text, _, _ in rows]
+    def tokenize(texts, parts):
         tokens = tokenizer.tokenize(tf.constant(texts))
-        in_train = tf.constant([s == 0 for _, s, _ in rows])
-        flat = tf.ragged.boolean_mask(tokens, in_train).flat_values
+        flat = tf.ragged.boolean_mask(tokens, tf.constant(parts == 0)).flat_values
         unique, _, count = tf.unique_with_counts(flat)
-        for token, n in zip(unique.numpy().tolist(), count.numpy().tolist(), strict=True):
-            counts[token] = counts.get(token, 0) + n
-        for (text, s, label), row in zip(rows, tokens[:, :max_length].to_list(), strict=True):
-            name = label_names[label]
-            if s == 2:
-                _json_line(texts_out["test"], text, name)
-                continue
-            record = _example(row, label)
-            if s == 0:
-                shard = written % shards
-                writers[shard].write(record)
-                if written < CALIBRATION_TEXTS:
-                    _json_line(texts_out["calibration"], text, name)
-                written += 1
-            else:
-                shard = shards
-                validation.write(record)
-                _json_line(texts_out["validation"], text, name)
-            lengths[shard, max(1, len(row))] += 1
-        progress.update(len(rows))
+        return tokens[:, :max_length], unique.numpy(), count.numpy()
 
-    rows = []
-    try:
-        for i, (_, text, _) in enumerate(readers.iter_labelled_rows(
-                path, settings["text_column"], settings["label_column"])):
+    def write(texts, parts, label_numbers, tokenized):
+        cut, unique, count = tokenized
+        for token, n in zip(unique.tolist(), count.tolist(), strict=True):
+            counts[token] = counts.get(token, 0) + n
+        names = [label_names[i] for i in label_numbers]
+        for i in np.flatnonzero(parts == 2):
+            _json_line(texts_out["test"], texts[i], names[i])
+        for i in np.flatnonzero(parts == 1):
+            _json_line(texts_out["validation"], texts[i], names[i])
+        calibration = CALIBRATION_TEXTS - blocks[0] * BLOCK_RECORDS
+        for i in np.flatnonzero(parts == 0)[:max(calibration, 0)]:
+            _json_line(texts_out["calibration"], texts[i], names[i])
+        for part in (0, 1):
+            rows = np.flatnonzero(parts == part)
+            selected = tf.gather(cut, rows)
+            flat = selected.flat_values.numpy().tolist()
+            starts = selected.row_splits.numpy()
+            sizes = np.maximum(np.diff(starts), 1)  # an empty text is one [UNK] step
+            for first in range(0, len(rows), BLOCK_RECORDS):
+                last = min(first + BLOCK_RECORDS, len(rows))
+                shard = blocks[0] % shards if part == 0 else shards
+                writers[shard].write(_block(flat[starts[first]:starts[last]],
+                                            starts[first:last + 1] - starts[first],
+                                            label_numbers[rows[first:last]]))
+                np.add.at(lengths[shard], sizes[first:last], 1)
+                blocks[0] += part == 0
+        progress.update(len(texts))
+
+    def chunks():
+        texts, parts, numbers = [], [], []
+        rows = readers.iter_labelled_rows(path, settings["text_column"], settings["label_column"])
+        for i, (_, text, _) in enumerate(rows):
             if i >= len(split):
                 raise DataError(f"{path}: the file changed while it was read")
             if split[i] >= 0:
-                rows.append((text, int(split[i]), int(label_ids[labels[i]])))
-                if len(rows) == CHUNK_ROWS:
-                    flush(rows)
-                    rows = []
-        if rows:
-            flush(rows)
+                texts.append(text)
+                parts.append(split[i])
+                numbers.append(label_ids[labels[i]])
+                if len(texts) == CHUNK_ROWS:
+                    yield texts, np.array(parts), np.array(numbers)
+                    texts, parts, numbers = [], [], []
+        if texts:
+            yield texts, np.array(parts), np.array(numbers)
+
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            pending = None
+            for texts, parts, numbers in chunks():
+                future = pool.submit(tokenize, texts, parts)
+                if pending is not None:
+                    write(*pending[:3], pending[3].result())
+                pending = (texts, parts, numbers, future)
+            if pending is not None:
+                write(*pending[:3], pending[3].result())
     finally:
-        for writer in (*writers, validation):
+        for writer in writers:
             writer.close()
         for handle in texts_out.values():
             handle.close()
@@ -275,12 +306,14 @@ def _write(path, work, settings, split, labels, label_ids, label_names, shards, 
             "token_counts": "token_counts.json", "distinct_tokens": len(tokens)}
 
 
-def _example(tokens, label):
+def _block(tokens, row_splits, labels):
+    """One record: a block of examples, `tokens` flat with their `row_splits`, and `labels`."""
     import tensorflow as tf
 
     return tf.train.Example(features=tf.train.Features(feature={
         "tokens": tf.train.Feature(bytes_list=tf.train.BytesList(value=tokens)),
-        "label": tf.train.Feature(int64_list=tf.train.Int64List(value=[label])),
+        "row_splits": tf.train.Feature(int64_list=tf.train.Int64List(value=row_splits)),
+        "labels": tf.train.Feature(int64_list=tf.train.Int64List(value=labels)),
     })).SerializeToString()
 
 

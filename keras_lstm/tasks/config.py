@@ -160,6 +160,17 @@ class SentimentConfig(TrainingConfig):
             raise ConfigError(f"--val-fraction {self.val_fraction} + --test-fraction "
                               f"{self.test_fraction} leave nothing to train on; expected a sum "
                               "below 1")
+        from keras_lstm.data import prepared
+
+        if prepared.should_stream(self.data, self.stream):
+            for name in ("val_data", "test_data", "max_examples"):
+                if getattr(self, name) is not None:
+                    raise ConfigError(f"--{name.replace('_', '-')} does not apply to streamed "
+                                      f"(prepared) data: {self.data} is split by its hashes")
+            if self.strategy == "multi-worker" and not prepared.is_prepared(self.data):
+                raise ConfigError(f"{self.data}: multi-worker training reads prepared shards; "
+                                  f"run `keras-lstm prepare sentiment --data {self.data} --out "
+                                  "PREPARED` once, then train every worker with --data PREPARED")
         return self
 
 

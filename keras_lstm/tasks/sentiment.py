@@ -102,17 +102,9 @@ class SentimentTask(Task):
         """Streamed data: the prepared folder `data`, or `data` prepared into RUN/prepared."""
         from keras_lstm.data import prepared
 
-        for name in ("val_data", "test_data", "max_examples"):
-            if getattr(config, name) is not None:
-                raise ConfigError(f"--{name.replace('_', '-')} does not apply to streamed "
-                                  f"(prepared) data: {config.data} is split by its hashes")
         if prepared.is_prepared(config.data):
             folder = prepared.Prepared(config.data)
         else:
-            if config.strategy == "multi-worker":
-                raise ConfigError(f"{config.data}: multi-worker training reads prepared shards; "
-                                  f"run `keras-lstm prepare sentiment --data {config.data} --out "
-                                  "PREPARED` once, then train every worker with --data PREPARED")
             target = Path(config.out) / "prepared"
             settings = _prepare_settings(config)
             if prepared.is_prepared(target) and prepared.Prepared(target).matches(config.data,
