@@ -98,8 +98,9 @@ def export_sentiment(run_dir, work, formats=None, quantize=None, max_examples=50
     formats = tuple(formats or FORMATS)
     quantize = tuple(quantize or VARIANTS)
     classifier = SentimentClassifier(run_dir)
-    table = readers.read_labelled_file(Path(run_dir) / runs.SPLITS_DIR / "validation.jsonl")
-    texts, labels = table.texts[:max_examples], table.labels[:max_examples]
+    table = readers.read_labelled_file(Path(run_dir) / runs.SPLITS_DIR / "validation.jsonl",
+                                       limit=max_examples)
+    texts, labels = table.texts, table.labels
     label_ids = [classifier.labels.index(label) for label in labels]
     calibration = Path(run_dir) / runs.SPLITS_DIR / "calibration.jsonl"
     # Runs without calibration.jsonl calibrate on validation texts (documented).

@@ -225,6 +225,12 @@ def test_cli_prepare_then_train_and_evaluate_from_shards(tmp_path):
     scored = cli("evaluate", tmp_path / "r", "--json", cwd=tmp_path)
     assert scored.returncode == 0, scored.stderr
     assert json.loads(scored.stdout)["examples"] == config["splits"]["test"]
+    # The run's splits (copied from the shards' folder) serve the export's checks.
+    exported = cli("export", tmp_path / "r", "--formats", "onnx", cwd=tmp_path)
+    assert exported.returncode == 0, exported.stderr
+    onnx = cli("evaluate", tmp_path / "r" / "export", "--runtime", "onnx", "--data",
+               tmp_path / "r" / "splits" / "test.jsonl", "--json", cwd=tmp_path)
+    assert json.loads(onnx.stdout)["accuracy"] == json.loads(scored.stdout)["accuracy"]
 
 
 @pytest.mark.parametrize("flags, message", [

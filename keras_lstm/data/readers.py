@@ -20,6 +20,7 @@ import contextlib
 import csv
 import dataclasses
 import io
+import itertools
 import json
 import threading
 from pathlib import Path
@@ -60,13 +61,15 @@ def _csv_field_limit(size):
             csv.field_size_limit(previous)
 
 
-def read_labelled_file(path, text_column="text", label_column="label", format=None):  # noqa: A002
+def read_labelled_file(path, text_column="text", label_column="label", format=None,  # noqa: A002
+                       limit=None):
     """Reads texts and labels from a CSV, TSV or JSON Lines file.
 
     Args:
         path: The file; its extension picks the format unless `format` does.
         text_column, label_column: Column names (CSV/TSV header) or JSON fields.
         format: "csv", "tsv" or "jsonl".
+        limit: Read only the first `limit` rows (the rest of the file is not read).
 
     Returns:
         `LabelledTexts`.
@@ -76,7 +79,8 @@ def read_labelled_file(path, text_column="text", label_column="label", format=No
             missing column, empty text or label, bad JSON, or no rows.
     """
     texts, labels = [], []
-    for _, text, label in iter_labelled_rows(path, text_column, label_column, format):
+    rows = iter_labelled_rows(path, text_column, label_column, format)
+    for _, text, label in itertools.islice(rows, limit):
         texts.append(text)
         labels.append(label)
     return LabelledTexts(texts, labels, str(path))

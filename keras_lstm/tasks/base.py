@@ -172,11 +172,9 @@ def held_out(run_dir, name):
         from keras_lstm.data.pairs import read_pairs
 
         return read_pairs(path).sources
-    import itertools
-
     from keras_lstm.data import readers
 
-    return [text for _, text, _ in itertools.islice(readers.iter_labelled_rows(path), 2000)]
+    return readers.read_labelled_file(path, limit=2000).texts
 
 
 def default_split(run_dir, *names):

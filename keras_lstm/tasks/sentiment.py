@@ -28,16 +28,14 @@ class SentimentTask(Task):
     # ----- training -----
 
     def choose_preset(self, config):
-        import itertools
-
         from keras_lstm.data import prepared, readers
 
         if config.data is None:
             return "reviews-zh"
         if prepared.is_prepared(config.data):
             return prepared.Prepared(config.data).meta["preset"]
-        rows = readers.iter_labelled_rows(config.data, config.text_column, config.label_column)
-        sample = [text for _, text, _ in itertools.islice(rows, 2000)]
+        sample = readers.read_labelled_file(config.data, config.text_column, config.label_column,
+                                            limit=2000).texts
         return "reviews-zh" if presets.is_mostly_cjk(sample) else "tweets-en"
 
     def fixed_settings(self, config):

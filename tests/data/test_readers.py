@@ -194,3 +194,12 @@ def test_a_validation_fraction_that_rounds_to_no_rows_is_an_error():
     assert readers.stratified_split(texts, labels, (0.9, 0.0, 0.1))[1] == ([], [])
     assert len(readers.stratified_split(texts, labels, (0.5, 0.25, 0.25))[1][0]) == 2
     readers.check_validation_split(1, 0.1, 8)
+
+
+def test_a_limit_reads_no_further_than_its_rows(tmp_path):
+    path = write(tmp_path, "a.jsonl", '{"text": "a", "label": "x"}\n{"text": "b", "label": "y"}\n'
+                                      "not json at all\n")
+    table = readers.read_labelled_file(path, limit=2)
+    assert (table.texts, table.labels) == (["a", "b"], ["x", "y"])
+    with pytest.raises(DataError, match="line 3: not valid JSON"):
+        readers.read_labelled_file(path)
