@@ -67,7 +67,7 @@ def test_prepared_splits_and_vocabulary_are_the_in_memory_ones(corpus):
                             "test": len(test)}
     assert folder.meta["conflicting"] == conflicting > 0 and folder.meta["duplicates"] > 0
     assert folder.labels == sorted({y for _, y in train})
-    for name, rows in (("validation", validation), ("test", test)):
+    for name, rows in (("validation", validation), ("test", test), ("calibration", train[:1000])):
         written = readers.read_labelled_file(folder.split_file(name))
         assert list(zip(written.texts, written.labels)) == rows
     expected = build_vocabulary([t for t, _ in train], TokenizerConfig(), max_size=50, min_count=2)

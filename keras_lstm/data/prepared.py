@@ -171,9 +171,9 @@ def prepare(data, out, settings: dict, shards: int | None = None, verbose=1) -> 
                                                                       "test"))}
     readers.check_validation_split(sizes["validation"], settings["fractions"][1],
                                    sum(sizes.values()), str(data))
-    shards = shards or max(MIN_SHARDS, math.ceil(sizes["train"] / RECORDS_PER_SHARD))
-    if shards < 1:
+    if shards is not None and shards < 1:
         raise ConfigError(f"--shards: expected at least 1, got {shards}")
+    shards = shards or max(MIN_SHARDS, math.ceil(sizes["train"] / RECORDS_PER_SHARD))
     label_ids = np.array([train_labels.index(n) if n in train_labels else -1 for n in names])
     with atomic_directory(out) as work:
         with Progress(f"tokenizing and writing {shards} shards", verbose=verbose) as progress:
@@ -230,7 +230,7 @@ def _write(path, work, settings, split, labels, label_ids, label_names, shards, 
                  for name in ("validation", "test", "calibration")}
     lengths = np.zeros((shards + 1, max_length + 1), np.int64)  # the last row: validation
     counts = {}
-    blocks = [0]  # training blocks written so far
+    blocks = calibrated = 0  # training blocks written, calibration texts written
 
     def tokenize(texts, parts):
         tokens = tokenizer.tokenize(tf.constant(texts))
@@ -239,6 +239,7 @@ def _write(path, work, settings, split, labels, label_ids, label_names, shards, 
         return tokens[:, :max_length], unique.numpy(), count.numpy()
 
     def write(texts, parts, label_numbers, tokenized):
+        nonlocal blocks, calibrated
         cut, unique, count = tokenized
         for token, n in zip(unique.tolist(), count.tolist(), strict=True):
             counts[token] = counts.get(token, 0) + n
@@ -247,9 +248,9 @@ def _write(path, work, settings, split, labels, label_ids, label_names, shards, 
             _json_line(texts_out["test"], texts[i], names[i])
         for i in np.flatnonzero(parts == 1):
             _json_line(texts_out["validation"], texts[i], names[i])
-        calibration = CALIBRATION_TEXTS - blocks[0] * BLOCK_RECORDS
-        for i in np.flatnonzero(parts == 0)[:max(calibration, 0)]:
+        for i in np.flatnonzero(parts == 0)[:CALIBRATION_TEXTS - calibrated]:
             _json_line(texts_out["calibration"], texts[i], names[i])
+            calibrated += 1
         for part in (0, 1):
             rows = np.flatnonzero(parts == part)
             selected = tf.gather(cut, rows)
@@ -258,12 +259,12 @@ def _write(path, work, settings, split, labels, label_ids, label_names, shards, 
             sizes = np.maximum(np.diff(starts), 1)  # an empty text is one [UNK] step
             for first in range(0, len(rows), BLOCK_RECORDS):
                 last = min(first + BLOCK_RECORDS, len(rows))
-                shard = blocks[0] % shards if part == 0 else shards
+                shard = blocks % shards if part == 0 else shards
                 writers[shard].write(_block(flat[starts[first]:starts[last]],
                                             starts[first:last + 1] - starts[first],
                                             label_numbers[rows[first:last]]))
                 np.add.at(lengths[shard], sizes[first:last], 1)
-                blocks[0] += part == 0
+                blocks += part == 0
         progress.update(len(texts))
 
     def chunks():
