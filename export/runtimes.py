@@ -451,8 +451,13 @@ class _StatefulModel:
 def _onnx_session(runtime, path):
     import onnxruntime
 
+    # onnxruntime's intra-op threads spin after each run by default, taking the cores the
+    # caller needs next (tokenizing, a server's event loop): on 2 cores that made a batch
+    # of 32 texts cost more per text than one text (`python bench/serve_http.py`).
+    options = onnxruntime.SessionOptions()
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return runtime.load_model(lambda p: onnxruntime.InferenceSession(
-        p, providers=["CPUExecutionProvider"]), path, "ONNX")
+        p, options, providers=["CPUExecutionProvider"]), path, "ONNX")
 
 
 def _tflite_interpreter(runtime, path):

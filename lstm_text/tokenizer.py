@@ -68,12 +68,13 @@ class PyTokenizer:
         text = _PY["ignored"].sub("", text)
         if self.config.mark_spaces:
             text = _PY["space"].sub(rules.SPACE_MARK_REPLACEMENT, _PY["edge_space"].sub("", text))
-        text = _PY["single"].sub(r" \1 ", text)
+        # Spaces around each match, as `sub(r" \1 ")` would put them; joining the
+        # pieces of a split on the (captured) pattern does it without a template per match.
+        text = " ".join(_PY["single"].split(text))
         if self.config.split_digits:
-            text = _PY["digit"].sub(r" \1 ", text)
+            text = " ".join(_PY["digit"].split(text))
         text = _PY["space"].sub(" ", text)
-        tokens = (_PY["edge_quotes"].sub("", token) for token in text.split(" "))
-        tokens = [t for t in tokens if t]
+        tokens = [t for t in (token.strip("'") for token in text.split(" ")) if t]  # edge_quotes
         if self.config.cjk_bigrams:
             tokens = cjk_bigrams(tokens)
         return [t for t in tokens if t not in self._stopwords]
