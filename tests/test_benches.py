@@ -13,7 +13,7 @@ from keras_lstm import presets, tasks
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 BENCHES = ("cli_startup", "input_pipeline", "int8_calibration", "runtimes", "serve_load",
-           "sentiment_quality", "translation_quality")
+           "sentiment_quality", "translation_quality", "scale", "corpus")
 
 
 def load(name):
@@ -99,3 +99,22 @@ def test_cli_startup_reads_importtime_output(tmp_path):
     labels = [label for label, _, _ in module.commands(tmp_path, "好")]
     assert labels == ["python -c pass", 'python -c "import tensorflow"', "keras-lstm --help",
                       "keras-lstm predict --runtime onnx", "keras-lstm predict --runtime tflite"]
+
+
+def test_the_scale_corpus_is_seeded_and_made_in_blocks(tmp_path):
+    import csv
+
+    corpus = load("corpus")
+    a, b, c = (tmp_path / name for name in ("a.csv", "b.csv", "c.csv"))
+    for path, seed in ((a, 3), (b, 3), (c, 4)):
+        corpus.write_corpus(path, 500, seed=seed)
+    assert a.read_bytes() == b.read_bytes() != c.read_bytes()
+    with a.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0] == ["text", "label"] and len(rows) == 501
+    assert {label for _, label in rows[1:]} == set(corpus.LABELS)
+    # Each block has its own seed: a larger corpus starts with the smaller one.
+    def texts(n):
+        return [t for block, _, _ in corpus.blocks(n, 3, block_rows=100) for t in block]
+
+    assert texts(300)[:200] == texts(200)

@@ -74,16 +74,18 @@ def test_prepared_splits_and_vocabulary_are_the_in_memory_ones(corpus):
     assert folder.vocabulary(50, 2).tokens == expected.tokens
 
 
-def test_prepared_batches_are_the_in_memory_batches(corpus):
+@pytest.mark.parametrize("split", ["train", "validation"])
+def test_prepared_batches_are_the_in_memory_batches(corpus, split):
     data, folder = corpus
-    (train, _, _), _ = in_memory_train_split(data)
+    rows = list(in_memory_train_split(data)[0])[0 if split == "train" else 1]
     vocabulary = folder.vocabulary(20_000, 1)
     graph = GraphPreprocessor(Preprocessor(TokenizerConfig(), vocabulary, SETTINGS["max_length"]))
     index = {label: i for i, label in enumerate(folder.labels)}
-    options = {"batch_size": 32, "shuffle": True, "seed": 5, "epochs": 3, "first_epoch": 1}
-    memory = pipeline.make_dataset([t for t, _ in train], [index[y] for _, y in train], graph,
+    options = {"batch_size": 32, "shuffle": split == "train", "seed": 5, "epochs": 3,
+               "first_epoch": 1}
+    memory = pipeline.make_dataset([t for t, _ in rows], [index[y] for _, y in rows], graph,
                                    **options)
-    sharded = pipeline.make_prepared_dataset(folder.shards(), graph, **options)
+    sharded = pipeline.make_prepared_dataset(folder.shards(split), graph, **options)
     assert sharded.steps_per_epoch == memory.steps_per_epoch
     batches = list(zip(memory, sharded, strict=True))
     assert len(batches) == 2 * memory.steps_per_epoch

@@ -6,6 +6,7 @@ Text becomes ids in `keras_lstm.text.GraphPreprocessor` and nowhere else.
 import numpy as np
 import tensorflow as tf
 
+from keras_lstm.data.prepared import BLOCK_RECORDS
 from lstm_text.vocabulary import PAD_ID
 
 # tf.data's autotuner is off in the training pipelines: on 2 cores its background
@@ -66,8 +67,11 @@ def make_dataset(texts, label_ids, preprocessor, batch_size=64, shuffle=True, se
 
 
 def batches_of(ids, labels, max_length, batch_size=64, shuffle=True, seed=0, epochs=1,
-               first_epoch=0, num_shards=1, shard_index=0):
-    """`make_dataset` from ragged ids `(n, None)` and labels `(n,)` already in memory."""
+               first_epoch=0, num_shards=1, shard_index=0, steps=None):
+    """`make_dataset` from ragged ids `(n, None)` and labels `(n,)` already in memory.
+
+    `steps`: the batches of one epoch, when known (else counted by a pass).
+    """
     count = int(ids.nrows())
     boundaries = bucket_boundaries(max_length)
 
@@ -87,7 +91,8 @@ def batches_of(ids, labels, max_length, batch_size=64, shuffle=True, seed=0, epo
         )
 
     # The number of batches does not depend on the order: count it once.
-    steps = int(one_epoch(tf.constant(0, tf.int64)).reduce(0, lambda n, _: n + 1))
+    if steps is None:
+        steps = int(one_epoch(tf.constant(0, tf.int64)).reduce(0, lambda n, _: n + 1))
     if not 0 <= shard_index < num_shards:
         raise ValueError(f"shard_index must be in [0, {num_shards}), got {shard_index}")
     epoch_batches = one_epoch
@@ -149,9 +154,10 @@ def make_pair_dataset(sources, targets, source_preprocessor, target_preprocessor
     return dataset
 
 
-# A prepared training split of at most this many records is read into memory
+# A prepared training split of at most this many examples is read into memory
 # and permuted exactly as `make_dataset` permutes texts; a larger one streams
-# from its shards through a shuffle buffer of `SHUFFLE_BUFFER` records.
+# from its shards: a seeded shuffle of records (blocks of examples) in a buffer
+# of about `SHUFFLE_BUFFER` examples, then of the examples in one of that size.
 IN_MEMORY_RECORDS = 200_000
 SHUFFLE_BUFFER = 65_536
 _FEATURES = {"tokens": tf.io.RaggedFeature(tf.string, row_splits_dtype=tf.int64),
@@ -203,7 +209,7 @@ def make_prepared_dataset(shards, preprocessor, batch_size=64, shuffle=True, see
     max_length = len(lengths[0]) - 1
     boundaries = bucket_boundaries(max_length)
     total = int(sum(c.sum() for c in lengths))
-    if num_shards == 1 and total <= IN_MEMORY_RECORDS:
+    if shuffle and num_shards == 1 and total <= IN_MEMORY_RECORDS:
         records = tf.data.Dataset.from_tensor_slices(files).interleave(
             tf.data.TFRecordDataset, cycle_length=len(files), block_length=1)
         ids, labels = [], []
@@ -211,7 +217,8 @@ def make_prepared_dataset(shards, preprocessor, batch_size=64, shuffle=True, see
             ids.append(piece_ids)
             labels.append(piece_labels)
         return batches_of(tf.concat(ids, 0), tf.concat(labels, 0), max_length, batch_size,
-                          shuffle, seed, epochs, first_epoch)
+                          shuffle, seed, epochs, first_epoch,
+                          steps=steps_of(sum(lengths), batch_size, boundaries))
     if len(files) < num_shards:
         raise ValueError(f"{len(files)} shards cannot be shared by {num_shards} workers; "
                          "prepare with --shards at least the number of workers")
@@ -225,9 +232,13 @@ def make_prepared_dataset(shards, preprocessor, batch_size=64, shuffle=True, see
         order = (np.random.default_rng([seed, epoch]).permutation(mine) if shuffle else mine)
         records = tf.data.Dataset.from_tensor_slices([files[i] for i in order]).interleave(
             tf.data.TFRecordDataset, cycle_length=len(order), block_length=16)
+        examples = _parsed(records, preprocessor)
         if shuffle:
-            records = records.shuffle(SHUFFLE_BUFFER, seed=seed * 1_000_003 + epoch)
-        return _parsed(records, preprocessor).bucket_by_sequence_length(
+            records = records.shuffle(max(SHUFFLE_BUFFER // BLOCK_RECORDS, 1),
+                                      seed=seed * 1_000_003 + epoch)
+            examples = _parsed(records, preprocessor).shuffle(
+                SHUFFLE_BUFFER, seed=seed * 1_000_003 + epoch + 500_009)
+        return examples.bucket_by_sequence_length(
             lambda x, _: tf.shape(x)[0], bucket_boundaries=boundaries,
             bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
             padded_shapes=([None], []), padding_values=(PAD_ID, 0)).take(steps)
