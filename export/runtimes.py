@@ -225,6 +225,8 @@ class TranslationRuntime(Runtime):
         if not self.attention:
             raise ConfigError("attention: this translation model has no attention (it was "
                               "trained with --no-attention)")
+        from lstm_text.decoding import greedy_attention
+
         with self.lock:
             return greedy_attention(text, self.encode, self._encoder, self._decoder,
                                     self.preprocessors, self.max_output_length)
@@ -360,48 +362,6 @@ class KerasTranslation(TranslationRuntime):
         logits, h, c, *weights = (np.asarray(v) for v in self.translator.decoder(
             tokens, h, c, outputs, mask))
         return logits, h, c, (weights[0] if weights else None)
-
-
-def greedy_attention(text, encode_ids, encoder, decoder, preprocessors, max_length):
-    """Greedy decoding of one text (`lstm_text.decoding`) that keeps each step's attention.
-
-    The decoding loop is `translate_batch`'s: this only watches the decoder's
-    steps. Step k's weights are those the decoder used to choose target token
-    k; the step that chose [END] is dropped.
-
-    Args:
-        text: One source text.
-        encode_ids, encoder: As for `lstm_text.decoding.translate_batch`.
-        decoder: `(token, h, c, encoder_outputs, source_mask) → (logits, h, c,
-            weights (batch, source time))`.
-        preprocessors: The `source` and `target` `lstm_text.Preprocessor`s.
-        max_length: Most target tokens.
-
-    Returns:
-        The dict of `TranslationRuntime.attention_map`.
-    """
-    from lstm_text.decoding import translate_batch
-
-    source, target = preprocessors["source"], preprocessors["target"]
-    steps = []
-
-    def watched(*inputs):
-        logits, h, c, weights = decoder(*inputs)
-        steps.append((int(np.argmax(logits[0])), np.asarray(weights, np.float32)[0]))
-        return logits, h, c
-
-    [translation] = translate_batch([text], encode_ids, encoder, watched, target, max_length)
-    # greedy_decode picks the argmax of each step's log-softmax: the argmax of its logits.
-    chosen = [token for token, _ in steps]
-    count = chosen.index(target.end_id) if target.end_id in chosen else len(chosen)
-    ids = source.encode(text)
-    tokens = source.tokenize(text)[: len(ids)]
-    if len(tokens) != len(ids):  # an empty text is one [UNK]
-        tokens = source.vocabulary.decode(ids)
-    weights = np.stack([w[: len(ids)] for _, w in steps[:count]]) if count else \
-        np.zeros((0, len(ids)), np.float32)
-    return {"translation": translation, "source": tokens,
-            "target": target.vocabulary.decode(chosen[:count]), "weights": weights}
 
 
 class _StatefulModel:

@@ -95,14 +95,14 @@ class Translator:
 def attention_map(translator, text):
     """Greedy translation of one text with the attention weights of every output step.
 
-    The same greedy decoding as `translate` (`export.runtimes.greedy_attention`
+    The same greedy decoding as `translate` (`lstm_text.decoding.greedy_attention`
     watches its steps), so the map explains exactly the translation given.
 
     Returns:
         `(source_tokens, target_tokens, weights)`, `weights` shaped
         `(len(target_tokens), len(source_tokens))`; requires a model with attention.
     """
-    from export.runtimes import greedy_attention
+    from lstm_text.decoding import greedy_attention
 
     if not translator.config["model"]["attention"]:
         raise ConfigError("this translation model has no attention")
