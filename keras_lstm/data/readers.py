@@ -43,6 +43,7 @@ class LabelledTexts:
 
 
 _CSV_LIMIT_LOCK = threading.Lock()
+ROWS_PER_PARSE = 1024  # rows `iter_labelled_rows` parses at a time
 
 
 @contextlib.contextmanager
@@ -113,15 +114,36 @@ def iter_labelled_rows(path, text_column="text", label_column="label", format=No
             else:
                 text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
                 rows = _table_rows(path, text, format, (text_column, label_column))
-            with _csv_field_limit(path.stat().st_size + 1):
-                for line, row in rows:
-                    count += 1
-                    yield (line, *_labelled(path, line, row, text_column, label_column))
+            for line, row in _parsed_in_batches(rows, path.stat().st_size + 1):
+                count += 1
+                yield (line, *_labelled(path, line, row, text_column, label_column))
         except UnicodeDecodeError:
             _raise_utf8_error(path)
     if not count:
         raise DataError(f"{path}: no rows (expected a header and at least one row)"
                         if format != "jsonl" else f"{path}: no rows")
+
+
+def _parsed_in_batches(rows, size):
+    """`rows`, parsed `ROWS_PER_PARSE` at a time with the csv limit raised to `size`.
+
+    The process-wide limit (and its lock, which is not reentrant) is held only
+    while rows are parsed, never across a `yield`: the caller may open another
+    reader meanwhile, or abandon this one. A parse error is raised where its row
+    would have come, so a reader stopped before it never sees it.
+    """
+    while True:
+        batch, error = [], None
+        with _csv_field_limit(size):
+            try:
+                batch.extend(itertools.islice(rows, ROWS_PER_PARSE))
+            except (DataError, UnicodeDecodeError) as caught:
+                error = caught
+        yield from batch
+        if error is not None:
+            raise error
+        if len(batch) < ROWS_PER_PARSE:
+            return
 
 
 def _labelled(path, line, row, text_column, label_column):

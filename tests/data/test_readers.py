@@ -203,3 +203,19 @@ def test_a_limit_reads_no_further_than_its_rows(tmp_path):
     assert (table.texts, table.labels) == (["a", "b"], ["x", "y"])
     with pytest.raises(DataError, match="line 3: not valid JSON"):
         readers.read_labelled_file(path)
+
+
+def test_a_reader_left_open_does_not_block_another(tmp_path):
+    """Evaluation reads a held-out sample while it streams its own file: in one thread."""
+    import threading
+
+    path = write_table(tmp_path / "a.csv", [f"text {i}" for i in range(3000)], ["x"] * 3000, ",")
+    first = readers.iter_labelled_rows(path)
+    assert next(first)[1] == "text 0"
+    done = []
+    reader = threading.Thread(target=lambda: done.append(readers.read_labelled_file(path)),
+                              daemon=True)
+    reader.start()
+    reader.join(20)
+    assert done and len(done[0].texts) == 3000, "the second reader waited for the first"
+    assert [text for _, text, _ in first][-1] == "text 2999"
