@@ -12,10 +12,6 @@ from keras_lstm.errors import ConfigError, DataError
 from keras_lstm.tasks.base import Splits, Task, default_split, held_out, warn_if_unknown
 from keras_lstm.tasks.config import SentimentConfig
 
-# A sample of the training texts calibrates the int8 TFLite export (fewer, 100-200,
-# moved 3-5 % of the labels).
-CALIBRATION_TEXTS = 1000
-
 
 class SentimentTask(Task):
     config_class = SentimentConfig
@@ -154,6 +150,8 @@ class SentimentTask(Task):
                     atomic_copy(splits.prepared.split_file(name),
                                 Path(run_dir) / "splits" / f"{name}.jsonl")
             return
+        from keras_lstm.data.prepared import CALIBRATION_TEXTS
+
         calibration = (list(splits.train[0][:CALIBRATION_TEXTS]),
                        list(splits.train[1][:CALIBRATION_TEXTS]))
         for name, split in (("validation", splits.validation), ("test", splits.test),
