@@ -25,6 +25,7 @@ array([[2, 3, 1],
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +34,15 @@ from lstm_text.tokenizer import PyTokenizer, TokenizerConfig
 from lstm_text.vocabulary import OOV_ID, PAD_ID, Vocabulary
 
 START, END = "[START]", "[END]"
+
+# Where a long text may be cut for `Preprocessor.tokens`: before an ASCII space or a CJK
+# unified ideograph. No rule looks across one: NFKC never composes it with what comes
+# before (it is a starter that is no composition's second part) and leaves it as it is;
+# lower-casing's one contextual rule (final sigma) treats it as the end of a word; it
+# ends a token. So a prefix cut there has the text's tokens, up to its last one (which
+# may differ: a CJK bigram with the next character, a trailing space mark).
+_CUT = re.compile("[ \u4e00-\u9fff]")
+_CUT_WINDOW = 1024  # characters searched for a cut, past a prefix's planned length
 
 
 def inside(folder, name, what="file"):
@@ -97,11 +107,30 @@ class Preprocessor:
     def tokenize(self, text: str) -> list[str]:
         return self.tokenizer.tokenize(text)
 
+    def tokens(self, text: str) -> list[str]:
+        """`text`'s tokens, or at least its first `max_length` ones (all that `encode` keeps).
+
+        A text much longer than `max_length` is tokenized by a prefix (see `_CUT`), which
+        costs time in proportion to the kept tokens, not to the text (a 1 MB request).
+        The prefix's last token is dropped; when fewer than `max_length` remain, a longer
+        prefix is tried, then the whole text. The ids are the same either way (tested).
+        """
+        if self.max_length is not None:
+            for size in (2 * self.max_length + 16, 8 * self.max_length + 64):
+                if len(text) <= size:
+                    break
+                cut = _CUT.search(text, size, size + _CUT_WINDOW)
+                if cut is not None:
+                    tokens = self.tokenizer.tokenize(text[:cut.start()])[:-1]
+                    if len(tokens) >= self.max_length:
+                        return tokens
+        return self.tokenizer.tokenize(text)
+
     def encode(self, text: str) -> list[int]:
         """One text's ids (cut, wrapped or OOV-filled as the class docstring says)."""
         if not isinstance(text, str):
             raise TypeError(f"expected a text (str), got {type(text).__name__}")
-        ids = self.vocabulary.encode(self.tokenizer.tokenize(text))[: self.max_length]
+        ids = self.vocabulary.encode(self.tokens(text))[: self.max_length]
         if self.start_end:
             return [self.start_id, *ids, self.end_id]
         return ids or [OOV_ID]

@@ -1,5 +1,6 @@
 """The pure-Python tokenizer: the same tokens as `keras_lstm.text.TextTokenizer`, no TensorFlow."""
 
+import bisect
 import dataclasses
 import re
 import unicodedata
@@ -7,7 +8,9 @@ import unicodedata
 from lstm_text import rules, stopwords
 
 _PY = {name: re.compile(pattern) for name, pattern in rules.patterns("python").items()}
-_CJK = _PY["cjk"]
+# rules.CJK as sorted bounds [start, end + 1, ...]: a code point is CJK when `bisect`
+# puts it at an odd position.
+_CJK_BOUNDS = [bound for start, end in sorted(rules.CJK) for bound in (start, end + 1)]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,7 +65,8 @@ class PyTokenizer:
 
     def tokenize(self, text: str) -> list[str]:
         text = _PY["ignored"].sub("", text)
-        text = unicodedata.normalize("NFKC", text)
+        if not unicodedata.is_normalized("NFKC", text):  # a quick check, then the work
+            text = unicodedata.normalize("NFKC", text)
         if self.config.lowercase:
             text = text.lower()
         text = _PY["ignored"].sub("", text)
@@ -74,7 +78,10 @@ class PyTokenizer:
         if self.config.split_digits:
             text = " ".join(_PY["digit"].split(text))
         text = _PY["space"].sub(" ", text)
-        tokens = [t for t in (token.strip("'") for token in text.split(" ")) if t]  # edge_quotes
+        if "'" in text:  # edge_quotes
+            tokens = [t for t in (token.strip("'") for token in text.split(" ")) if t]
+        else:
+            tokens = [t for t in text.split(" ") if t]
         if self.config.cjk_bigrams:
             tokens = cjk_bigrams(tokens)
         return [t for t in tokens if t not in self._stopwords]
@@ -97,15 +104,16 @@ def cjk_bigrams(tokens):
     >>> cjk_bigrams(["很", "好", "!", "好", "a"])
     ['很好', '!', '好', 'a']
     """
-    cjk = [bool(_CJK.fullmatch(token)) for token in tokens]
+    cjk = [len(token) == 1 and bisect.bisect(_CJK_BOUNDS, ord(token)) % 2 == 1
+           for token in tokens]
     out = []
-    for i, token in enumerate(tokens):
-        before = i > 0 and cjk[i - 1]
-        after = i + 1 < len(tokens) and cjk[i + 1]
-        if cjk[i] and after:
-            out.append(token + tokens[i + 1])
-        elif not (cjk[i] and before):
+    before = False
+    for token, here, after, following in zip(tokens, cjk, cjk[1:] + [False], tokens[1:] + [""]):
+        if here and after:
+            out.append(token + following)
+        elif not (here and before):
             out.append(token)
+        before = here
     return out
 
 
