@@ -2,22 +2,32 @@
 
 Usage: python bench/serve_http.py [--run RUN] [--requests 2000] [--concurrency 1,8,64]
                                   [--runtimes onnx,tflite] [--max-seconds 60]
+                                  [--client node|python]
 
 A small sentiment model is trained on the embedded reviews (the "fast" preset)
 and exported to ONNX and TFLite in a temporary folder, unless --run names a
 run folder with such an export. For each runtime, a server is started in a
 subprocess on 127.0.0.1 twice: batching on (--max-batch 32) and off
-(--max-batch 1, one runtime call per request). Client threads, each with its
-own keep-alive connection, send POST /predict with one review each; every
-answer is compared with the in-process runtime's serial answer. Each level
-sends --requests requests, or stops after --max-seconds.
-Prints a Markdown table, and the in-process runtime call beside it.
+(--max-batch 1, one runtime call per request). The client runs CONCURRENCY
+loops, each with its own keep-alive connection, that send POST /predict with
+one review each; every answer is compared with the in-process runtime's serial
+answer. Each level sends --requests requests, or stops after --max-seconds.
+
+The client is `bench/load_client.mjs` where Node is installed (one process, an
+event loop: little of the CPU the server shares with it), else Python threads
+(`--client python`, which take a good part of 2 cores themselves at
+concurrency 64 and so lower what the server can show).
+
+Prints a Markdown table, with the in-process runtime beside it: one text a call
+(what the server adds to it), and batches of 32 (the most batching can save in
+the runtime itself, with no HTTP at all).
 """
 
 import argparse
 import http.client
 import json
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -113,14 +123,26 @@ def load(port, texts, expected, concurrency, requests, max_seconds):
             float(np.percentile(latencies, 99)), errors[0], differing[0], len(latencies))
 
 
-def in_process(runtime, task, texts, calls=2000):
-    """p50 ms of one serial `task.predict(runtime, [text])` in this process."""
+def load_node(port, cases, concurrency, requests, max_seconds):
+    """`load` with bench/load_client.mjs; `cases` is the JSON Lines file of texts and answers."""
+    out = subprocess.run(["node", str(ROOT / "bench" / "load_client.mjs"), str(port),
+                          str(concurrency), str(requests), str(max_seconds), str(cases)],
+                         check=True, capture_output=True, text=True).stdout
+    result = json.loads(out)
+    return (result["rate"], result["p50"], result["p99"], result["errors"], result["differing"],
+            result["sent"])
+
+
+def in_process(runtime, task, texts, calls=2000, batch=1):
+    """(p50 ms, p99 ms, texts/s) of serial `task.predict(runtime, batch texts)` in this process."""
     times = []
-    for i in range(calls):
+    for i in range(0, calls, batch):
+        chunk = [texts[(i + j) % len(texts)] for j in range(batch)]
         start = time.perf_counter()
-        task.predict(runtime, [texts[i % len(texts)]])
+        task.predict(runtime, chunk)
         times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times), float(np.percentile(times, 99)), 1000 / statistics.mean(times)
+    return (statistics.median(times), float(np.percentile(times, 99)),
+            1000 * batch / statistics.mean(times))
 
 
 def train(folder, formats="onnx,tflite"):
@@ -141,6 +163,8 @@ def build_parser():
     parser.add_argument("--concurrency", default="1,8,64")
     parser.add_argument("--runtimes", default="onnx,tflite")
     parser.add_argument("--max-seconds", type=float, default=60, help="per level (default 60)")
+    parser.add_argument("--client", choices=["node", "python"],
+                        help="the load client (default: node where it is installed)")
     return parser
 
 
@@ -153,23 +177,40 @@ def main():
 
     texts = load_default_reviews()[0][:500]
     levels = [int(c) for c in args.concurrency.split(",")]
+    client = args.client or ("node" if shutil.which("node") else "python")
+    if client == "python" and not args.client:
+        print("node is not installed: the client is Python threads, which share the CPU "
+              "with the server (see the docstring)", file=sys.stderr)
     with tempfile.TemporaryDirectory() as folder:
         run = Path(args.run) if args.run else train(folder)
-        rows, notes = [], []
+        rows, notes, rates = [], [], {}
         for backend in args.runtimes.split(","):
             runtime = runtimes.load(run, backend=backend)
             task = tasks.get(runtime.task)
             expected = {text: task.predict(runtime, [text])[0] for text in set(texts)}
+            cases = Path(folder) / f"cases_{backend}.jsonl"
+            cases.write_text("".join(json.dumps({"text": t, "expected": expected[t]},
+                                                ensure_ascii=False) + "\n" for t in texts),
+                             encoding="utf-8")
             p50, p99, rate = in_process(runtime, task, texts)
             rows.append(f"| {backend} | in-process call | 1 | 2000 | {rate:.0f} | {p50:.2f} | "
                         f"{p99:.2f} | - | - |")
+            p50, p99, batched = in_process(runtime, task, texts, batch=32)
+            rows.append(f"| {backend} | in-process, batches of 32 | 1 | 2000 | {batched:.0f} "
+                        f"({batched / rate:.2f}×) | - | - | - | - |")
             for batching, max_batch in (("on (32)", 32), ("off", 1)):
                 process, port = start_server(run, backend, max_batch)
                 before = rss_mib(process.pid)
                 try:
                     for concurrency in levels:
-                        rate, p50, p99, errors, differing, sent = load(
-                            port, texts, expected, concurrency, args.requests, args.max_seconds)
+                        if client == "node":
+                            rate, p50, p99, errors, differing, sent = load_node(
+                                port, cases, concurrency, args.requests, args.max_seconds)
+                        else:
+                            rate, p50, p99, errors, differing, sent = load(
+                                port, texts, expected, concurrency, args.requests,
+                                args.max_seconds)
+                        rates[backend, max_batch, concurrency] = rate
                         rows.append(f"| {backend} | {batching} | {concurrency} | {sent} | "
                                     f"{rate:.0f} | {p50:.2f} | {p99:.2f} | {errors} | "
                                     f"{differing} |")
@@ -184,12 +225,16 @@ def main():
                         notes.append(f"{backend}, batching {batching}: the server exited {code} "
                                      "on SIGTERM")
         print(f"\nPOST /predict with one review each, keep-alive connections; "
-              f"{os.cpu_count()} CPUs; client threads on the same machine.\n")
+              f"{os.cpu_count()} CPUs; the client ({client}) on the same machine.\n")
         print("| runtime | batching | concurrency | requests | requests/s | p50 ms | p99 ms | "
               "errors | answers differing from serial |")
         print("|---|---|---|---|---|---|---|---|---|")
         print("\n".join(rows))
         print()
+        for backend in args.runtimes.split(","):
+            ratios = [f"{rates[backend, 32, c] / rates[backend, 1, c]:.2f}× at {c}"
+                      for c in levels if (backend, 32, c) in rates and (backend, 1, c) in rates]
+            notes.append(f"{backend}: batching on / off: {', '.join(ratios)}")
         for note in notes:
             print(f"- {note}")
 

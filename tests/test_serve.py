@@ -4,6 +4,8 @@ in-flight requests finish and exits 0, no TensorFlow in the server, the page in 
 
 import contextlib
 import json
+import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -273,6 +275,29 @@ def test_concurrent_requests_are_batched_and_answered_as_serial_ones(runs):
     assert answers == serial
     assert infer == serial_infer
     assert calls < len(bodies) / 2, f"{calls} runtime calls for {len(bodies)} requests"
+
+
+NODE = shutil.which("node")
+
+
+@pytest.mark.skipif(NODE is None and os.environ.get("CI") != "true",
+                    reason="node not found on PATH: bench/load_client.mjs cannot be run here")
+def test_the_bench_load_client_counts_requests_and_wrong_answers(runs, tmp_path):
+    """bench/serve_http.py's Node client: every request sent, each answer checked."""
+    with in_process(runs["sentiment"], max_batch=32) as (url, _):
+        cases = [{"text": text, "expected": call(url, "/predict", {"texts": [text]})[1]
+                  ["predictions"][0]} for text in TEXTS]
+        cases[0]["expected"]["label"] += "?"  # one case whose answer will not match
+        path = tmp_path / "cases.jsonl"
+        path.write_text("".join(json.dumps(case, ensure_ascii=False) + "\n" for case in cases),
+                        encoding="utf-8")
+        port = url.rsplit(":", 1)[1]
+        out = subprocess.run([NODE or "node", str(ROOT / "bench" / "load_client.mjs"), port, "4",
+                              "30", "60", str(path)], capture_output=True, text=True, check=True)
+    result = json.loads(out.stdout)
+    assert (result["sent"], result["errors"]) == (30, 0)
+    assert result["differing"] == 5  # requests 0, 6, 12, 18, 24 carry the first case
+    assert 0 < result["p50"] <= result["p99"] and result["rate"] > 0
 
 
 def test_concurrent_translations_with_mixed_beams_match_serial(runs):
