@@ -77,11 +77,11 @@ class PyTokenizer:
         text = " ".join(_PY["single"].split(text))
         if self.config.split_digits:
             text = " ".join(_PY["digit"].split(text))
-        text = _PY["space"].sub(" ", text)
+        pieces = _PY["space"].split(text)  # what sub(" ") and then split(" ") would give
         if "'" in text:  # edge_quotes
-            tokens = [t for t in (token.strip("'") for token in text.split(" ")) if t]
+            tokens = [t for t in (piece.strip("'") for piece in pieces) if t]
         else:
-            tokens = [t for t in text.split(" ") if t]
+            tokens = [t for t in pieces if t]
         if self.config.cjk_bigrams:
             tokens = cjk_bigrams(tokens)
         return [t for t in tokens if t not in self._stopwords]
