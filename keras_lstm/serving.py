@@ -68,8 +68,9 @@ class Batcher:
 
     `await batcher.submit(key, texts)` → the results of `run(key, texts)` for
     these texts. Requests with the same `key` (the route and beam size) share
-    a call. Batches run one after another in `executor`; while one runs, the
-    next fills up.
+    a call; a request of another key is set aside for a later batch, in its
+    order, so interleaved keys (mixed beams) still batch. Batches run one
+    after another in `executor`; while one runs, the next fills up.
 
     Args:
         run: `run(key, texts) -> list` (one result per text), thread-safe.
@@ -106,17 +107,21 @@ class Batcher:
 
     async def _loop(self):
         loop = asyncio.get_running_loop()
-        carried = None
+        waiting = []  # requests taken from the queue for a later batch, oldest first
         while True:
-            first = carried or await self.queue.get()
-            carried = None
+            first = waiting.pop(0) if waiting else await self.queue.get()
             batch, size = [first], len(first[1])
+            for item in list(waiting):  # the set-aside ones of this key go first
+                if item[0] == first[0] and size + len(item[1]) <= self.max_batch:
+                    waiting.remove(item)
+                    batch.append(item)
+                    size += len(item[1])
             deadline = loop.time() + self.max_wait
             await asyncio.sleep(0)  # let requests that arrived with it reach the queue
             while size < self.max_batch:
                 if self.queue.empty():
                     remaining = deadline - loop.time()
-                    if remaining <= 0 or self.in_flight() <= len(batch):
+                    if remaining <= 0 or self.in_flight() <= len(batch) + len(waiting):
                         break
                     try:
                         item = await asyncio.wait_for(self.queue.get(), min(remaining, 0.0005))
@@ -124,8 +129,11 @@ class Batcher:
                         continue
                 else:
                     item = self.queue.get_nowait()
-                if item[0] != first[0] or size + len(item[1]) > self.max_batch:
-                    carried = item
+                if item[0] != first[0]:  # another route or beam: a later batch, in order
+                    waiting.append(item)
+                    continue
+                if size + len(item[1]) > self.max_batch:
+                    waiting.append(item)
                     break
                 batch.append(item)
                 size += len(item[1])
