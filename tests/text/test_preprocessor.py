@@ -41,9 +41,10 @@ def preprocessor_for(config, texts, max_length, start_end=False):
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(TEXT, st.integers(1, 40), st.sampled_from(CONFIGS), st.booleans())
-def test_a_prefix_gives_the_ids_of_the_whole_text(text, max_length, config, start_end):
+@given(TEXT, st.integers(1, 40), st.sampled_from(CONFIGS), st.booleans(), st.floats(0.05, 20))
+def test_a_prefix_gives_the_ids_of_the_whole_text(text, max_length, config, start_end, plan):
     preprocessor = preprocessor_for(config, [text], max_length, start_end)
+    preprocessor._chars_per_token = plan  # what earlier texts taught it: only the time changes
     assert preprocessor.encode(text) == reference(preprocessor, text)
     # Stronger than the ids: what a prefix gives starts the whole text's tokens.
     whole, tokens = preprocessor.tokenizer.tokenize(text), preprocessor.tokens(text)
@@ -99,5 +100,5 @@ def test_a_1_mb_text_is_tokenized_by_a_prefix(text, monkeypatch):
     if text.startswith("a"):  # no cut point in reach: the whole text, one long token
         assert seen == [len(text)] and ids == [OOV_ID, preprocessor.vocabulary.index["b"]]
         return
-    assert max(seen) < 2 * 40 + 16 + 1024
+    assert sum(seen) < 2_000  # characters tokenized, of a million
     assert ids == reference(preprocessor, text)
