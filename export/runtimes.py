@@ -75,9 +75,13 @@ class SentimentRuntime(Runtime):
 
     def predict(self, texts):
         """Label and probabilities (6 decimals) per text."""
-        return [{"label": self.labels[int(np.argmax(p))],
-                 "probabilities": {label: round(float(v), 6) for label, v in zip(self.labels, p)}}
-                for p in self.predict_proba(texts)]
+        probabilities = self.predict_proba(texts)
+        labels = self.labels
+        # One argmax and one conversion to Python floats for the batch (not one per text).
+        return [{"label": labels[best], "probabilities": {label: round(v, 6)
+                                                          for label, v in zip(labels, row)}}
+                for best, row in zip(probabilities.argmax(axis=1).tolist(),
+                                     probabilities.tolist())]
 
     def _batched(self, run, texts, batch_size=64):
         from lstm_text.preprocessor import pad

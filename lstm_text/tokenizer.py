@@ -84,6 +84,8 @@ class PyTokenizer:
             tokens = [t for t in pieces if t]
         if self.config.cjk_bigrams:
             tokens = cjk_bigrams(tokens)
+        if not self._stopwords:
+            return tokens
         return [t for t in tokens if t not in self._stopwords]
 
     def get_config(self):

@@ -239,8 +239,10 @@ class SentimentTask(Task):
                 {"name": "probabilities", "datatype": "FP32", "shape": [-1, len(runtime.labels)]}]
 
     def infer(self, runtime, texts, beam=None):
-        return [{"labels": runtime.labels[int(p.argmax())], "probabilities": [float(v) for v in p]}
-                for p in runtime.predict_proba(texts)]
+        probabilities = runtime.predict_proba(texts)
+        return [{"labels": runtime.labels[best], "probabilities": row}
+                for best, row in zip(probabilities.argmax(axis=1).tolist(),
+                                     probabilities.tolist())]
 
     def evaluate(self, runtime, data=None, text_column=None, label_column=None, plot=None,
                  max_examples=None, **options):
