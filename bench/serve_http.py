@@ -2,7 +2,7 @@
 
 Usage: python bench/serve_http.py [--run RUN] [--requests 2000] [--concurrency 1,8,64]
                                   [--runtimes onnx,tflite] [--max-seconds 60]
-                                  [--client node|python]
+                                  [--repeats 3] [--client node|python]
 
 A small sentiment model is trained on the embedded reviews (the "fast" preset)
 and exported to ONNX and TFLite in a temporary folder, unless --run names a
@@ -12,6 +12,9 @@ subprocess on 127.0.0.1 twice: batching on (--max-batch 32) and off
 loops, each with its own keep-alive connection, that send POST /predict with
 one review each; every answer is compared with the in-process runtime's serial
 answer. Each level sends --requests requests, or stops after --max-seconds.
+The two modes alternate --repeats times, each with a fresh server warmed by 500
+unmeasured requests; a row is the median of the repeats (requests/s, p50, p99)
+and the sum of their counts.
 
 The client is `bench/load_client.mjs` where Node is installed (one process, an
 event loop: little of the CPU the server shares with it), else Python threads
@@ -40,6 +43,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+MODES = (("on (32)", 32), ("off", 1))  # the table's name, the server's --max-batch
 
 
 def free_port():
@@ -133,6 +137,14 @@ def load_node(port, cases, concurrency, requests, max_seconds):
             result["sent"])
 
 
+def warm(port, cases, texts, expected, client, requests=500):
+    """A first load on a fresh server, not measured (the first requests pay for allocations)."""
+    if client == "node":
+        load_node(port, cases, 8, requests, 30)
+    else:
+        load(port, texts, expected, 8, requests, 30)
+
+
 def in_process(runtime, task, texts, calls=2000, batch=1):
     """(p50 ms, p99 ms, texts/s) of serial `task.predict(runtime, batch texts)` in this process."""
     times = []
@@ -163,6 +175,8 @@ def build_parser():
     parser.add_argument("--concurrency", default="1,8,64")
     parser.add_argument("--runtimes", default="onnx,tflite")
     parser.add_argument("--max-seconds", type=float, default=60, help="per level (default 60)")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="servers started per mode; each row is the median (default 3)")
     parser.add_argument("--client", choices=["node", "python"],
                         help="the load client (default: node where it is installed)")
     return parser
@@ -183,7 +197,7 @@ def main():
               "with the server (see the docstring)", file=sys.stderr)
     with tempfile.TemporaryDirectory() as folder:
         run = Path(args.run) if args.run else train(folder)
-        rows, notes, rates = [], [], {}
+        rows, notes, rates, rss = [], [], {}, {}
         for backend in args.runtimes.split(","):
             runtime = runtimes.load(run, backend=backend)
             task = tasks.get(runtime.task)
@@ -198,32 +212,44 @@ def main():
             p50, p99, batched = in_process(runtime, task, texts, batch=32)
             rows.append(f"| {backend} | in-process, batches of 32 | 1 | 2000 | {batched:.0f} "
                         f"({batched / rate:.2f}×) | - | - | - | - |")
-            for batching, max_batch in (("on (32)", 32), ("off", 1)):
-                process, port = start_server(run, backend, max_batch)
-                before = rss_mib(process.pid)
-                try:
-                    for concurrency in levels:
-                        if client == "node":
-                            rate, p50, p99, errors, differing, sent = load_node(
-                                port, cases, concurrency, args.requests, args.max_seconds)
-                        else:
-                            rate, p50, p99, errors, differing, sent = load(
-                                port, texts, expected, concurrency, args.requests,
-                                args.max_seconds)
-                        rates[backend, max_batch, concurrency] = rate
-                        rows.append(f"| {backend} | {batching} | {concurrency} | {sent} | "
-                                    f"{rate:.0f} | {p50:.2f} | {p99:.2f} | {errors} | "
-                                    f"{differing} |")
-                        print(rows[-1], file=sys.stderr, flush=True)
-                    after = rss_mib(process.pid)
-                    notes.append(f"{backend}, batching {batching}: server RSS {before:.0f} MiB "
-                                 f"after start, {after:.0f} MiB after the load")
-                finally:
-                    process.terminate()
-                    code = process.wait(60)
+            # On and off alternate, each a fresh server, so that a drift of the machine's
+            # speed falls on both; each level's row is the median of the repeats.
+            measured = {}
+            for _ in range(args.repeats):
+                for batching, max_batch in MODES:
+                    process, port = start_server(run, backend, max_batch)
+                    before = rss_mib(process.pid)
+                    try:
+                        warm(port, cases, texts, expected, client)
+                        for concurrency in levels:
+                            if client == "node":
+                                result = load_node(port, cases, concurrency, args.requests,
+                                                   args.max_seconds)
+                            else:
+                                result = load(port, texts, expected, concurrency, args.requests,
+                                              args.max_seconds)
+                            measured.setdefault((max_batch, concurrency), []).append(result)
+                            print(f"{backend} {batching} {concurrency}: {result[0]:.0f} "
+                                  "requests/s", file=sys.stderr, flush=True)
+                        after = rss_mib(process.pid)
+                    finally:
+                        process.terminate()
+                        code = process.wait(60)
                     if code != 0:
                         notes.append(f"{backend}, batching {batching}: the server exited {code} "
                                      "on SIGTERM")
+                    rss[backend, batching] = (before, after)
+            for batching, max_batch in MODES:
+                for concurrency in levels:
+                    results = measured[max_batch, concurrency]
+                    rate, p50, p99 = (statistics.median(r[i] for r in results) for i in range(3))
+                    errors, differing, sent = (sum(r[i] for r in results) for i in (3, 4, 5))
+                    rates[backend, max_batch, concurrency] = rate
+                    rows.append(f"| {backend} | {batching} | {concurrency} | {sent} | "
+                                f"{rate:.0f} | {p50:.2f} | {p99:.2f} | {errors} | {differing} |")
+                before, after = rss[backend, batching]
+                notes.append(f"{backend}, batching {batching}: server RSS {before:.0f} MiB "
+                             f"after start, {after:.0f} MiB after the load (last repeat)")
         print(f"\nPOST /predict with one review each, keep-alive connections; "
               f"{os.cpu_count()} CPUs; the client ({client}) on the same machine.\n")
         print("| runtime | batching | concurrency | requests | requests/s | p50 ms | p99 ms | "
