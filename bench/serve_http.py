@@ -1,8 +1,9 @@
 """`keras-lstm serve` under load on loopback: requests/s and p50/p99 latency.
 
-Usage: python bench/serve_http.py [--run RUN] [--requests 2000] [--concurrency 1,8,64]
-                                  [--runtimes onnx,tflite] [--max-seconds 60]
-                                  [--repeats 3] [--client node|python]
+Usage: python bench/serve_http.py [--run RUN] [--concurrency 1,8,64]
+                                  [--runtimes onnx,tflite] [--repeats 3] [--seconds 5]
+                                  [--client wrk|node|python] [--requests 2000]
+                                  [--max-seconds 60]
 
 A small sentiment model is trained on the embedded reviews (the "fast" preset)
 and exported to ONNX and TFLite in a temporary folder, unless --run names a
@@ -11,15 +12,20 @@ subprocess on 127.0.0.1 twice: batching on (--max-batch 32) and off
 (--max-batch 1, one runtime call per request). The client runs CONCURRENCY
 loops, each with its own keep-alive connection, that send POST /predict with
 one review each; every answer is compared with the in-process runtime's serial
-answer. Each level sends --requests requests, or stops after --max-seconds.
+answer. With wrk each level runs --seconds; with Node or Python it sends
+--requests requests, or stops after --max-seconds.
 The two modes alternate --repeats times, each with a fresh server warmed by 500
 unmeasured requests; a row is the median of the repeats (requests/s, p50, p99)
 and the sum of their counts.
 
-The client is `bench/load_client.mjs` where Node is installed (one process, an
-event loop: little of the CPU the server shares with it), else Python threads
-(`--client python`, which take a good part of 2 cores themselves at
-concurrency 64 and so lower what the server can show).
+The client shares the machine's cores with the server, so the lighter it is, the
+more the table shows of the server: wrk (C; `bench/load_client.lua`, about 12 %
+of a core at 7 000 requests/s) where it is installed, else
+`bench/load_client.mjs` with Node (half a core at 5 000 requests/s), else Python
+threads (`--client python`, which take more than a core at concurrency 64).
+With wrk, each fresh server first answers every text alone (the serial
+answers, checked against the in-process runtime), and a loaded answer is
+counted as differing when it is none of them (each answer carries its text).
 
 Prints a Markdown table, with the in-process runtime beside it: one text a call
 (what the server adds to it), and batches of 32 (the most batching can save in
@@ -127,6 +133,34 @@ def load(port, texts, expected, concurrency, requests, max_seconds):
             float(np.percentile(latencies, 99)), errors[0], differing[0], len(latencies))
 
 
+def serial_answers(port, texts, expected, path):
+    """Sends each distinct text alone and writes PATH for bench/load_client.lua: line pairs of
+    a request body and the server's answer, which must be the in-process runtime's."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    lines = []
+    for text in dict.fromkeys(texts):
+        body = json.dumps({"texts": [text]}, ensure_ascii=False)
+        connection.request("POST", "/predict", body.encode(), {"Content-Type": "application/json"})
+        answer = connection.getresponse().read()
+        if json.loads(answer)["predictions"][0] != expected[text]:
+            raise SystemExit(f"a serial answer differs from the in-process runtime's: {text!r}")
+        lines += [body, answer.decode()]
+    connection.close()
+    Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def load_wrk(port, pairs, concurrency, seconds):
+    """`load` with wrk and bench/load_client.lua for `seconds` (wrk runs for a time, not a
+    count); `pairs` is `serial_answers`' file."""
+    out = subprocess.run(["wrk", "-t1", f"-c{concurrency}", f"-d{max(1, round(seconds))}s",
+                          "-s", str(ROOT / "bench" / "load_client.lua"),
+                          f"http://127.0.0.1:{port}/predict", "--", str(pairs)],
+                         check=True, capture_output=True, text=True).stdout
+    result = json.loads(out.strip().splitlines()[-1])
+    return (result["rate"], result["p50"], result["p99"], result["errors"], result["differing"],
+            result["sent"])
+
+
 def load_node(port, cases, concurrency, requests, max_seconds):
     """`load` with bench/load_client.mjs; `cases` is the JSON Lines file of texts and answers."""
     out = subprocess.run(["node", str(ROOT / "bench" / "load_client.mjs"), str(port),
@@ -139,7 +173,10 @@ def load_node(port, cases, concurrency, requests, max_seconds):
 
 def warm(port, cases, texts, expected, client, requests=500):
     """A first load on a fresh server, not measured (the first requests pay for allocations)."""
-    if client == "node":
+    if client == "wrk":
+        serial_answers(port, texts, expected, cases.with_suffix(".pairs"))
+        load_wrk(port, cases.with_suffix(".pairs"), 8, 1)
+    elif client == "node":
         load_node(port, cases, 8, requests, 30)
     else:
         load(port, texts, expected, 8, requests, 30)
@@ -175,10 +212,12 @@ def build_parser():
     parser.add_argument("--concurrency", default="1,8,64")
     parser.add_argument("--runtimes", default="onnx,tflite")
     parser.add_argument("--max-seconds", type=float, default=60, help="per level (default 60)")
+    parser.add_argument("--seconds", type=float, default=5,
+                        help="per level with wrk, which runs for a time (default 5)")
     parser.add_argument("--repeats", type=int, default=3,
                         help="servers started per mode; each row is the median (default 3)")
-    parser.add_argument("--client", choices=["node", "python"],
-                        help="the load client (default: node where it is installed)")
+    parser.add_argument("--client", choices=["wrk", "node", "python"],
+                        help="the load client (default: wrk, else node, where installed)")
     return parser
 
 
@@ -191,10 +230,11 @@ def main():
 
     texts = load_default_reviews()[0][:500]
     levels = [int(c) for c in args.concurrency.split(",")]
-    client = args.client or ("node" if shutil.which("node") else "python")
-    if client == "python" and not args.client:
-        print("node is not installed: the client is Python threads, which share the CPU "
-              "with the server (see the docstring)", file=sys.stderr)
+    client = args.client or next(c for c in ("wrk", "node", "python") if shutil.which(c))
+    if client != "wrk" and not args.client:
+        print(f"wrk is not installed (apt-get install wrk): the client is {client}, which "
+              "takes more of the CPU it shares with the server (see the docstring)",
+              file=sys.stderr)
     with tempfile.TemporaryDirectory() as folder:
         run = Path(args.run) if args.run else train(folder)
         rows, notes, rates, rss = [], [], {}, {}
@@ -222,7 +262,10 @@ def main():
                     try:
                         warm(port, cases, texts, expected, client)
                         for concurrency in levels:
-                            if client == "node":
+                            if client == "wrk":
+                                result = load_wrk(port, cases.with_suffix(".pairs"),
+                                                  concurrency, args.seconds)
+                            elif client == "node":
                                 result = load_node(port, cases, concurrency, args.requests,
                                                    args.max_seconds)
                             else:

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import os
 import signal
@@ -69,29 +70,38 @@ class Batcher:
     `await batcher.submit(key, texts)` → the results of `run(key, texts)` for
     these texts. Requests with the same `key` (the route and beam size) share
     a call; a request of another key is set aside for a later batch, in its
-    order, so interleaved keys (mixed beams) still batch. Batches run one
-    after another in `executor`; while one runs, the next fills up.
+    order, so interleaved keys (mixed beams) still batch. Batches run in
+    `executor`, up to `parallel` at once: while one is in the runtime (which
+    lets go of the GIL), the next is tokenized; while both run, the one after
+    fills up.
 
     Args:
         run: `run(key, texts) -> list` (one result per text), thread-safe.
         max_batch: Most texts in one call (a longer request runs alone).
         max_wait: Seconds a batch waits for more requests after its first.
         in_flight: A callable → the number of requests the server holds;
-            a batch that holds all of them does not wait.
+            a batch that holds all of them (but those running) does not wait.
+        parallel: Most batches running at once.
     """
 
-    def __init__(self, run, max_batch: int, max_wait: float, executor, in_flight=lambda: 0):
+    def __init__(self, run, max_batch: int, max_wait: float, executor, in_flight=lambda: 0,
+                 parallel: int = 2):
         self.run = run
         self.max_batch = max_batch
         self.max_wait = max_wait
         self.executor = executor
         self.in_flight = in_flight
+        self.parallel = parallel
         self.queue: asyncio.Queue | None = None
         self.task: asyncio.Task | None = None
+        self.slots: asyncio.Semaphore | None = None
+        self.running = 0  # requests in the batches running now
+        self.runs = set()  # their tasks
         self.batches = 0  # runtime calls made (for tests and benches)
 
     def start(self):
         self.queue = asyncio.Queue()
+        self.slots = asyncio.Semaphore(self.parallel)
         self.task = asyncio.get_running_loop().create_task(self._loop())
 
     async def stop(self):
@@ -99,6 +109,7 @@ class Batcher:
             self.task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self.task
+        await asyncio.gather(*self.runs, return_exceptions=True)
 
     async def submit(self, key, texts):
         future = asyncio.get_running_loop().create_future()
@@ -109,6 +120,7 @@ class Batcher:
         loop = asyncio.get_running_loop()
         waiting = []  # requests taken from the queue for a later batch, oldest first
         while True:
+            await self.slots.acquire()  # while `parallel` batches run, the queue fills up
             first = waiting.pop(0) if waiting else await self.queue.get()
             batch, size = [first], len(first[1])
             for item in list(waiting):  # the set-aside ones of this key go first
@@ -121,7 +133,8 @@ class Batcher:
             while size < self.max_batch:
                 if self.queue.empty():
                     remaining = deadline - loop.time()
-                    if remaining <= 0 or self.in_flight() <= len(batch) + len(waiting):
+                    held = self.in_flight() - self.running  # requests not in a running batch
+                    if remaining <= 0 or held <= len(batch) + len(waiting):
                         break
                     try:
                         item = await asyncio.wait_for(self.queue.get(), min(remaining, 0.0005))
@@ -137,7 +150,17 @@ class Batcher:
                     break
                 batch.append(item)
                 size += len(item[1])
-            await self._run(first[0], batch)
+            self.running += len(batch)
+            task = loop.create_task(self._run_in_slot(first[0], batch))
+            self.runs.add(task)
+            task.add_done_callback(self.runs.discard)
+
+    async def _run_in_slot(self, key, batch):
+        try:
+            await self._run(key, batch)
+        finally:
+            self.running -= len(batch)
+            self.slots.release()
 
     async def _run(self, key, batch):
         batch = [item for item in batch if not item[2].cancelled()]
@@ -431,6 +454,11 @@ class ModelServer:
 
         @contextlib.asynccontextmanager
         async def lifespan(app):
+            # What is loaded now (modules, the model, the vocabulary) lives as long as the
+            # process: moved out of the collector's reach, a full collection no longer walks
+            # it (under load, 12 ms each, 3 % of the server's time at 5 000 requests/s).
+            gc.collect()
+            gc.freeze()
             self.batcher.start()
             try:
                 yield

@@ -322,6 +322,33 @@ def test_the_bench_load_client_counts_requests_and_wrong_answers(runs, tmp_path)
     assert 0 < result["p50"] <= result["p99"] and result["rate"] > 0
 
 
+WRK = shutil.which("wrk")
+
+
+@pytest.mark.skipif(WRK is None and os.environ.get("CI") != "true",
+                    reason="wrk not found on PATH (apt-get install wrk): bench/load_client.lua "
+                           "cannot be run here")
+def test_the_bench_wrk_client_counts_requests_and_wrong_answers(runs, tmp_path):
+    """bench/serve_http.py's wrk script: each answer is checked against the serial ones."""
+    with in_process(runs["sentiment"], max_batch=32) as (url, _):
+        bodies = [json.dumps({"texts": [text]}, ensure_ascii=False) for text in TEXTS]
+        answers = [json.dumps(call(url, "/predict", json.loads(body))[1], ensure_ascii=False,
+                              separators=(",", ":")) for body in bodies]
+        answers[2] = answers[2].replace('"label":"', '"label":"?')  # will not match
+        pairs = tmp_path / "cases.pairs"
+        pairs.write_text("".join(f"{b}\n{a}\n" for b, a in zip(bodies, answers)),
+                         encoding="utf-8")
+        out = subprocess.run([WRK or "wrk", "-t1", "-c1", "-d1s", "-s",
+                              str(ROOT / "bench" / "load_client.lua"), url + "/predict", "--",
+                              str(pairs)], capture_output=True, text=True, check=True)
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    sent = result["sent"]
+    assert sent > 20 and result["errors"] == 0
+    # One connection: request i carries case i % 6, and every third case's answer differs.
+    assert result["differing"] == sum(1 for i in range(sent) if i % len(TEXTS) == 2)
+    assert 0 < result["p50"] <= result["p99"]
+
+
 def test_concurrent_translations_with_mixed_beams_match_serial(runs):
     sources = runs["sources"]
     bodies = [{"texts": sources[i % 12: i % 12 + 2], "beam": 1 + i % 2} for i in range(24)]
