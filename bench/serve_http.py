@@ -7,14 +7,14 @@ Usage: python bench/serve_http.py [--run RUN] [--concurrency 1,8,64]
 
 A small sentiment model is trained on the embedded reviews (the "fast" preset)
 and exported to ONNX and TFLite in a temporary folder, unless --run names a
-run folder with such an export. For each runtime, a server is started in a
-subprocess on 127.0.0.1 twice: batching on (--max-batch 32) and off
+run folder with such an export. For each runtime, servers are started in a
+subprocess on 127.0.0.1 with batching on (--max-batch 32) and off
 (--max-batch 1, one runtime call per request). The client runs CONCURRENCY
 loops, each with its own keep-alive connection, that send POST /predict with
 one review each; every answer is compared with the in-process runtime's serial
 answer. With wrk each level runs --seconds; with Node or Python it sends
 --requests requests, or stops after --max-seconds.
-The two modes alternate --repeats times, each with a fresh server warmed by 500
+The two modes alternate --repeats times, each with a fresh server warmed by
 unmeasured requests; a row is the median of the repeats (requests/s, p50, p99)
 and the sum of their counts.
 
