@@ -13,7 +13,7 @@ from keras_lstm import presets, tasks
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 BENCHES = ("cli_startup", "input_pipeline", "int8_calibration", "runtimes", "serve_load",
-           "sentiment_quality", "translation_quality", "scale", "corpus")
+           "sentiment_quality", "translation_quality", "scale", "corpus", "serve_http")
 
 
 def load(name):
@@ -45,6 +45,8 @@ def test_parsers_take_the_smoke_run_flags():
     assert args.epochs is None and args.units is None  # the preset's, through configure
     args = load("cli_startup").build_parser().parse_args([])
     assert args.runs == 7 and args.export is None
+    args = load("serve_http").build_parser().parse_args(["--client", "wrk", "--seconds", "2"])
+    assert (args.client, args.seconds, args.repeats, args.concurrency) == ("wrk", 2, 3, "1,8,64")
 
 
 def run_main(module, argv, monkeypatch):
