@@ -185,7 +185,7 @@ def greedy_attention(text, encode_ids, encoder, decoder, preprocessors, max_leng
     chosen = [token for token, _ in steps]
     count = chosen.index(target.end_id) if target.end_id in chosen else len(chosen)
     ids = source.encode(text)
-    tokens = source.tokenize(text)[: len(ids)]
+    tokens = source.tokens(text)[: len(ids)]  # the kept ones only (a 1 MB text is a prefix)
     if len(tokens) != len(ids):  # an empty text is one [UNK]
         tokens = source.vocabulary.decode(ids)
     weights = np.stack([w[: len(ids)] for _, w in steps[:count]]) if count else \
