@@ -51,7 +51,6 @@ import resource
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -59,6 +58,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from serve_http import free_ports  # (bench/ is on the path when this script runs)
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = Path(__file__).resolve().parent / "corpus.py"
@@ -217,17 +218,6 @@ def run_until(children, pattern, timeout, stop=True):
         time.sleep(0.05)
     stop_all(children, reason)
     return children
-
-
-def free_ports(count):
-    """`count` ports free on 127.0.0.1 a moment ago (as tests/test_distribute.py picks them)."""
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
 
 
 def fresh(folder):

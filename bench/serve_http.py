@@ -52,10 +52,15 @@ ROOT = Path(__file__).resolve().parents[1]
 MODES = (("on (32)", 32), ("off", 1))  # the table's name, the server's --max-batch
 
 
-def free_port():
-    with socket.socket() as s:
+def free_ports(count=1):
+    """`count` distinct ports free on 127.0.0.1 a moment ago (bound together, then released)."""
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
 
 
 def rss_mib(pid):
@@ -66,7 +71,7 @@ def rss_mib(pid):
 
 
 def start_server(run, runtime, max_batch):
-    port = free_port()
+    [port] = free_ports()
     process = subprocess.Popen([sys.executable, "-m", "keras_lstm", "-q", "serve", str(run),
                                 "--runtime", runtime, "--port", str(port), "--max-batch",
                                 str(max_batch)], cwd=ROOT)

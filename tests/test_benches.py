@@ -20,6 +20,8 @@ def load(name):
     """bench/NAME.py as a module (bench/ is a folder of scripts, not a package)."""
     if f"bench_{name}" in sys.modules:
         return sys.modules[f"bench_{name}"]
+    if str(BENCH) not in sys.path:  # as when a bench runs: its siblings import by name
+        sys.path.insert(0, str(BENCH))
     spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module

@@ -3,7 +3,6 @@ MultiWorkerMirroredStrategy workers on 127.0.0.1 train in step."""
 
 import json
 import os
-import socket
 import subprocess
 import sys
 
@@ -11,7 +10,7 @@ import numpy as np
 import pytest
 
 from keras_lstm.cli import main
-from tests.conftest import REPO
+from tests.conftest import REPO, free_ports
 
 SCRIPT = r"""
 import json, sys
@@ -65,18 +64,8 @@ print(json.dumps({"chief": result["chief"], "run_dir": result["run_dir"],
 """
 
 
-def _free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 def _launch_workers(command, tmp_path):
-    ports = _free_ports(2)
+    ports = free_ports(2)
     cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
     processes = []
     for index in range(2):

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import browser_missing
+from tests.conftest import browser_missing, free_ports
 
 ROOT = Path(__file__).resolve().parents[1]
 TEXTS = ["质量很好", "太差了，不买", "一般般吧", "物流很快 包装也好", "退货", "This was not good"]
@@ -65,12 +65,6 @@ def plain_translation(tmp_path_factory):
     return run
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextlib.contextmanager
 def in_process(target, **options):
     """The app on uvicorn in a thread of this process; yields (url, ModelServer)."""
@@ -79,7 +73,7 @@ def in_process(target, **options):
     from keras_lstm.serving import load_server
 
     server = load_server(str(target), **options)
-    config = uvicorn.Config(server.app(), host="127.0.0.1", port=free_port(),
+    config = uvicorn.Config(server.app(), host="127.0.0.1", port=free_ports()[0],
                             log_level="warning")
     running = uvicorn.Server(config)
     thread = threading.Thread(target=running.run, daemon=True)
@@ -438,7 +432,7 @@ def test_translation_refuses_a_bad_beam(runs):
 
 
 def start_server(target, *args):
-    port = free_port()
+    port = free_ports()[0]
     process = subprocess.Popen(
         [sys.executable, "-m", "keras_lstm", "serve", str(target), "--port", str(port), *args],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -530,7 +524,7 @@ def test_the_server_never_imports_tensorflow(runs, runtime, task):
     body = {"texts": ["质量很好"]} if task == "sentiment" else {"texts": runs["sources"][:2],
                                                                 "attention": True}
     result = subprocess.run([sys.executable, "-c", SERVER_SCRIPT, str(runs[task]),
-                             str(free_port()), runtime, json.dumps(body)], cwd=ROOT,
+                             str(free_ports()[0]), runtime, json.dumps(body)], cwd=ROOT,
                             capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stderr[-2000:]
     assert json.loads(result.stdout.splitlines()[-1]) == {
