@@ -176,15 +176,23 @@ def load_node(port, cases, concurrency, requests, max_seconds):
             result["sent"])
 
 
-def warm(port, cases, texts, expected, client, requests=500):
-    """A first load on a fresh server, not measured (the first requests pay for allocations)."""
+def run_load(client, port, cases, texts, expected, concurrency, requests, seconds,
+             max_seconds):
+    """One level with `client`: `load`'s tuple. wrk runs `seconds`; the others send
+    `requests` or stop after `max_seconds`."""
+    if client == "wrk":
+        return load_wrk(port, cases.with_suffix(".pairs"), concurrency, seconds)
+    if client == "node":
+        return load_node(port, cases, concurrency, requests, max_seconds)
+    return load(port, texts, expected, concurrency, requests, max_seconds)
+
+
+def warm(port, cases, texts, expected, client):
+    """A first load on a fresh server, not measured (the first requests pay for allocations);
+    for wrk, the server's serial answers first."""
     if client == "wrk":
         serial_answers(port, texts, expected, cases.with_suffix(".pairs"))
-        load_wrk(port, cases.with_suffix(".pairs"), 8, 1)
-    elif client == "node":
-        load_node(port, cases, 8, requests, 30)
-    else:
-        load(port, texts, expected, 8, requests, 30)
+    run_load(client, port, cases, texts, expected, 8, 500, 1, 30)
 
 
 def in_process(runtime, task, texts, calls=2000, batch=1):
@@ -267,15 +275,8 @@ def main():
                     try:
                         warm(port, cases, texts, expected, client)
                         for concurrency in levels:
-                            if client == "wrk":
-                                result = load_wrk(port, cases.with_suffix(".pairs"),
-                                                  concurrency, args.seconds)
-                            elif client == "node":
-                                result = load_node(port, cases, concurrency, args.requests,
-                                                   args.max_seconds)
-                            else:
-                                result = load(port, texts, expected, concurrency, args.requests,
-                                              args.max_seconds)
+                            result = run_load(client, port, cases, texts, expected, concurrency,
+                                              args.requests, args.seconds, args.max_seconds)
                             measured.setdefault((max_batch, concurrency), []).append(result)
                             print(f"{backend} {batching} {concurrency}: {result[0]:.0f} "
                                   "requests/s", file=sys.stderr, flush=True)
