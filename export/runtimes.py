@@ -57,7 +57,8 @@ class Runtime:
 
 
 class SentimentRuntime(Runtime):
-    """Texts → label probabilities; a backend implements `predict_proba`."""
+    """Texts → label probabilities; a backend implements `run_ids` (and may
+    override `predict_proba` where it tokenizes in its graph)."""
 
     task = "sentiment"
 
@@ -70,8 +71,44 @@ class SentimentRuntime(Runtime):
         """Token ids per text (type-checked, cut to the maximum length, an empty text → [OOV])."""
         return self.preprocessor.encode_batch(texts)
 
-    def predict_proba(self, texts):
+    def run_ids(self, ids):
+        """`(batch, time)` right-padded int ids → probabilities `(batch, labels)`."""
         raise NotImplementedError
+
+    def predict_ids(self, rows, batch_size=64):
+        """Probabilities `(len(rows), labels)` of unpadded id lists (`batch_size` a call)."""
+        from lstm_text.preprocessor import pad
+
+        out = [self.run_ids(pad(rows[i:i + batch_size])) for i in range(0, len(rows), batch_size)]
+        return np.concatenate(out) if out else np.zeros((0, len(self.labels)), np.float32)
+
+    def predict_proba(self, texts, batch_size=64):
+        return self.predict_ids(self.encode(texts), batch_size)
+
+    def explain(self, texts, labels=None):
+        """Each text's tokens and their weights toward its label, by occlusion.
+
+        Each text's n + 1 id sequences (all its ids, then without each one) go
+        to the model in one `predict_ids` call (`keras_lstm.explanation`).
+
+        Args:
+            texts: Texts (a list of strings).
+            labels: One label name per text; default: the predicted ones.
+
+        Returns:
+            One `{"label", "tokens", "weights"}` per text: the model's kept
+            tokens and, per token, p(label | text) - p(label | text without it).
+        """
+        from keras_lstm.explanation import explain
+
+        texts = check_texts(texts)
+        if labels is not None and len(labels) != len(texts):
+            raise ValueError(f"{len(labels)} labels for {len(texts)} texts")
+        wanted = [None] * len(texts) if labels is None else [self.labels.index(label)
+                                                             for label in labels]
+        found = [explain(self.preprocessor, lambda rows: self.predict_ids(rows, len(rows)),
+                         text, label) for text, label in zip(texts, wanted)]
+        return [{**row, "label": self.labels[row["label"]]} for row in found]
 
     def predict(self, texts):
         """Label and probabilities (6 decimals) per text."""
@@ -82,13 +119,6 @@ class SentimentRuntime(Runtime):
                                                           for label, v in zip(labels, row)}}
                 for best, row in zip(probabilities.argmax(axis=1).tolist(),
                                      probabilities.tolist())]
-
-    def _batched(self, run, texts, batch_size=64):
-        from lstm_text.preprocessor import pad
-
-        rows = self.encode(texts)
-        out = [run(pad(rows[i:i + batch_size])) for i in range(0, len(rows), batch_size)]
-        return np.concatenate(out) if out else np.zeros((0, len(self.labels)), np.float32)
 
 
 class OnnxSentiment(SentimentRuntime):
@@ -102,14 +132,7 @@ class OnnxSentiment(SentimentRuntime):
         self.input_name = self.session.get_inputs()[0].name
 
     def run_ids(self, ids):
-        ids = np.asarray(ids)
-        if ids.ndim != 2 or ids.dtype.kind not in "iu":
-            raise ValueError(f"token ids must be an integer array (batch, time), got "
-                             f"{ids.dtype} {ids.shape}")
-        return self.session.run(None, {self.input_name: ids.astype(np.int32)})[0]
-
-    def predict_proba(self, texts, batch_size=64):
-        return self._batched(self.run_ids, texts, batch_size)
+        return self.session.run(None, {self.input_name: _id_batch(ids)})[0]
 
 
 class TFLiteSentiment(SentimentRuntime):
@@ -143,8 +166,8 @@ class TFLiteSentiment(SentimentRuntime):
             outputs = self.runner(**{self.input_name: ids.astype(np.int32)[None, :]})
             return outputs[self.output_name][0].copy()
 
-    def predict_proba(self, texts):
-        rows = self.encode(texts)
+    def predict_ids(self, rows, batch_size=None):
+        """One unpadded row an invocation (the fused LSTM op runs batch 1)."""
         if not rows:
             return np.zeros((0, len(self.labels)), np.float32)
         return np.stack([self.run_ids(row) for row in rows])
@@ -159,6 +182,14 @@ class SavedModelSentiment(SentimentRuntime):
         super().__init__(folder, metadata, **kwargs)
         self.tf, model = _saved_model(self, self.file(artifact))
         self.serve = model.signatures["serving_default"]
+        self.serve_ids = model.signatures.get("token_ids")  # ids → probabilities
+
+    def run_ids(self, ids):
+        if self.serve_ids is None:
+            raise ArtifactError(f"{self.folder}: this SavedModel has no token_ids signature "
+                                "(export it again)")
+        ids = self.tf.constant(_id_batch(ids))
+        return self.serve_ids(token_ids=ids)["probabilities"].numpy()
 
     def predict_proba(self, texts):
         texts = check_texts(texts)  # tokenized in the graph: only the type checks here
@@ -177,6 +208,11 @@ class KerasSentiment(SentimentRuntime):
         from keras_lstm.inference import SentimentClassifier
 
         self.classifier = SentimentClassifier(self.run_dir)
+
+    def run_ids(self, ids):
+        ids = _id_batch(ids)
+        with self.lock:
+            return np.asarray(self.classifier.model(ids, training=False))
 
     def predict_proba(self, texts, batch_size=64):
         texts = check_texts(texts)  # tokenized in the graph: only the type checks here
@@ -410,6 +446,15 @@ class _StatefulModel:
         except KeyError:
             raise ArtifactError(f"{self.path}: no input {name!r} (has "
                                 f"{', '.join(sorted(self.inputs))})") from None
+
+
+def _id_batch(ids):
+    """`ids` as the int32 `(batch, time)` array a model reads, or a `ValueError`."""
+    ids = np.asarray(ids)
+    if ids.ndim != 2 or ids.dtype.kind not in "iu":
+        raise ValueError(f"token ids must be an integer array (batch, time), got "
+                         f"{ids.dtype} {ids.shape}")
+    return ids.astype(np.int32)
 
 
 def _onnx_session(runtime, path):

@@ -157,6 +157,9 @@ def build_parser():
                          help="with --input: rows per runtime call (default 256)")
     predict.add_argument("--skip-bad-rows", action="store_true",
                          help="with --input: count and skip bad rows instead of stopping")
+    predict.add_argument("--explain", action="store_true",
+                         help="sentiment: add each token's weight toward the label (occlusion: "
+                              "one more model run per token)")
 
     serve = commands.add_parser("serve", parents=[common],
                                 help="serve a model over HTTP (KServe v2, /predict and a page)")
@@ -328,11 +331,17 @@ def run_predict(args):
             raise ConfigError("give TEXT arguments or --input FILE")
     elif args.texts:
         raise ConfigError("give TEXT arguments or --input FILE, not both")
+    if args.explain and args.input is not None:
+        raise ConfigError("--explain: give TEXT arguments; explanations are not written to "
+                          "--input files")
     task, runtime = _runtime(args)
     _refuse_other_options(task, args, ("beam",))
+    if args.explain and not hasattr(runtime, "explain"):
+        raise ConfigError(f"--explain: explanations are for sentiment models; {args.target} is "
+                          f"a {runtime.task} model")
     if args.input is not None:
         return run_predict_file(args, task, runtime)
-    for row in task.predict(runtime, args.texts, beam=args.beam):
+    for row in task.predict(runtime, args.texts, beam=args.beam, explain=args.explain):
         print(json.dumps(row, ensure_ascii=False))
 
 

@@ -12,7 +12,9 @@ Routes (the model's name is NAME, default the run folder's name):
   the rows `keras-lstm predict` prints (the task's `predict`); a translation
   model with attention also takes `"attention": true` (greedy decoding only)
   and adds `"attention": {"source": [...], "target": [...], "weights": [[...]]}`
-  to each row, one weights row per target token over the source tokens;
+  to each row, one weights row per target token over the source tokens; a
+  sentiment model takes `"explain": true` and adds `"explanation": {"tokens":
+  [...], "weights": [...]}`, each token's weight toward the row's label;
 - `GET /` a small page to try the model (with the attention map where there is one).
 
 Dynamic batching: requests that arrive together go to the runtime in one
@@ -232,6 +234,8 @@ class ModelServer:
             return self.task.predict(self.runtime, texts, beam=beam)
         if route == "attention":
             return self.task.predict(self.runtime, texts, beam=beam, attention=True)
+        if route == "explain":
+            return self.task.predict(self.runtime, texts, explain=True)
         return self.task.infer(self.runtime, texts, beam=beam)
 
     async def answer(self, key, texts):
@@ -321,6 +325,17 @@ class ModelServer:
                              f"beam (got beam {beam})")
         return True
 
+    def explain(self, value):
+        """`"explain"` of a /predict body → whether to add the explanations."""
+        if value is None or value is False:
+            return False
+        if not isinstance(value, bool):
+            raise BadRequest(f"explain: expected true or false, got {json.dumps(value)[:40]}")
+        if not hasattr(self.runtime, "explain"):
+            raise BadRequest(f"explain: explanations are for sentiment models; this is a "
+                             f"{self.runtime.task} model")
+        return True
+
     def check_name(self, name):
         if name != self.name:
             raise BadRequest(f"unknown model {name!r}; this server serves {self.name!r}", 404)
@@ -329,15 +344,17 @@ class ModelServer:
 
     async def predict(self, request):
         body = await self.body(request)
-        unknown = sorted(set(body) - {"texts", "beam", "attention"})
+        unknown = sorted(set(body) - {"texts", "beam", "attention", "explain"})
         if unknown:
-            raise BadRequest(f"unknown field {unknown[0]!r}; expected texts and (translation) "
-                             "beam, attention")
+            raise BadRequest(f"unknown field {unknown[0]!r}; expected texts, (sentiment) "
+                             "explain and (translation) beam, attention")
         if "texts" not in body:
             raise BadRequest("missing field 'texts' (a list of strings)")
         texts = self.texts(body["texts"], "texts")
         beam = self.beam(body.get("beam"))
         route = "attention" if self.attention(body.get("attention"), beam) else "predict"
+        if self.explain(body.get("explain")):
+            route = "explain"
         rows = await self.answer((route, beam), texts)
         return JSONResponse({"predictions": rows})
 
@@ -422,7 +439,8 @@ class ModelServer:
     async def page(self, request):
         settings = json.dumps({"name": self.name, "task": self.runtime.task,
                                "labels": self.labels, "backend": self.runtime.backend,
-                               "attention": self.gives_attention},
+                               "attention": self.gives_attention,
+                               "explain": hasattr(self.runtime, "explain")},
                               ensure_ascii=False).replace("<", "\\u003c")
         return HTMLResponse(PAGE.read_text(encoding="utf-8").replace("{{SETTINGS}}", settings))
 

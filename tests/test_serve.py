@@ -370,7 +370,8 @@ def test_bad_requests_are_one_line_errors_and_the_server_goes_on(runs):
         (predict, {"body": ["a"]}, 400, "request body must be a JSON object, got a list"),
         (predict, {"body": {}}, 400, "missing field 'texts' (a list of strings)"),
         (predict, {"body": {"text": ["a"]}}, 400,
-         "unknown field 'text'; expected texts and (translation) beam, attention"),
+         "unknown field 'text'; expected texts, (sentiment) explain and (translation) beam, "
+         "attention"),
         (predict, {"body": {"texts": "a"}}, 400, "texts: expected a list of strings, got a string"),
         (predict, {"body": {"texts": ["a", 3]}}, 400, "texts[1]: expected a string, got a number"),
         (predict, {"body": {"texts": ["a", None]}}, 400, "texts[1]: expected a string, got null"),
@@ -381,6 +382,8 @@ def test_bad_requests_are_one_line_errors_and_the_server_goes_on(runs):
          "beam does not apply to a sentiment model"),
         (predict, {"body": {"texts": ["a"], "attention": True}}, 400,
          "attention does not apply to a sentiment model"),
+        (predict, {"body": {"texts": ["a"], "explain": "yes"}}, 400,
+         'explain: expected true or false, got "yes"'),
         (predict, {"raw": b'{"texts": ["' + b"a" * (4 * 1024 * 1024) + b'"]}'}, 413,
          "request body of 4194319 bytes is over the limit of 4194304 bytes"),
         (predict, {"method": "GET"}, 405, "Method Not Allowed"),

@@ -231,8 +231,17 @@ class SentimentTask(Task):
 
     # ----- using a trained model -----
 
-    def predict(self, runtime, texts, **options):
-        return [{"text": text, **row} for text, row in zip(texts, runtime.predict(texts))]
+    def predict(self, runtime, texts, explain=False, **options):
+        """Rows `{"text", "label", "probabilities"}`; with `explain` also
+        `"explanation": {"tokens": [...], "weights": [...]}`, each token's
+        weight toward the row's label (`SentimentRuntime.explain`)."""
+        rows = [{"text": text, **row} for text, row in zip(texts, runtime.predict(texts))]
+        if explain:
+            found = runtime.explain(texts, [row["label"] for row in rows])
+            for row, explanation in zip(rows, found):
+                row["explanation"] = {"tokens": explanation["tokens"],
+                                      "weights": explanation["weights"]}
+        return rows
 
     def tensors(self, runtime):
         return [{"name": "labels", "datatype": "BYTES", "shape": [-1]},
