@@ -274,6 +274,9 @@ def run_train(args):
         shutil.rmtree(result["run_dir"], ignore_errors=True)
         print(f"worker done after {result['epochs_run']} epochs; the chief wrote {config.out}")
         return
+    report = task.held_out_report(result["run_dir"]) if args.verbosity else None
+    if report:
+        print(report)
     print(f"run folder: {result['run_dir']} (best {result['monitor']} {result['best']:.4f} "
           f"after {result['epochs_run']} epochs)")
 

@@ -44,6 +44,7 @@ def format_metrics(metrics):
         f"examples  {metrics['examples']}",
         f"accuracy  {metrics['accuracy']:.4f}",
         f"macro-F1  {metrics['macro_f1']:.4f}",
+        *_baseline_line(metrics),
         "",
         f"{'label':<{width}}  precision  recall  f1      support",
     ]
@@ -56,6 +57,15 @@ def format_metrics(metrics):
     for label, row in zip(labels, metrics["confusion_matrix"]):
         lines.append(f"{label:<{width}}  " + "  ".join(f"{v:>10}" for v in row))
     return "\n".join(lines)
+
+
+def _baseline_line(metrics):
+    """The baseline's line where `metrics` carry a "baseline" entry (sentiment evaluations)."""
+    if "baseline" not in metrics:
+        return []
+    from keras_lstm.baseline import comparison
+
+    return [comparison(metrics, metrics["baseline"], metrics.get("baseline_missing"))]
 
 
 def plot_confusion_matrix(metrics, path):

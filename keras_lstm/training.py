@@ -133,6 +133,8 @@ def train(task, config, resume=False, verbose=1):
         history = distributed.fit_custom(model, strategy, task, train_ds, val_ds, config.epochs,
                                          config.patience, best_model, run_dir / "logs",
                                          verbose=verbose)
+        if chief:
+            task.finish(run_dir, config, splits, verbose)
         return {"run_dir": str(run_dir), "epochs_run": len(history["loss"]),
                 "best": best_model.best, "monitor": task.monitor, "chief": chief}
     # BackupAndRestore comes last: its metadata file is the commit point of an
@@ -157,6 +159,9 @@ def train(task, config, resume=False, verbose=1):
     history = model.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
                         callbacks=callbacks, verbose=1 if bar else 0, shuffle=False,
                         **fit_kwargs)
+    # Before the backup goes: a run killed here resumes to this step, not to a
+    # "complete" run without what `finish` writes.
+    task.finish(run_dir, config, splits, verbose)
     shutil.rmtree(backup, ignore_errors=True)
     return {"run_dir": str(run_dir), "epochs_run": len(history.history.get("loss", [])),
             "best": best_model.best, "monitor": task.monitor, "chief": chief}

@@ -27,6 +27,7 @@ the vocabulary is built from the token counts when training starts.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
 import os
@@ -364,3 +365,39 @@ class Prepared:
 
     def split_file(self, name) -> Path:
         return self.folder / "splits" / f"{name}.jsonl"
+
+    def source_path(self) -> Path:
+        return Path(self.meta["source"]["path"])
+
+    def training_texts(self, limit) -> tuple[list, list]:
+        """`(texts, labels)`: the first `limit` training texts, read again from the source file.
+
+        The shards keep tokens, not texts. A text is a training text where
+        `split_of` its hash says so, as in `prepare`; duplicates are kept once
+        and texts seen under two labels dropped, among the rows read (a
+        conflict further down the file is not seen). Empty lists when the
+        source file is gone or changed since it was prepared.
+        """
+        source = self.source_path()
+        try:
+            if source_facts(source) != self.meta["source"]:
+                return [], []
+        except OSError:
+            return [], []
+        seen, texts, labels = {}, [], []
+        rows = readers.iter_labelled_rows(source, self.meta["text_column"],
+                                          self.meta["label_column"])
+        while len(seen) < limit:
+            chunk = [(text, label) for _, text, label in itertools.islice(rows, CHUNK_ROWS)]
+            if not chunk:
+                break
+            hashes = text_hashes(text for text, _ in chunk)
+            training = split_of(hashes, self.meta["seed"], self.meta["fractions"]) == 0
+            for (text, label), key, kept in zip(chunk, hashes.tolist(), training.tolist()):
+                if kept and label in self.labels and len(seen) < limit:
+                    seen.setdefault(key, (text, label, set()))[2].add(label)
+        for text, label, found in seen.values():
+            if len(found) == 1:
+                texts.append(text)
+                labels.append(label)
+        return texts, labels

@@ -105,6 +105,15 @@ class Task:
     def save_model(self, model, path) -> None:
         raise NotImplementedError
 
+    def finish(self, run_dir, config, splits: Splits, verbose=1) -> None:
+        """What the run folder keeps beside the model, made once training is done
+        (sentiment: its TF-IDF + logistic regression baseline)."""
+
+    def held_out_report(self, run_dir) -> str | None:
+        """What `keras-lstm train` prints as it ends: the trained model on its held-out
+        split (None: nothing, where scoring would cost too much)."""
+        return None
+
     # ----- using a trained model (TensorFlow-free over ONNX/TFLite runtimes) -----
 
     def predict(self, runtime, texts, **options) -> list[dict]:

@@ -229,6 +229,49 @@ class SentimentTask(Task):
 
         save_model_atomic(model, path)  # the whole model: it loads without its config
 
+    def finish(self, run_dir, config, splits, verbose=1):
+        """Fits the TF-IDF + logistic regression baseline on the training split (RUN/baseline/).
+
+        Streamed data keeps tokens, not texts: the baseline reads the first
+        `baseline.MAX_STREAMED_TEXTS` training texts again from the source file
+        (`Prepared.training_texts`), or is skipped, said in one line, when
+        that file is gone or changed.
+        """
+        import time
+
+        from keras_lstm import baseline
+
+        started = time.perf_counter()
+        if isinstance(splits, PreparedSplits):
+            texts, labels = splits.prepared.training_texts(baseline.MAX_STREAMED_TEXTS)
+            if not texts:
+                if verbose:
+                    print(f"baseline: skipped: {splits.prepared.source_path()} (the file the "
+                          "data was prepared from) is gone or changed", flush=True)
+                return
+            if len(set(labels)) < 2:
+                if verbose:
+                    print(f"baseline: skipped: the first {len(texts)} training texts have one "
+                          "label", flush=True)
+                return
+        else:
+            texts, labels = splits.train
+        baseline.fit(texts, labels).save(run_dir)
+        if verbose:
+            print(f"baseline ({baseline.NAME}) fitted on {len(texts)} training texts in "
+                  f"{time.perf_counter() - started:.1f} s", flush=True)
+
+    def held_out_report(self, run_dir):
+        """The best model and the baseline on the run's held-out split, as `train` ends."""
+        from export import runtimes
+        from keras_lstm.baseline import comparison
+
+        split = "test" if (Path(run_dir) / "splits" / "test.jsonl").is_file() else "validation"
+        metrics = self.evaluate(runtimes.load(run_dir, "keras"))
+        return (f"held-out {split} split ({metrics['examples']} texts): LSTM accuracy "
+                f"{metrics['accuracy']:.4f}, macro-F1 {metrics['macro_f1']:.4f}\n"
+                + comparison(metrics, metrics["baseline"], metrics.get("baseline_missing")))
+
     # ----- using a trained model -----
 
     def predict(self, runtime, texts, explain=False, **options):
@@ -260,6 +303,7 @@ class SentimentTask(Task):
 
         run_dir = runtime.run_dir
         training = runtime.training or {}
+        baseline, missing = _saved_baseline(run_dir)
         if data is None:
             data = default_split(run_dir, "test.jsonl", "validation.jsonl")
             text_column, label_column = "text", "label"
@@ -268,13 +312,15 @@ class SentimentTask(Task):
             label_column or training.get("label_column", "label"))
         index = {label: i for i, label in enumerate(runtime.labels)}
         # The file streams a chunk at a time; only the label ids are kept.
-        truth, predicted, chunk = [], [], []
+        truth, predicted, chunk, by_baseline = [], [], [], []
 
         def flush():
             if not predicted:  # the first chunk is the sample of `warn_if_unknown`
                 warn_if_unknown(runtime.preprocessors["text"], chunk, data,
                                 held_out(run_dir, "validation.jsonl"))
             predicted.append(runtime.predict_proba(chunk).argmax(axis=1))
+            if baseline is not None:
+                by_baseline.extend(index.get(label, -1) for label in baseline.predict(chunk))
             chunk.clear()
 
         for number, (_, text, label) in enumerate(itertools.islice(rows, max_examples), 1):
@@ -290,6 +336,14 @@ class SentimentTask(Task):
         import numpy as np
 
         metrics = classification_metrics(truth, np.concatenate(predicted), runtime.labels)
+        # The baseline is scored by the same function on the same texts, so that
+        # the two lines differ by the model only.
+        if baseline is None:
+            metrics["baseline"], metrics["baseline_missing"] = None, missing
+        else:
+            scores = classification_metrics(truth, by_baseline, runtime.labels)
+            metrics["baseline"] = {"accuracy": scores["accuracy"],
+                                   "macro_f1": scores["macro_f1"]}
         if plot:
             plot_confusion_matrix(metrics, plot)
         return metrics
@@ -334,6 +388,19 @@ def _prepare_settings(config):
                           config.test_fraction],
             "config": {name: getattr(config, name) for name in PREPARED_FIELDS},
             "preset": config.preset}
+
+
+def _saved_baseline(run_dir):
+    """`(baseline, None)` from the run folder, or `(None, why there is none)`."""
+    from keras_lstm import baseline
+
+    if run_dir is None:
+        return None, "none (the export is not inside its run folder)"
+    found = baseline.load(run_dir)
+    if found is None:
+        return None, (f"none saved in {run_dir} (a run trained before keras-lstm kept one, or "
+                      "whose streamed source file was gone); train again to get one")
+    return found, None
 
 
 def write_split(path, texts, labels):
