@@ -116,12 +116,14 @@ def tiny_export(tmp_path_factory):
 
 
 @pytest.mark.parametrize("command", ["--help", "predict-onnx", "predict-tflite",
-                                     "evaluate-onnx", "train-help"])
+                                     "explain-tflite", "evaluate-onnx", "train-help"])
 def test_the_front_door_never_imports_tensorflow(tiny_export, command):
     run, data = tiny_export
     args = {"--help": ["--help"], "train-help": ["train", "sentiment", "--help"],
             "predict-onnx": ["predict", str(run / "export"), "good film"],
             "predict-tflite": ["predict", str(run), "--runtime", "tflite", "good film"],
+            "explain-tflite": ["predict", str(run), "--runtime", "tflite", "--explain",
+                               "good film"],
             "evaluate-onnx": ["evaluate", str(run), "--runtime", "onnx", "--data", str(data),
                               "--json"]}[command]
     code, heavy, printed = eval(_modules_loaded(FRONT_DOOR.format(args=args)).strip()

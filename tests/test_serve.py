@@ -239,6 +239,24 @@ def test_attention_needs_a_model_with_attention(plain_translation):
         assert status == 200 and "attention" not in answer["predictions"][0]
 
 
+def test_explanations_are_what_predict_explain_prints(runs):
+    output = cli("predict", str(runs["sentiment"]), "--runtime", "onnx", "--explain",
+                 *TEXTS).stdout
+    expected = [json.loads(line) for line in output.splitlines()]
+    assert all(len(row["explanation"]["weights"]) == len(row["explanation"]["tokens"]) > 0
+               for row in expected)
+    with in_process(runs["sentiment"]) as (url, _):
+        assert call(url, "/predict", {"texts": TEXTS, "explain": True}) == (
+            200, {"predictions": expected})
+        assert call(url, "/predict", {"texts": TEXTS, "explain": False}) == (
+            200, {"predictions": [{k: v for k, v in row.items() if k != "explanation"}
+                                  for row in expected]})
+    with in_process(runs["translation"]) as (url, _):
+        assert call(url, "/predict", {"texts": ["15:30"], "explain": True}) == (
+            400, {"error": "explain: explanations are for sentiment models; this is a "
+                           "translation model"})
+
+
 def test_the_saved_model_runtime_gives_no_attention(runs):
     with in_process(runs["translation"], runtime="saved_model") as (url, _):
         assert call(url, "/v2/models/dates")[1]["parameters"]["attention"] is False
@@ -524,8 +542,8 @@ SERVER_SCRIPT = textwrap.dedent("""
 @pytest.mark.parametrize("runtime", ["onnx", "tflite"])
 @pytest.mark.parametrize("task", ["sentiment", "translation"])
 def test_the_server_never_imports_tensorflow(runs, runtime, task):
-    body = {"texts": ["质量很好"]} if task == "sentiment" else {"texts": runs["sources"][:2],
-                                                                "attention": True}
+    body = {"texts": ["质量很好"], "explain": True} if task == "sentiment" else {
+        "texts": runs["sources"][:2], "attention": True}
     result = subprocess.run([sys.executable, "-c", SERVER_SCRIPT, str(runs[task]),
                              str(free_ports()[0]), runtime, json.dumps(body)], cwd=ROOT,
                             capture_output=True, text=True, timeout=120, check=False)
@@ -578,6 +596,34 @@ def test_the_page_shows_the_label_and_probabilities(runs, browser, tmp_path):
         assert bars == [[label, f"{p:.4f}"] for label, p in expected["probabilities"].items()]
         browser.save_screenshot(str(tmp_path / "sentiment.png"))
     assert (tmp_path / "sentiment.png").stat().st_size > 1000
+
+
+@pytest.mark.slow
+@needs_browser
+def test_the_page_highlights_each_tokens_weight(runs, browser, tmp_path):
+    text = "质量很好，但是物流太慢了"
+    with in_process(runs["sentiment"]) as (url, _):
+        status, answer = call(url, "/predict", {"texts": [text], "explain": True})
+        assert status == 200, answer
+        expected = answer["predictions"][0]
+        by = submit(browser, url, text)
+        assert browser.find_element(by.ID, "explanation").is_displayed()
+        assert browser.find_element(by.ID, "legend-label").text == expected["label"]
+        spans = browser.find_elements(by.CSS_SELECTOR, "#tokens .token")
+        assert [span.get_attribute("textContent") for span in spans] == \
+            expected["explanation"]["tokens"]
+        weights = [float(span.get_attribute("data-weight")) for span in spans]
+        assert weights == expected["explanation"]["weights"]
+        # Green toward the label, red against it, as opaque as |weight| over the largest.
+        largest = max(abs(w) for w in weights)
+        for span, weight in zip(spans, weights):
+            color = span.value_of_css_property("background-color")
+            channels = [float(v) for v in color[color.index("(") + 1:-1].split(",")]
+            alpha = channels[3] if len(channels) == 4 else 1.0
+            assert channels[:3] == ([46, 160, 67] if weight >= 0 else [215, 58, 73]), color
+            assert abs(alpha - abs(weight) / largest) < 0.01, (color, weight)
+        browser.save_screenshot(str(tmp_path / "explanation.png"))
+    assert (tmp_path / "explanation.png").stat().st_size > 1000
 
 
 @pytest.mark.slow
