@@ -8,6 +8,7 @@ seed; it holds no list of the corpus; shards are read whole and disjointly.
 import csv
 import json
 import random
+import shutil
 import subprocess
 import sys
 import tracemalloc
@@ -72,6 +73,27 @@ def test_prepared_splits_and_vocabulary_are_the_in_memory_ones(corpus):
         assert list(zip(written.texts, written.labels)) == rows
     expected = build_vocabulary([t for t, _ in train], TokenizerConfig(), max_size=50, min_count=2)
     assert folder.vocabulary(50, 2).tokens == expected.tokens
+
+
+def test_the_training_texts_read_again_for_the_baseline_are_the_in_memory_ones(corpus):
+    data, folder = corpus
+    (train, _, _), _ = in_memory_train_split(data)
+    texts, labels = folder.training_texts(10**6)
+    assert list(zip(texts, labels, strict=True)) == train
+    # A limit reads the file's first training texts only; a text whose other label
+    # comes later in the file is not known to conflict yet.
+    table = readers.read_labelled_file(data)
+    found = {}
+    for text, label in zip(table.texts, table.labels, strict=True):
+        found.setdefault(text.strip(), set()).add(label)
+    texts, labels = folder.training_texts(100)
+    assert len(texts) == len(set(texts)) and 90 <= len(texts) <= 100
+    assert set(zip(texts, labels)) <= set(train) | {(t, y) for t, y in zip(texts, labels)
+                                                    if len(found[t.strip()]) > 1}
+    # A source file changed since it was prepared is not read.
+    changed = prepared.Prepared(folder.folder)
+    changed.meta = {**changed.meta, "source": {**changed.meta["source"], "bytes": 1}}
+    assert changed.training_texts(100) == ([], [])
 
 
 @pytest.mark.parametrize("split", ["train", "validation"])
@@ -221,6 +243,9 @@ def test_cli_prepare_then_train_and_evaluate_from_shards(tmp_path):
                   "--units", 8, "--embedding-dim", 8, "--epochs", 1, "-v", cwd=tmp_path)
     assert trained.returncode == 0, trained.stderr
     assert "first training step after" in trained.stdout
+    assert "baseline (TF-IDF + logistic regression) fitted on " in trained.stdout
+    assert "baseline (TF-IDF + logistic regression, same training split): accuracy" in \
+        trained.stdout
     config = json.loads((tmp_path / "r" / "config.json").read_text())
     assert config["training"]["max_length"] == 12
     assert config["splits"] == json.loads((tmp_path / "p" / "prepared.json").read_text())["splits"]
@@ -233,6 +258,15 @@ def test_cli_prepare_then_train_and_evaluate_from_shards(tmp_path):
     onnx = cli("evaluate", tmp_path / "r" / "export", "--runtime", "onnx", "--data",
                tmp_path / "r" / "splits" / "test.jsonl", "--json", cwd=tmp_path)
     assert json.loads(onnx.stdout)["accuracy"] == json.loads(scored.stdout)["accuracy"]
+    # The export inside its run folder finds the run's baseline; an export alone has none.
+    baseline = json.loads(scored.stdout)["baseline"]
+    assert baseline is not None and json.loads(onnx.stdout)["baseline"] == baseline
+    shutil.copytree(tmp_path / "r" / "export", tmp_path / "alone")
+    alone = cli("evaluate", tmp_path / "alone", "--data", tmp_path / "r" / "splits" / "test.jsonl",
+                "--json", cwd=tmp_path)
+    assert alone.returncode == 0, alone.stderr
+    assert json.loads(alone.stdout)["baseline"] is None
+    assert "not inside its run folder" in json.loads(alone.stdout)["baseline_missing"]
 
 
 @pytest.mark.parametrize("flags, message", [
