@@ -14,10 +14,12 @@ costs).
 
 Example:
 
->>> from export import runtimes
+>>> from export import runtimes           # after `keras-lstm demo --fast`
 >>> runtime = runtimes.load("runs/demo/sentiment/export", backend="onnx")
 >>> explain(runtime.preprocessor, runtime.predict_ids, "质量很好", label=1)
-{'tokens': ['质量', '量很', '很好'], 'weights': [0.012, 0.004, 0.391]}
+{'label': 1, 'tokens': ['质量', '量很', '很好'], 'weights': [-0.013098, -0.010253, 0.558744]}
+>>> runtime.explain(["质量很好"])             # the same, by label name
+[{'label': 'positive', 'tokens': ['质量', '量很', '很好'], 'weights': [...]}]
 """
 
 from __future__ import annotations
