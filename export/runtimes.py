@@ -239,8 +239,12 @@ class TranslationRuntime(Runtime):
     def encode(self, texts):
         return self.preprocessors["source"](texts)
 
-    def translate(self, texts, beam=1, length_penalty=0.6):
-        """Translations of `texts` (greedy for `beam=1`, else beam search)."""
+    def translate(self, texts, beam=None, length_penalty=None):
+        """Translations of `texts`: beam search, greedy for `beam=1`.
+
+        `beam` and `length_penalty` default to `keras_lstm.presets.DECODING`,
+        the best decoding measured (bench/README.md).
+        """
         from lstm_text.decoding import translate_batch
 
         def decoder(*inputs):
@@ -355,6 +359,7 @@ class SavedModelTranslation(TranslationRuntime):
 
     backend = "saved_model"
     gives_attention = False  # the signature gives translations only
+    greedy_only = True  # the default decoding too: the graph holds the greedy loop only
 
     def __init__(self, folder, metadata, artifact=None, **kwargs):
         super().__init__(folder, metadata, **kwargs)
@@ -368,9 +373,13 @@ class SavedModelTranslation(TranslationRuntime):
         raise ConfigError("attention: the saved_model runtime decodes in its graph and gives no "
                           "attention weights; use the onnx, tflite or keras runtime")
 
-    def translate(self, texts, beam=1, length_penalty=0.6):
-        """Greedy translations of `texts` (the signature has no beam search)."""
-        if beam != 1:
+    def translate(self, texts, beam=None, length_penalty=None):
+        """Greedy translations of `texts` (the signature has no beam search).
+
+        Unlike the other runtimes, the default here is greedy: it is all the
+        graph can do. An explicit `beam` over 1 is refused.
+        """
+        if beam not in (None, 1):
             raise ConfigError("--beam: the SavedModel's translate signature decodes greedily "
                               "(beam 1); use the onnx or tflite runtime for beam search")
         texts = list(texts)
@@ -391,7 +400,7 @@ class KerasTranslation(TranslationRuntime):
 
         self.translator = Translator(self.run_dir)
 
-    def translate(self, texts, beam=1, length_penalty=0.6):
+    def translate(self, texts, beam=None, length_penalty=None):
         with self.lock:
             return self.translator.translate(texts, beam, length_penalty)
 

@@ -119,6 +119,8 @@ def build_parser():
                                    " at least the number of workers that will read them)")
 
     target_help = "run folder, export folder or artifact file"
+    beam_help = (f"translation: beam size; 1 decodes greedily (default {presets.DECODING['beam']},"
+                 f" length penalty {presets.DECODING['length_penalty']}: the best measured)")
     runtime_help = "backend (default: keras for a run folder, onnx for an export)"
     evaluate = commands.add_parser("evaluate", parents=[common], help="score a model on "
                                    "labelled data or sentence pairs")
@@ -130,7 +132,7 @@ def build_parser():
     evaluate.add_argument("--text-column", help="sentiment: text column")
     evaluate.add_argument("--label-column", help="sentiment: label column")
     evaluate.add_argument("--plot", metavar="PNG", help="sentiment: save the confusion matrix")
-    evaluate.add_argument("--beam", type=int, help="translation: beam size (default 1, greedy)")
+    evaluate.add_argument("--beam", type=int, help=beam_help)
     evaluate.add_argument("--reverse", action=argparse.BooleanOptionalAction, default=None,
                           help="translation: swap the columns of --data (default: as the run "
                                "was trained)")
@@ -143,7 +145,7 @@ def build_parser():
                          help="texts to label or translate (or --input)")
     predict.add_argument("--runtime", choices=("keras", "saved_model", "tflite", "onnx"),
                          help=runtime_help)
-    predict.add_argument("--beam", type=int, help="translation: beam size (default 1, greedy)")
+    predict.add_argument("--beam", type=int, help=beam_help)
     predict.add_argument("--input", metavar="FILE", help="predict every row of FILE ('-': "
                          "stdin), streamed in batches, instead of TEXT arguments")
     predict.add_argument("--output", metavar="FILE", help="with --input: where the rows with "

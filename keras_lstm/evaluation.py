@@ -117,10 +117,18 @@ def score_translations(hypotheses, references, target_tokenizer):
             "examples": len(references), "bleu_tokenize": "zh" if chinese else "13a"}
 
 
+def describe_decoding(metrics):
+    """"greedy" or "beam 4, length penalty 0.6", from evaluate's `beam` and `length_penalty`."""
+    if metrics["beam"] <= 1:
+        return "greedy"
+    return f"beam {metrics['beam']}, length penalty {metrics.get('length_penalty')}"
+
+
 def format_translation_metrics(metrics):
-    """A plain-text report: BLEU, chrF, exact match, beam, and a few samples."""
+    """A plain-text report: BLEU, chrF, exact match, decoding, and a few samples."""
     return (f"examples     {metrics['examples']}\nBLEU         {metrics['bleu']:.2f} "
             f"(sacrebleu, tokenize={metrics['bleu_tokenize']})\nchrF         {metrics['chrf']:.2f}\n"
-            f"exact match  {metrics['exact_match']:.4f}\nbeam         {metrics['beam']}\n\n"
+            f"exact match  {metrics['exact_match']:.4f}\n"
+            f"decoding     {describe_decoding(metrics)}\n\n"
             + "\n".join(f"{s['source']}  →  {s['translation']}   (reference: {s['reference']})"
                         for s in metrics["samples"]))

@@ -77,8 +77,9 @@ class Translator:
         """Right-padded int32 source ids, as the training pipeline makes them."""
         return self.source(self._tf.constant(list(texts), self._tf.string)).numpy()
 
-    def translate(self, texts, beam=1, length_penalty=0.6):
-        """Translations of `texts` (greedy for `beam=1`, else beam search)."""
+    def translate(self, texts, beam=None, length_penalty=None):
+        """Translations of `texts`: beam search, greedy for `beam=1` (`None`: the
+        default, `keras_lstm.presets.DECODING`)."""
         from lstm_text.decoding import translate_batch
 
         def encode(source):

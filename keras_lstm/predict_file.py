@@ -273,7 +273,7 @@ def predict_file(task, runtime, input, output="-", format=None, text_column=None
             default "text" (or a table's only column).
         batch_size: Rows per runtime call (and per write).
         skip_bad_rows: Count and skip bad rows instead of stopping at the first.
-        beam: Translation: beam size (default 1, greedy).
+        beam: Translation: beam size (1: greedy; default `keras_lstm.presets.DECODING`).
         progress: Show a progress bar (tqdm) on stderr.
 
     Returns:

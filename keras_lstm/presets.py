@@ -37,6 +37,12 @@ PRESETS = {
     },
 }
 
+# The default decoding of a translation model everywhere: `keras-lstm predict`, `evaluate`
+# and `serve`, and every runtime's `translate` (through `lstm_text.decoding`). The best row
+# of bench/decoding.py's table on held-out Tatoeba pairs (bench/README.md; why this one:
+# docs/design.md). Greedy decoding is `beam=1` (`--beam 1`, `"beam": 1`).
+DECODING = {"beam": 4, "length_penalty": 0.6}
+
 
 def names(task: str) -> list[str]:
     return list(PRESETS[task])

@@ -7,10 +7,11 @@ Routes (the model's name is NAME, default the run folder's name):
   `GET /v2/models/NAME/ready` and `POST /v2/models/NAME/infer`: one BYTES
   input `texts` of shape [N] → sentiment: `labels` BYTES [N] and
   `probabilities` FP32 [N, classes]; translation: `translations` BYTES [N]
-  (request parameter `beam`, default 1);
+  (request parameter `beam`: 1 is greedy; default `keras_lstm.presets.DECODING`,
+  beam search);
 - `POST /predict` `{"texts": [...], "beam": k}` → `{"predictions": rows}`,
   the rows `keras-lstm predict` prints (the task's `predict`); a translation
-  model with attention also takes `"attention": true` (greedy decoding only)
+  model with attention also takes `"attention": true` (then greedy decoding)
   and adds `"attention": {"source": [...], "target": [...], "weights": [[...]]}`
   to each row, one weights row per target token over the source tokens; a
   sentiment model takes `"explain": true` and adds `"explanation": {"tokens":
@@ -48,7 +49,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import Route
 
-from keras_lstm import tasks
+from keras_lstm import presets, tasks
 
 MAX_TEXTS = 1024  # texts per request
 MAX_BODY_BYTES = 4 * 1024 * 1024  # a 1 MB text fits, even as JSON escapes
@@ -440,7 +441,10 @@ class ModelServer:
         settings = json.dumps({"name": self.name, "task": self.runtime.task,
                                "labels": self.labels, "backend": self.runtime.backend,
                                "attention": self.gives_attention,
-                               "explain": hasattr(self.runtime, "explain")},
+                               "explain": hasattr(self.runtime, "explain"),
+                               # the decoding selected first: the server's default
+                               "beam": 1 if getattr(self.runtime, "greedy_only", False)
+                               else presets.DECODING["beam"]},
                               ensure_ascii=False).replace("<", "\\u003c")
         return HTMLResponse(PAGE.read_text(encoding="utf-8").replace("{{SETTINGS}}", settings))
 

@@ -7,6 +7,29 @@ by the caller), so every runtime decodes with the same code.
 
 import numpy as np
 
+# The default decoding (beam size, length penalty), measured: one constant for the CLI's
+# help, the server and every runtime. TensorFlow-free, as this module.
+from keras_lstm.presets import DECODING
+
+
+def resolve_decoding(beam=None, length_penalty=None):
+    """`(beam, length_penalty)`, each `None` replaced by its `DECODING` default.
+
+    Args:
+        beam: Beam size (1: greedy), or `None` for the default.
+        length_penalty: GNMT length-penalty exponent, or `None` for the default.
+
+    Returns:
+        The `(beam, length_penalty)` to decode with.
+
+    Example:
+
+    >>> resolve_decoding(1)
+    (1, 0.6)
+    """
+    return (DECODING["beam"] if beam is None else int(beam),
+            DECODING["length_penalty"] if length_penalty is None else float(length_penalty))
+
 
 def log_softmax(logits):
     shifted = logits - logits.max(axis=-1, keepdims=True)
@@ -43,6 +66,14 @@ def greedy_decode(step, h, c, start_id, end_id, max_length):
     return outputs
 
 
+def top_candidates(scores, count):
+    """Column indices of the `count` highest `scores` of each row, highest first."""
+    count = min(count, scores.shape[1])
+    top = np.argpartition(-scores, count - 1, axis=1)[:, :count]
+    order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1, kind="stable")
+    return np.take_along_axis(top, order, axis=1)
+
+
 def beam_decode(step, h, c, start_id, end_id, max_length, beam_size=4, length_penalty=0.6):
     """Beam search for each batch item, all beams of all items stepped as one batch.
 
@@ -76,8 +107,9 @@ def beam_decode(step, h, c, start_id, end_id, max_length, beam_size=4, length_pe
         vocab = log_probs.shape[-1]
         total = scores[:, :, None] + log_probs.reshape(batch, k, vocab)
         flat = total.reshape(batch, k * vocab)
-        # 2k candidates: enough to refill k live beams after some end.
-        top = np.argsort(-flat, axis=1)[:, : 2 * k]
+        # 2k candidates: enough to refill k live beams after some end. Partition, then sort
+        # only those: a full sort of k * vocab scores per sentence dominated a step.
+        top = top_candidates(flat, 2 * k)
         new_scores = np.full((batch, k), -np.inf)
         new_sequences = [[[] for _ in range(k)] for _ in range(batch)]
         origin = np.zeros((batch, k), dtype=np.int64)
@@ -120,8 +152,8 @@ def beam_decode(step, h, c, start_id, end_id, max_length, beam_size=4, length_pe
     return best
 
 
-def translate_batch(texts, encode_ids, encoder, decoder, target, max_length, beam=1,
-                    length_penalty=0.6):
+def translate_batch(texts, encode_ids, encoder, decoder, target, max_length, beam=None,
+                    length_penalty=None):
     """Translates texts with any encoder/one-step-decoder pair (Keras, onnxruntime, ...).
 
     Args:
@@ -131,7 +163,9 @@ def translate_batch(texts, encode_ids, encoder, decoder, target, max_length, bea
         decoder: `(token (n, 1), h, c, encoder_outputs, source_mask) → (logits, h, c)`.
         target: The target side's `lstm_text.Preprocessor` (its [START] and
             [END] ids, and `decode` from ids to text).
-        max_length, beam, length_penalty: As for `greedy_decode` / `beam_decode`.
+        max_length: As for `greedy_decode`.
+        beam, length_penalty: As for `beam_decode` (`beam` 1: `greedy_decode`);
+            `None` takes the default, `DECODING`.
     """
     if not texts:
         return []
@@ -147,6 +181,7 @@ def translate_batch(texts, encode_ids, encoder, decoder, target, max_length, bea
         return log_softmax(np.asarray(logits, np.float64)), np.asarray(h), np.asarray(c)
 
     start, end = target.start_id, target.end_id
+    beam, length_penalty = resolve_decoding(beam, length_penalty)
     if beam <= 1:
         ids = greedy_decode(step, h, c, start, end, max_length)
     else:
@@ -180,7 +215,8 @@ def greedy_attention(text, encode_ids, encoder, decoder, preprocessors, max_leng
         steps.append((int(np.argmax(logits[0])), np.asarray(weights, np.float32)[0]))
         return logits, h, c
 
-    [translation] = translate_batch([text], encode_ids, encoder, watched, target, max_length)
+    [translation] = translate_batch([text], encode_ids, encoder, watched, target, max_length,
+                                    beam=1)
     # greedy_decode picks the argmax of each step's log-softmax: the argmax of its logits.
     chosen = [token for token, _ in steps]
     count = chosen.index(target.end_id) if target.end_id in chosen else len(chosen)

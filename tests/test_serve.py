@@ -171,20 +171,92 @@ def test_a_standard_kserve_client_works(runs):
 @pytest.mark.parametrize("runtime", ["onnx", "tflite"])
 def test_translation_routes_answer_what_predict_prints(runs, runtime):
     sources = runs["sources"]
-    greedy = cli_rows(runs["translation"], *sources, runtime=runtime)
+    default = cli_rows(runs["translation"], *sources, runtime=runtime)
     beam = cli_rows(runs["translation"], *sources, runtime=runtime, beam=3)
-    assert len({row["translation"] for row in greedy}) > 3  # the model says different things
+    assert len({row["translation"] for row in default}) > 3  # the model says different things
     with in_process(runs["translation"], runtime=runtime) as (url, _):
         status, metadata = call(url, "/v2/models/dates")
         assert metadata["outputs"] == [{"name": "translations", "datatype": "BYTES",
                                         "shape": [-1]}]
-        assert call(url, "/predict", {"texts": sources}) == (200, {"predictions": greedy})
+        assert call(url, "/predict", {"texts": sources}) == (200, {"predictions": default})
         assert call(url, "/predict", {"texts": sources, "beam": 3}) == (200, {"predictions": beam})
         status, answer = call(url, "/v2/models/dates/infer", infer_body(sources, beam=3))
         assert status == 200
         assert answer["outputs"] == [{"name": "translations", "datatype": "BYTES",
                                       "shape": [len(sources)],
                                       "data": [row["translation"] for row in beam]}]
+
+
+def test_every_entry_point_decodes_with_the_one_default(runs, monkeypatch, capsys):
+    from export import runtimes
+    from keras_lstm import presets, tasks
+    from keras_lstm.cli import main
+    from lstm_text import decoding
+
+    calls, beam_decode = [], decoding.beam_decode
+
+    def spy(step, h, c, start_id, end_id, max_length, beam_size, length_penalty):
+        calls.append((beam_size, length_penalty))
+        return beam_decode(step, h, c, start_id, end_id, max_length, beam_size, length_penalty)
+
+    monkeypatch.setattr(decoding, "beam_decode", spy)
+    # Another default than the shipped one: each entry point must read the constant.
+    monkeypatch.setitem(presets.DECODING, "beam", 3)
+    monkeypatch.setitem(presets.DECODING, "length_penalty", 1.0)
+    sources, task = runs["sources"][:4], tasks.get("translation")
+    run, export = runs["translation"], runs["translation"] / "export"
+
+    def decoded_by_default(work, *args, **kwargs):
+        calls.clear()
+        result = work(*args, **kwargs)
+        assert calls and set(calls) == {(3, 1.0)}, calls
+        return result
+
+    for runtime in (runtimes.load(run, "keras"), runtimes.load(export, "tflite"),
+                    runtimes.load(export, "onnx")):
+        expected = runtime.translate(sources, beam=3, length_penalty=1.0)
+        assert decoded_by_default(runtime.translate, sources) == expected
+        assert decoded_by_default(task.predict, runtime, sources) == [
+            {"text": s, "translation": t} for s, t in zip(sources, expected)]
+        assert decoded_by_default(task.infer, runtime, sources) == [
+            {"translations": t} for t in expected]
+        metrics = decoded_by_default(task.evaluate, runtime, max_examples=5)
+        assert (metrics["beam"], metrics["length_penalty"]) == (3, 1.0)
+    # The last runtime is onnx: the CLI and the server on onnx give its translations.
+    assert decoded_by_default(main, ["predict", str(export), "--runtime", "onnx",
+                                     *sources]) == 0
+    assert [json.loads(line)["translation"] for line in
+            capsys.readouterr().out.splitlines()] == expected
+    assert decoded_by_default(main, ["evaluate", str(run), "--max-examples", "5",
+                                     "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["beam"] == 3
+    with in_process(run, runtime="onnx") as (url, server):
+        rows = decoded_by_default(call, url, "/predict", {"texts": sources})[1]
+        assert [row["translation"] for row in rows["predictions"]] == expected
+        answer = decoded_by_default(call, url, "/v2/models/dates/infer", infer_body(sources))[1]
+        assert answer["outputs"][0]["data"] == expected
+        with urllib.request.urlopen(url + "/", timeout=60) as response:
+            assert '"beam": 3' in response.read().decode()  # the page selects the default
+
+    # Greedy one flag away: `--beam 1` is greedy_decode on the runtime's own steps.
+    onnx = runtimes.load(export, "onnx")
+    ids = onnx.encode(sources)
+    outputs, h, c = onnx._encoder(ids)
+
+    def step(tokens, h, c):
+        logits, h, c, _ = onnx._decoder(tokens[:, None], h, c, outputs, ids != 0)
+        return decoding.log_softmax(np.asarray(logits, np.float64)), h, c
+
+    target = onnx.preprocessors["target"]
+    greedy = [target.decode(row) for row in decoding.greedy_decode(
+        step, h, c, target.start_id, target.end_id, onnx.max_output_length)]
+    calls.clear()
+    assert [row["translation"] for row in cli_rows(export, *sources, beam=1)] == greedy
+    assert onnx.translate(sources, beam=1) == greedy and not calls
+    # The SavedModel's graph decodes greedily only: its default is greedy, and evaluate says so.
+    saved_model = runtimes.load(export, "saved_model")
+    assert saved_model.translate(sources) == greedy
+    assert task.evaluate(saved_model, max_examples=5)["beam"] == 1
 
 
 def test_attention_maps_are_the_runtimes_and_keras_numbers(runs):
@@ -196,7 +268,7 @@ def test_attention_maps_are_the_runtimes_and_keras_numbers(runs):
     keras = [attention_map(translator, text) for text in sources]
     answers = {}
     for runtime in ("onnx", "tflite"):
-        greedy = cli_rows(runs["translation"], *sources, runtime=runtime)
+        greedy = cli_rows(runs["translation"], *sources, runtime=runtime, beam=1)
         own = runtimes.load(runs["translation"] / "export", backend=runtime)
         with in_process(runs["translation"], runtime=runtime) as (url, _):
             status, metadata = call(url, "/v2/models/dates")
@@ -632,7 +704,10 @@ def test_the_page_shows_the_translation(runs, browser, tmp_path):
     source = runs["sources"][0]
     expected = cli_rows(runs["translation"], source, beam=4)[0]["translation"]
     with in_process(runs["translation"]) as (url, _):
-        by = submit(browser, url, source, beam=4)
+        by = submit(browser, url, source)  # the decoding selected: the default, beam 4
+        assert browser.find_element(by.ID, "beam").get_attribute("value") == "4"
+        assert browser.find_element(by.CSS_SELECTOR, "#beam option:checked").text == \
+            "beam 4 (default)"
         assert browser.find_element(by.ID, "translation").text == expected.strip()
         # The model has attention, but the map is for greedy decoding: the page says so.
         assert not browser.find_element(by.ID, "attention").is_displayed()
@@ -651,7 +726,7 @@ def test_the_page_draws_the_attention_map(runs, browser, tmp_path):
         status, answer = call(url, "/predict", {"texts": [source], "attention": True})
         expected = answer["predictions"][0]
         assert status == 200 and expected["attention"]["target"]
-        by = submit(browser, url, source)
+        by = submit(browser, url, source, beam=1)  # the map is drawn for greedy decoding
         shown = browser.find_element(by.ID, "translation").get_attribute("textContent")
         assert shown == expected["translation"]
         assert browser.find_element(by.ID, "attention").is_displayed()

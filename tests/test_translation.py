@@ -25,10 +25,11 @@ def run(tmp_path_factory):
 
 def test_a_small_model_learns_to_translate(run):
     keras_runtime = runtimes.load(run, "keras")
-    metrics = TRANSLATION.evaluate(keras_runtime, max_examples=200)
-    assert metrics["bleu"] > 40 and metrics["exact_match"] > 0.2, metrics
+    greedy = TRANSLATION.evaluate(keras_runtime, max_examples=200, beam=1)
+    assert greedy["bleu"] > 40 and greedy["exact_match"] > 0.2, greedy
+    assert (greedy["beam"], greedy["length_penalty"]) == (1, None)
     beam = TRANSLATION.evaluate(keras_runtime, max_examples=200, beam=3)
-    assert beam["bleu"] > 40, beam
+    assert beam["bleu"] > 40 and beam["beam"] == 3, beam
 
 
 def test_translator_batches_agree_with_single_sentences(run):

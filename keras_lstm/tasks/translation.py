@@ -138,7 +138,9 @@ class TranslationTask(Task):
     # ----- using a trained model -----
 
     def predict(self, runtime, texts, beam=None, attention=False, **options):
-        """Rows `{"text", "translation"}`; with `attention` (greedy only) also
+        """Rows `{"text", "translation"}`, decoded with `beam` (`None`: the default,
+        `keras_lstm.presets.DECODING`; 1: greedy). With `attention`, decoding is greedy
+        (the map watches the greedy steps) and each row also has
         `"attention": {"source": tokens, "target": tokens, "weights": rows}`."""
         if attention:
             if (beam or 1) != 1:
@@ -146,19 +148,20 @@ class TranslationTask(Task):
                                   f"only, not beam {beam}")
             return [attention_row(text, runtime.attention_map(text)) for text in texts]
         return [{"text": text, "translation": translation}
-                for text, translation in zip(texts, runtime.translate(texts, beam=beam or 1))]
+                for text, translation in zip(texts, runtime.translate(texts, beam=beam))]
 
     def tensors(self, runtime):
         return [{"name": "translations", "datatype": "BYTES", "shape": [-1]}]
 
     def infer(self, runtime, texts, beam=None):
-        return [{"translations": t} for t in runtime.translate(texts, beam=beam or 1)]
+        return [{"translations": t} for t in runtime.translate(texts, beam=beam)]
 
     def evaluate(self, runtime, data=None, beam=None, reverse=None, max_examples=None,
                  **options):
         from keras_lstm.data.pairs import read_pairs
         from keras_lstm.evaluation import score_translations
         from keras_lstm.tasks.base import default_split, held_out, warn_if_unknown
+        from lstm_text.decoding import resolve_decoding
 
         if data is None:
             path, reverse = default_split(runtime.run_dir, "test.tsv"), False
@@ -172,12 +175,16 @@ class TranslationTask(Task):
             sources, references = sources[:max_examples], references[:max_examples]
         warn_if_unknown(runtime.preprocessors["source"], sources, path,
                         held_out(runtime.run_dir, "validation.tsv"))
+        if beam is None and getattr(runtime, "greedy_only", False):
+            beam = 1  # the SavedModel's graph decodes greedily: say so in the metrics
+        beam, length_penalty = resolve_decoding(beam)
         hypotheses = []
         for i in range(0, len(sources), 256):
-            hypotheses += runtime.translate(sources[i:i + 256], beam=beam or 1)
+            hypotheses += runtime.translate(sources[i:i + 256], beam=beam)
         metrics = score_translations(hypotheses, references,
                                      runtime.preprocessors["target"].tokenizer)
-        metrics["beam"] = beam or 1
+        metrics["beam"] = beam
+        metrics["length_penalty"] = length_penalty if beam > 1 else None
         metrics["samples"] = [{"source": s, "reference": r, "translation": h}
                               for s, r, h in list(zip(sources, references, hypotheses))[:5]]
         return metrics

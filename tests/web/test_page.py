@@ -156,8 +156,9 @@ def test_page_translations_match_the_python_onnx_runtime(translation_export, bro
         result = run_page(browser, url, texts)
     source = TextEncoder.from_json(folder / "source_tokenizer.json")
     np.testing.assert_array_equal(np.array(result["ids"], np.int32), source.encode_batch(texts))
+    # The page decodes greedily (web/app.js): the CLI's greedy decoding is `--beam 1`.
     predicted = subprocess.run([sys.executable, "-m", "keras_lstm", "predict", str(folder),
-                                "--runtime", "onnx", *texts],
+                                "--runtime", "onnx", "--beam", "1", *texts],
                                capture_output=True, text=True, timeout=300, check=True)
     python = [json.loads(line)["translation"] for line in predicted.stdout.splitlines()]
     assert result["translations"] == python
