@@ -10,6 +10,7 @@ RUN/
   best_score.json    the best validation score and its epoch
   splits/            the held-out splits, and a sample of the training texts that
                      calibrates int8 exports
+  baseline/          sentiment: TF-IDF + logistic regression (`keras_lstm.baseline`)
   backup/            the state of an unfinished run (`--resume`); removed when done
   logs/              TensorBoard logs
   export/            what `keras-lstm export` writes (see `export.metadata`)
