@@ -167,3 +167,52 @@ def test_baseline_predict_fits_on_a_labelled_file(tmp_path):
         csv.writer(f).writerows([("text", "label"), *rows])
     predict = minimal_pairs.baseline_predict(path)
     assert predict(["great flight", "rude delay"]) == ["positive", "negative"]
+
+
+class FakeRuntime:
+    """What `export.runtimes.load` returns, for the CLI's wiring: "not" makes it say negative."""
+
+    backend = "onnx"
+    run_dir = None
+
+    def __init__(self, task="sentiment"):
+        self.task = task
+
+    def predict(self, texts):
+        return [{"label": "negative" if re.search(r"\bnot\b|不", text) else "positive"}
+                for text in texts]
+
+
+def test_cli_scores_a_model_and_the_baseline_beside_it(tmp_path, monkeypatch, capsys):
+    from export import runtimes
+
+    loaded = []
+    monkeypatch.setattr(runtimes, "load", lambda target, backend: loaded.append(
+        (target, backend)) or FakeRuntime())
+    assert minimal_pairs.main(["RUN", "--language", "zh", "--runtime", "onnx"]) == 0
+    assert loaded == [("RUN", "onnx")]
+    out = capsys.readouterr().out
+    expected = minimal_pairs.score(minimal_pairs.runtime_predict(FakeRuntime()),
+                                   minimal_pairs.load_suite("zh"))
+    assert "zh.jsonl: 168 pairs, 336 sentences" in out
+    assert minimal_pairs.format_table({"LSTM (onnx)": expected}) in out
+
+    pytest.importorskip("sklearn")
+    path = tmp_path / "train.csv"
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        csv.writer(f).writerows([("review", "stars"), *[("good", "positive"),
+                                                        ("bad", "negative")] * 3])
+    assert minimal_pairs.main(["RUN", "--baseline-data", str(path), "--text-column", "review",
+                               "--label-column", "stars", "--show-errors", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "| TF-IDF + LR: sentences | TF-IDF + LR: pairs |" in out
+    assert len([line for line in out.splitlines() if line.startswith("- en-")]) == 2
+
+
+def test_cli_refuses_a_translation_model_in_one_line(monkeypatch, capsys):
+    from export import runtimes
+
+    monkeypatch.setattr(runtimes, "load", lambda target, backend: FakeRuntime("translation"))
+    assert minimal_pairs.main(["RUN"]) == 2
+    assert capsys.readouterr().err == ("error: RUN: a translation model; minimal pairs score "
+                                       "sentiment models\n")
