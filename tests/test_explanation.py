@@ -1,6 +1,7 @@
 """Explanations by occlusion: the arithmetic on a model of known tokens, the kept tokens,
 determinism, the same weights through every runtime, faithfulness on held-out reviews, and
-the CLI's answers (a translation model gets one line)."""
+what `predict --explain` prints (the server's answers and a translation model's one-line
+error: tests/test_serve.py)."""
 
 import json
 import subprocess
@@ -64,14 +65,15 @@ def test_weights_are_the_drop_of_the_labels_probability():
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """The "fast" preset on 1 500 embedded reviews, exported to ONNX and float32 TFLite;
-    and 100 held-out reviews."""
+    """The "fast" preset on 1 500 embedded reviews, exported to the SavedModel, ONNX and
+    float32 TFLite; and 100 held-out reviews."""
     from keras_lstm import presets, tasks
 
     run = tmp_path_factory.mktemp("explain") / "run"
     train_run("sentiment", out=str(run), **{**presets.get("sentiment", "fast"),
                                             "max_examples": 1500, "preset": "fast"})
-    tasks.get("sentiment").export(run, formats=("onnx", "tflite"), quantize=("float32",),
+    tasks.get("sentiment").export(run, formats=("saved_model", "onnx", "tflite"),
+                                  quantize=("float32",),
                                   progress=lambda line: None)
     texts = [json.loads(line)["text"] for line in
              (run / "splits" / "test.jsonl").read_text(encoding="utf-8").splitlines()]
@@ -105,9 +107,9 @@ def test_every_runtime_gives_the_same_weights(trained):
     labels = [row["label"] for row in runtimes.load(run, backend="keras").predict(sample)]
     found = {backend: runtimes.load(run if backend == "keras" else run / "export",
                                     backend=backend).explain(sample, labels)
-             for backend in ("keras", "onnx", "tflite")}
+             for backend in ("keras", "saved_model", "onnx", "tflite")}
     assert sum(len(row["tokens"]) for row in found["keras"]) > 50
-    for backend in ("onnx", "tflite"):
+    for backend in ("saved_model", "onnx", "tflite"):
         for reference, row in zip(found["keras"], found[backend]):
             assert row["tokens"] == reference["tokens"] and row["label"] == reference["label"]
             np.testing.assert_allclose(row["weights"], reference["weights"], atol=1e-4, rtol=0)
@@ -159,12 +161,3 @@ def test_predict_explain_prints_the_explanation(trained):
                                                      "arguments; explanations are not written "
                                                      "to --input files\n")
 
-
-def test_explaining_a_translation_is_one_line(tmp_path):
-    run = tmp_path / "dates"
-    train_run("translation", out=str(run), units=4, embedding_dim=4, epochs=1,
-              max_examples=100)
-    result = cli("predict", run, "--explain", "15:30")
-    assert (result.returncode, result.stdout) == (2, "")
-    assert result.stderr == (f"keras-lstm: error: --explain: explanations are for sentiment "
-                             f"models; {run} is a translation model\n")

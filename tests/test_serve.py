@@ -327,6 +327,11 @@ def test_explanations_are_what_predict_explain_prints(runs):
         assert call(url, "/predict", {"texts": ["15:30"], "explain": True}) == (
             400, {"error": "explain: explanations are for sentiment models; this is a "
                            "translation model"})
+    result = cli("predict", str(runs["translation"]), "--runtime", "onnx", "--explain", "15:30",
+                 check=False)
+    assert (result.returncode, result.stdout, result.stderr) == (
+        2, "", f"keras-lstm: error: --explain: explanations are for sentiment models; "
+               f"{runs['translation']} is a translation model\n")
 
 
 def test_the_saved_model_runtime_gives_no_attention(runs):
