@@ -3,9 +3,11 @@
 One base, `Runtime`, holds what every backend of every task shares: the
 metadata, the preprocessors (text → ids, `lstm_text.Preprocessor`), a lock,
 and the one place where a damaged artifact becomes an `ArtifactError` line.
-`SentimentRuntime` adds `.predict_proba`/`.predict`; `TranslationRuntime`
-adds `.translate` (greedy or beam search in `lstm_text.decoding`, the same
-code for every backend). Each backend supplies only how its model runs.
+`SentimentRuntime` adds `.predict_proba`/`.predict` and `.explain` (token
+weights by occlusion, `keras_lstm.explanation`, through `.predict_ids`);
+`TranslationRuntime` adds `.translate` (greedy or beam search in
+`lstm_text.decoding`, the same code for every backend). Each backend
+supplies only how its model runs (a sentiment backend: `run_ids`).
 
 The onnxruntime and TFLite backends import neither TensorFlow nor Keras.
 Every runtime is safe to share between threads.
