@@ -40,6 +40,12 @@ TRAIN_HELP = {
     "attention": "Luong attention over the encoder's outputs",
     "strategy": "tf.distribute strategy: mirrored over this machine's GPUs (or --cpu-devices), "
                 "or multi-worker via TF_CONFIG",
+    "augment": "training examples to add, joined by '+': negation (negated copies of polar "
+               "texts, labels flipped), contrast ('A but B' as 'B but A', labels flipped), "
+               "phrases (lexicon words alone and negated); none. RUN/splits/augmented.jsonl "
+               "lists them",
+    "lexicon": "give the LSTM each token's frozen valence from a sentiment lexicon",
+    "wide": "add a bag-of-words branch beside the LSTM (wide & deep)",
 }
 CHOICES = {"lstm": config.LSTM_KINDS, "pooling": config.POOLINGS, "stopwords": config.STOPWORDS,
            "strategy": config.STRATEGIES}

@@ -115,9 +115,11 @@ def train(task, config, resume=False, verbose=1):
     completed = _completed_epochs(backup)
     if verbose and completed:
         print(f"resuming after epoch {completed}", flush=True)
+    # Augmentation adds to the training examples only, after the held-out splits are written.
+    training_splits = task.augment(config, splits, run_dir, verbose)
     workers, worker_index = distributed.worker_count_and_index(strategy)
-    train_ds, val_ds, fit_kwargs = task.datasets(config, splits, preprocessors, facts, completed,
-                                                 workers, worker_index)
+    train_ds, val_ds, fit_kwargs = task.datasets(config, training_splits, preprocessors, facts,
+                                                 completed, workers, worker_index)
     if verbose > 1 and hasattr(train_ds, "files"):
         print(f"worker {worker_index} of {workers} reads {len(train_ds.files)} training shards: "
               + ", ".join(Path(f).name for f in train_ds.files), flush=True)

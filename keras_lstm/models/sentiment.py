@@ -48,6 +48,11 @@ class SentimentModelConfig:
         pooling: How the last LSTM's outputs become the features: "last"
             (the final hidden state h_T), "max" or "mean" over the valid
             steps (padding excluded).
+        lexicon: Concatenate to each word vector one frozen number, the
+            token's valence in a sentiment lexicon (an `Embedding` named
+            "valence", set by `set_valence`; zeros until then).
+        wide: Add a "wide" bag-of-words branch: a learned score per token and
+            class, averaged over the valid tokens and added to the logits.
     """
 
     vocab_size: int
@@ -59,6 +64,8 @@ class SentimentModelConfig:
     lstm: str = "custom"
     dropout: float = 0.2
     pooling: str = "last"
+    lexicon: bool = False
+    wide: bool = False
 
     def __post_init__(self):
         if self.pooling not in POOLINGS:
@@ -95,6 +102,11 @@ def build_sentiment_model(config: SentimentModelConfig) -> keras.Model:
         config.vocab_size, config.embedding_dim, mask_zero=True, name="embedding"
     )(token_ids)
     x = keras.layers.Dropout(config.dropout, name="embedding_dropout")(x)
+    if config.lexicon:
+        # An ordinary (frozen) Embedding: TFLite and ONNX see one more Gather and a Concat.
+        valence = keras.layers.Embedding(config.vocab_size, 1, mask_zero=True, trainable=False,
+                                         embeddings_initializer="zeros", name="valence")
+        x = keras.layers.Concatenate(name="word_features")([x, valence(token_ids)])
     for index in range(config.layers):
         sequences = index < config.layers - 1 or config.pooling != "last"
         layer = make_lstm(config.lstm, config.units, sequences, name=f"lstm_{index}")
@@ -106,7 +118,23 @@ def build_sentiment_model(config: SentimentModelConfig) -> keras.Model:
     elif config.pooling == "mean":
         x = keras.layers.GlobalAveragePooling1D(name="mean_pooling")(x)
     x = keras.layers.Dropout(config.dropout, name="features_dropout")(x)
-    probabilities = keras.layers.Dense(
-        config.num_classes, activation="softmax", name="probabilities"
-    )(x)
+    if not config.wide:
+        probabilities = keras.layers.Dense(
+            config.num_classes, activation="softmax", name="probabilities"
+        )(x)
+        return keras.Model(token_ids, probabilities, name="sentiment")
+    logits = keras.layers.Dense(config.num_classes, name="deep_logits")(x)
+    scores = keras.layers.Embedding(config.vocab_size, config.num_classes, mask_zero=True,
+                                    embeddings_initializer="zeros", name="wide")(token_ids)
+    wide = keras.layers.GlobalAveragePooling1D(name="wide_mean")(scores)
+    logits = keras.layers.Add(name="logits")([logits, wide])
+    probabilities = keras.layers.Activation("softmax", name="probabilities")(logits)
     return keras.Model(token_ids, probabilities, name="sentiment")
+
+
+def set_valence(model: keras.Model, valence) -> None:
+    """Sets the frozen "valence" embedding of a `lexicon=True` model: one number per token id."""
+    import numpy as np
+
+    layer = model.get_layer("valence")
+    layer.set_weights([np.asarray(valence, dtype="float32").reshape(-1, 1)])

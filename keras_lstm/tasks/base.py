@@ -73,6 +73,13 @@ class Task:
         """`{name: lstm_text.Preprocessor}` with vocabularies built from the training split."""
         raise NotImplementedError
 
+    def augment(self, config, splits: Splits, run_dir, verbose=1) -> Splits:
+        """The splits to train on: `splits`, or with examples added to its training split.
+
+        Only the training split may change; what was added is recorded in `run_dir`.
+        """
+        return splits
+
     def prepare(self, config, preprocessors: dict, verbose=1):
         """Anything else to read before the run folder is written (passed to `build_model`)."""
         return None

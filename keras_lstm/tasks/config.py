@@ -14,6 +14,7 @@ LSTM_KINDS = ("custom", "keras")
 STRATEGIES = ("default", "mirrored", "multi-worker")
 POOLINGS = ("last", "max", "mean")
 STOPWORDS = ("english", "chinese")
+AUGMENTATIONS = ("negation", "contrast", "phrases")
 
 
 @dataclasses.dataclass
@@ -123,6 +124,15 @@ class SentimentConfig(TrainingConfig):
         stream: Read `data` as a stream into TFRecord shards (see
             `keras_lstm.data.prepared`); `None`: for files of 64 MiB or more and
             for prepared folders.
+        augment: Training examples to add (`keras_lstm.data.augmentation`), any
+            of "negation" (negated copies of the training texts, labels flipped),
+            "contrast" ("A but B" copies as "B but A", labels flipped) and
+            "phrases" (the lexicon's words, alone and negated) joined by "+";
+            `None` or `"none"`: nothing.
+        lexicon: Feed the LSTM, beside each word vector, the word's frozen
+            valence from a sentiment lexicon (see `SentimentModelConfig`).
+        wide: Add a bag-of-words branch whose per-token class scores are
+            averaged and added to the LSTM's logits (wide & deep).
     """
 
     val_data: str | None = None
@@ -140,9 +150,16 @@ class SentimentConfig(TrainingConfig):
     val_fraction: float = 0.1
     test_fraction: float = 0.1
     stream: bool | None = None
+    augment: str | None = None
+    lexicon: bool = False
+    wide: bool = False
 
     def validate(self):
         super().validate()
+        if self.augment not in (None, "none") and not set(self.augment.split("+")) <= set(
+                AUGMENTATIONS):
+            _bad("augment", self.augment, f"none, or some of {', '.join(AUGMENTATIONS)} "
+                                          "joined by '+'")
         if self.layers < 1:
             _bad("layers", self.layers, "at least 1")
         if self.vocab_size < 3:
@@ -163,8 +180,8 @@ class SentimentConfig(TrainingConfig):
         from keras_lstm.data import prepared
 
         if prepared.should_stream(self.data, self.stream):
-            for name in ("val_data", "test_data", "max_examples"):
-                if getattr(self, name) is not None:
+            for name in ("val_data", "test_data", "max_examples", "augment"):
+                if getattr(self, name) not in (None, "none"):
                     raise ConfigError(f"--{name.replace('_', '-')} does not apply to streamed "
                                       f"(prepared) data: {self.data} is split by its hashes")
             if self.strategy == "multi-worker" and not prepared.is_prepared(self.data):

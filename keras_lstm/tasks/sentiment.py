@@ -125,7 +125,7 @@ class SentimentTask(Task):
                                           min_count=config.min_count)
         return {"text": Preprocessor(tokenizer, vocabulary, config.max_length)}
 
-    def run_facts(self, config, splits, preprocessors, vectors=None):
+    def run_facts(self, config, splits, preprocessors, extras=None):
         from keras_lstm.models.sentiment import SentimentModelConfig
 
         labels = (splits.prepared.labels if isinstance(splits, PreparedSplits)
@@ -134,8 +134,9 @@ class SentimentTask(Task):
             vocab_size=len(preprocessors["text"].vocabulary), num_classes=len(labels),
             embedding_dim=config.embedding_dim, units=config.units, layers=config.layers,
             bidirectional=config.bidirectional, lstm=config.lstm, dropout=config.dropout,
-            pooling=config.pooling)
+            pooling=config.pooling, lexicon=config.lexicon, wide=config.wide)
         facts = {"labels": labels, "model": dataclasses.asdict(model), "model_file": "model.keras"}
+        vectors = extras.vectors if extras is not None else None
         if vectors is not None:
             facts["word_vectors"] = {"file": vectors.path, "tokens_found": int(vectors.found.sum()),
                                      "tokens": len(preprocessors["text"].vocabulary) - 2}
@@ -158,6 +159,26 @@ class SentimentTask(Task):
                             ("calibration", calibration)):
             if split is not None:
                 write_split(Path(run_dir) / "splits" / f"{name}.jsonl", *split)
+
+    def augment(self, config, splits, run_dir, verbose=1):
+        """`--augment negation`: negated copies of the polar training texts, labels flipped."""
+        if config.augment in (None, "none") or isinstance(splits, PreparedSplits):
+            return splits
+        from keras_lstm.data.augmentation import augment
+        from keras_lstm.runs import atomic_write_text
+
+        texts, labels = splits.train
+        language = "zh" if config.cjk_bigrams or presets.is_mostly_cjk(texts[:2000]) else "en"
+        added = augment(texts, labels, language, config.augment.split("+"), seed=config.seed)
+        atomic_write_text(Path(run_dir) / "splits" / "augmented.jsonl",
+                          "".join(json.dumps(row, ensure_ascii=False) + "\n"
+                                  for row in added.rows()))
+        if verbose:
+            print(f"augmentation ({config.augment}, {language}): {len(added.texts)} examples "
+                  f"added to the {len(texts)} training texts (splits/augmented.jsonl)",
+                  flush=True)
+        return dataclasses.replace(splits, train=(list(texts) + added.texts,
+                                                  list(labels) + added.labels))
 
     def datasets(self, config, splits, preprocessors, facts, first_epoch, shards, shard):
         from keras_lstm.data.pipeline import make_dataset, make_prepared_dataset
@@ -188,24 +209,42 @@ class SentimentTask(Task):
                                    "validation_steps": validation.steps_per_epoch}
 
     def prepare(self, config, preprocessors, verbose=1):
-        """Pre-trained word vectors, read before anything is written (their errors come first)."""
-        if not config.embeddings:
-            return None
-        from keras_lstm.data.word_vectors import read_word_vectors
-
+        """Word vectors and lexicon valences, read before anything is written (errors first)."""
         vocabulary = preprocessors["text"].vocabulary
-        vectors = read_word_vectors(config.embeddings, vocabulary, config.embedding_dim)
-        if verbose:
-            print(f"word vectors: {int(vectors.found.sum())} of {len(vocabulary) - 2} vocabulary "
-                  f"tokens found in {config.embeddings}", flush=True)
-        return vectors
+        extras = SentimentExtras()
+        if config.embeddings:
+            from keras_lstm.data.word_vectors import read_word_vectors
 
-    def build_model(self, config, facts, vectors=None):
-        from keras_lstm.models.sentiment import SentimentModelConfig, build_sentiment_model
+            extras.vectors = read_word_vectors(config.embeddings, vocabulary,
+                                               config.embedding_dim)
+            if verbose:
+                print(f"word vectors: {int(extras.vectors.found.sum())} of {len(vocabulary) - 2} "
+                      f"vocabulary tokens found in {config.embeddings}", flush=True)
+        if config.lexicon:
+            from keras_lstm.data.augmentation import token_valence
+
+            language = "zh" if config.cjk_bigrams or presets.is_mostly_cjk(vocabulary.tokens) \
+                else "en"
+            extras.valence = token_valence(vocabulary.tokens, language)
+            if verbose:
+                found = sum(value != 0 for value in extras.valence)
+                print(f"lexicon: {found} of {len(vocabulary) - 2} vocabulary tokens have a "
+                      f"valence ({language} lexicon)", flush=True)
+        return extras
+
+    def build_model(self, config, facts, extras=None):
+        from keras_lstm.models.sentiment import (
+            SentimentModelConfig,
+            build_sentiment_model,
+            set_valence,
+        )
 
         model = build_sentiment_model(SentimentModelConfig(**facts["model"]))
-        if vectors is not None:  # (a resumed run then restores its trained weights over them)
-            vectors.initialise(model.get_layer("embedding"))
+        # (a resumed run then restores its trained weights over these)
+        if extras is not None and extras.vectors is not None:
+            extras.vectors.initialise(model.get_layer("embedding"))
+        if extras is not None and extras.valence is not None:
+            set_valence(model, extras.valence)
         return model
 
     def loss(self):
@@ -365,6 +404,14 @@ class SentimentTask(Task):
 PREPARED_FIELDS = ("text_column", "label_column", "stopwords", "cjk_bigrams", "max_length",
                    "val_fraction", "test_fraction")
 EVALUATION_CHUNK = 4096
+
+
+@dataclasses.dataclass
+class SentimentExtras:
+    """What `prepare` reads for the model: word vectors and lexicon valences, each optional."""
+
+    vectors: object = None
+    valence: list | None = None
 
 
 @dataclasses.dataclass

@@ -21,14 +21,17 @@ TEXTS = ["good film", "bad plot, bad acting", "不好看", "一般", "great grea
 IDS = np.array([[3, 4, 5, 6, 0, 0], [7, 8, 9, 10, 11, 12], [13, 0, 0, 0, 0, 0]], "int32")
 
 
-def tiny_model(lstm="custom", bidirectional=False, layers=1, seed=0, pooling="last"):
+def tiny_model(lstm="custom", bidirectional=False, layers=1, seed=0, pooling="last",
+               features=None):
     import keras
 
     keras.utils.set_random_seed(seed)
     model = build_sentiment_model(SentimentModelConfig(
         vocab_size=30, num_classes=3, embedding_dim=8, units=6, lstm=lstm,
-        bidirectional=bidirectional, layers=layers, dropout=0.0, pooling=pooling))
+        bidirectional=bidirectional, layers=layers, dropout=0.0, pooling=pooling,
+        **(features or {})))
     rng = np.random.default_rng(seed)
+    # Every weight random, the frozen valence embedding and the wide branch's zeros too.
     model.set_weights([w + rng.normal(scale=0.3, size=w.shape).astype("float32")
                        for w in model.get_weights()])
     return model
@@ -40,14 +43,20 @@ def tiny_model(lstm="custom", bidirectional=False, layers=1, seed=0, pooling="la
 KINDS = [("custom", False, 1, "last"), ("keras", False, 1, "last"), ("custom", True, 1, "last"),
          ("keras", True, 2, "last"), ("custom", False, 2, "last"), ("custom", True, 1, "max"),
          ("keras", True, 1, "max"), ("custom", False, 1, "mean"), ("custom", True, 2, "mean")]
+# The same formats with the models' optional inputs: the lexicon's frozen valence beside the
+# word vectors, and the wide bag-of-words branch beside the LSTM.
+KINDS = [(*kind, None) for kind in KINDS] + [
+    ("custom", True, 1, "max", {"lexicon": True, "wide": True}),
+    ("keras", False, 1, "last", {"lexicon": True}),
+    ("custom", False, 1, "mean", {"wide": True})]
 
 
-@pytest.mark.parametrize("lstm, bidirectional, layers, pooling", KINDS)
+@pytest.mark.parametrize("lstm, bidirectional, layers, pooling, features", KINDS)
 def test_onnx_has_fused_lstm_ops_and_matches_masked_keras(tmp_path, lstm, bidirectional, layers,
-                                                          pooling):
+                                                          pooling, features):
     import onnxruntime
 
-    model = tiny_model(lstm, bidirectional, layers, pooling=pooling)
+    model = tiny_model(lstm, bidirectional, layers, pooling=pooling, features=features)
     proto = export_onnx(model, tmp_path / "m.onnx")
     ops = op_types(proto)
     assert ops.count("LSTM") == layers * (2 if bidirectional else 1)
@@ -56,11 +65,12 @@ def test_onnx_has_fused_lstm_ops_and_matches_masked_keras(tmp_path, lstm, bidire
     np.testing.assert_allclose(session.run(None, {"token_ids": IDS})[0], model(IDS), atol=1e-5)
 
 
-@pytest.mark.parametrize("lstm, bidirectional, layers, pooling", KINDS)
-def test_tflite_is_fused_builtins_only_and_matches_keras(lstm, bidirectional, layers, pooling):
+@pytest.mark.parametrize("lstm, bidirectional, layers, pooling, features", KINDS)
+def test_tflite_is_fused_builtins_only_and_matches_keras(lstm, bidirectional, layers, pooling,
+                                                         features):
     from ai_edge_litert.interpreter import Interpreter
 
-    model = tiny_model(lstm, bidirectional, layers, pooling=pooling)
+    model = tiny_model(lstm, bidirectional, layers, pooling=pooling, features=features)
     flatbuffer = export_tflite(model, "float32")
     ops = op_names(flatbuffer)
     assert "WHILE" not in ops and not any(op.startswith(("Flex", "Custom")) for op in ops)
