@@ -45,6 +45,7 @@ def test_demo_trains_evaluates_exports_and_verifies(demo_folder):
     names = {row["artifact"] for row in report["artifacts"]}
     assert {"onnx", "saved_model", "tflite_float32", "tflite_int8"} <= names
     assert "accuracy" in stdout and "| onnx |" in stdout
+    assert "baseline (TF-IDF + logistic regression, same training split): accuracy" in stdout
     assert not [p for p in run.parent.iterdir() if p.name.startswith(".sentiment")]
 
 
@@ -58,6 +59,7 @@ def test_evaluate_json_and_predict_with_every_runtime(demo_folder):
     metrics = json.loads(result.stdout.strip().splitlines()[-1])
     assert 0.55 < metrics["accuracy"] <= 1 and len(metrics["confusion_matrix"]) == 2
     assert sum(map(sum, metrics["confusion_matrix"])) == metrics["examples"]
+    assert set(metrics["baseline"]) == {"accuracy", "macro_f1"}
     outputs = {}
     for runtime in ("keras", "onnx", "tflite", "saved_model"):
         result = run_cli("predict", run, "--runtime", runtime, "质量很好，非常满意", "太差了")
