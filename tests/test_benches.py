@@ -13,7 +13,8 @@ from keras_lstm import presets, tasks
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 BENCHES = ("cli_startup", "input_pipeline", "int8_calibration", "runtimes", "serve_load",
-           "sentiment_quality", "translation_quality", "scale", "corpus", "serve_http")
+           "sentiment_quality", "translation_quality", "scale", "corpus", "serve_http",
+           "decoding")
 
 
 def load(name):
@@ -49,6 +50,19 @@ def test_parsers_take_the_smoke_run_flags():
     assert args.runs == 7 and args.export is None
     args = load("serve_http").build_parser().parse_args(["--client", "wrk", "--seconds", "2"])
     assert (args.client, args.seconds, args.repeats, args.concurrency) == ("wrk", 2, 3, "1,8,64")
+
+
+def test_decoding_bench_scores_greedy_once_and_marks_the_default(monkeypatch):
+    from keras_lstm import presets
+
+    bench = load("decoding")
+    args = bench.build_parser().parse_args([])
+    assert (args.beams, args.length_penalties, args.data) == ("1,2,4,8", "0,0.6,1.0", "cmn-eng")
+    assert bench.decodings([1, 4], [0.0, 0.6]) == [(1, None), (4, 0.0), (4, 0.6)]
+    monkeypatch.setitem(presets.DECODING, "beam", 4)
+    monkeypatch.setitem(presets.DECODING, "length_penalty", 0.6)
+    assert bench.is_default(4, 0.6) and not bench.is_default(4, 1.0)
+    assert not bench.is_default(1, None)
 
 
 def run_main(module, argv, monkeypatch):
