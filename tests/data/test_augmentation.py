@@ -61,7 +61,7 @@ def test_only_polar_texts_are_flipped_and_recorded():
     texts = ["the crew was helpful", "the seat was awful", "the crew was helpful today",
              "the flight is at noon"]
     labels = ["positive", "negative", "neutral", "neutral"]
-    added = augment_negation(texts * 3, labels * 3, "en")
+    added = augment_negation(texts * 3, labels * 3, "en", max_share=1.0)
     assert added.texts[:2] == ["the crew was not helpful", "the seat was not awful"]
     assert added.labels[:2] == ["negative", "positive"]
     assert added.sources[:2] == [0, 1]
@@ -74,7 +74,7 @@ def test_a_word_the_training_split_contradicts_is_not_used():
     texts = [f"the crew was late {i}" for i in range(10)] + \
             [f"the seat was awful {i}" for i in range(10)]
     labels = ["positive"] * 10 + ["negative"] * 10
-    added = augment_negation(texts, labels, "en")
+    added = augment_negation(texts, labels, "en", max_share=1.0)
     assert all("late" not in rule for rule in added.rules)
     assert len(added.texts) == 10
 
