@@ -74,22 +74,26 @@ def top_candidates(scores, count):
     return np.take_along_axis(top, order, axis=1)
 
 
-def beam_decode(step, h, c, start_id, end_id, max_length, beam_size=4, length_penalty=0.6):
+def beam_decode(step, h, c, start_id, end_id, max_length, beam_size=None, length_penalty=None):
     """Beam search for each batch item, all beams of all items stepped as one batch.
 
     Hypotheses are ranked by `log P / lp(len)` with the GNMT length penalty
-    `lp(len) = ((5 + len) / 6) ** length_penalty`.
+    `lp(len) = ((5 + len) / 6) ** length_penalty`, `len` counting the end
+    token. Log-probabilities are negative, so a larger `length_penalty`
+    favours longer hypotheses; 0 ranks by probability alone.
 
     Args:
         step: As for `greedy_decode`; called on `batch * beam_size` rows.
         h, c: `(batch, units)` initial decoder states.
         start_id, end_id, max_length: As for `greedy_decode`.
-        beam_size: Hypotheses kept per sentence.
-        length_penalty: Exponent of the length penalty (0: none).
+        beam_size: Hypotheses kept per sentence (default: `DECODING`'s).
+        length_penalty: Exponent of the length penalty (0: none; default:
+            `DECODING`'s).
 
     Returns:
         A list of the best token-id list per batch item.
     """
+    beam_size, length_penalty = resolve_decoding(beam_size, length_penalty)
     batch, k = h.shape[0], beam_size
     h = np.repeat(h, k, axis=0)
     c = np.repeat(c, k, axis=0)
