@@ -17,6 +17,7 @@ naming it.
 
 import argparse
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -28,6 +29,17 @@ from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernel
 HERE = Path(__file__).resolve().parent
 # Inline figures become image/png outputs, whatever backend the caller's shell names.
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
+# The font the notebooks ask for: without it the Chinese tokens on the axes are empty boxes.
+CJK_FONT = "Noto Sans CJK SC"
+# TensorFlow's C++ log records, which reach the notebook through the kernel's stderr file
+# descriptor ("I0000 00:00:1796305965.748173   17390 cudart_stub.cc:31] ..."), the line absl
+# prints before them, and the second line of the CPU-feature record. Some are written before
+# TF_CPP_MIN_LOG_LEVEL is read, and each carries a timestamp.
+NATIVE_LOG = re.compile(
+    r"^(?:[IWEF]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ \S+:\d+\] .*"
+    r"|WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
+    r"|To enable the following instructions: .*, in other operations, rebuild TensorFlow .*)(?:\n|\Z)",
+    re.MULTILINE)
 
 
 def notebook_paths(folder, only=None):
@@ -56,8 +68,12 @@ def _strip_volatile(notebook, metadata):
     notebook.metadata = metadata  # nbclient adds language_info (the Python patch version)
     for cell in notebook.cells:
         cell.metadata.pop("execution", None)  # iopub timestamps, should a config turn them on
-        for output in cell.get("outputs", []):
-            output.get("metadata", {}).pop("execution", None)
+        if cell.cell_type != "code":
+            continue
+        for output in cell.outputs:
+            if output.output_type == "stream" and output.name == "stderr":
+                output.text = NATIVE_LOG.sub("", output.text)
+        cell.outputs = [o for o in cell.outputs if o.output_type != "stream" or o.text]
 
 
 def render(path, timeout=3600):
@@ -121,7 +137,20 @@ def main(argv=None):
     os.environ.pop("KERAS_LSTM_FAST", None)
     if args.fast:
         os.environ["KERAS_LSTM_FAST"] = "1"
+    else:  # the committed images: refuse to draw boxes for the Chinese tokens
+        from matplotlib import font_manager
+
+        try:
+            font_manager.findfont(CJK_FONT, fallback_to_default=False)
+        except ValueError:
+            print(f"render.py: matplotlib finds no {CJK_FONT!r} font, so Chinese tokens would "
+                  "render as boxes: install it (Debian: apt-get install fonts-noto-cjk) "
+                  "or use --fast", file=sys.stderr)
+            return 2
     os.environ["MPLBACKEND"] = INLINE_BACKEND
+    # TensorFlow's C++ log lines (CUDA probes, timestamps) carry nothing for a reader; the
+    # test session hides them the same way (conftest.py).
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     failed = []
     for path in paths:
         print(f"{path.name}: running", flush=True)
