@@ -156,3 +156,14 @@ def test_pickled_word_lists_are_read_without_unpickling():
 
     with pytest.raises(ValueError, match="not a pickled list of strings"):
         augmentation.pickled_strings(pickle.dumps([Evil()]))
+
+
+@pytest.mark.parametrize("value", ["negation+sarcasm", "", "Negation"])
+def test_an_unknown_augmentation_is_one_config_error(value):
+    from keras_lstm.errors import ConfigError
+    from keras_lstm.tasks.config import SentimentConfig
+
+    with pytest.raises(ConfigError, match="--augment: expected none, or some of negation, "
+                                          "contrast, phrases joined by '\\+'"):
+        SentimentConfig(out="run", augment=value).validate()
+    assert SentimentConfig(out="run", augment="phrases+negation").validate()
