@@ -209,7 +209,8 @@ def test_the_preset_follows_the_data_and_flags_override_it(tmp_path, capsys):
 
     sentiment, translation = tasks.get("sentiment"), tasks.get("translation")
     config = configure(sentiment, {"out": "x", "data": str(english)})
-    assert config.preset == "tweets-en" and config.bidirectional and config.pooling == "max"
+    assert config.preset == "tweets-en" and config.bidirectional and config.pooling == "max" \
+        and config.lexicon
     assert "preset: tweets-en" in capsys.readouterr().out
     config = configure(sentiment, {"out": "x", "data": str(chinese), "units": 7})
     assert config.preset == "reviews-zh" and config.cjk_bigrams and config.units == 7
