@@ -18,7 +18,7 @@ PRESETS = {
                            max_length=200, batch_size=64, dropout=0.5),
         # bench/sentiment_quality.py, the airline tweets: with the lexicon prior (VADER's
         # valence beside each word vector) 81.3 % mean accuracy over three splits and 53.2 % /
-        # 13.3 % on the English minimal pairs, against 81.0 % and 51.4 % / 10.3 % without; the
+        # 13.3 % on the English minimal pairs, against 81.1 % and 51.4 % / 10.3 % without; the
         # augmentations, contrast copies and the wide branch did no better (2026-12-03).
         "tweets-en": dict(bidirectional=True, pooling="max", max_length=50, epochs=8,
                           dropout=0.5, units=64, embedding_dim=128, vocab_size=12_000,
