@@ -317,26 +317,14 @@ def augment_negation(texts, labels, language, max_share=0.2, seed=0):
     Example:
 
     >>> added = augment_negation(["the crew was helpful", "the seat was awful"] * 3,
-    ...                          ["positive", "negative"] * 3, "en")
+    ...                          ["positive", "negative"] * 3, "en", max_share=1.0)
     >>> added.texts, added.labels
     (['the crew was not helpful', 'the seat was not awful'], ['negative', 'positive'])
     """
     lexicon = _split_lexicon(texts, labels, language)
     negate = negate_chinese if language == "zh" else negate_english
-    opposite = {"positive": "negative", "negative": "positive"}
-    known = set(texts)
-    added = Augmented([], [], [], [])
-    for index, (text, label) in enumerate(zip(texts, labels)):
-        if label not in opposite or len(text) > MAX_CHARACTERS[language]:
-            continue
-        result = negate(text, label, lexicon)
-        if result is None or result[0] in known:
-            continue
-        known.add(result[0])
-        added.texts.append(result[0])
-        added.labels.append(opposite[label])
-        added.sources.append(index)
-        added.rules.append(" ".join(result[1]))
+    added = flipped_copies(texts, labels, language, lambda text, label: negate(text, label,
+                                                                                lexicon))
     limit = int(max_share * len(texts))
     if len(added.texts) > limit:
         import numpy as np
@@ -431,19 +419,34 @@ def augment_contrast(texts, labels, language):
     (['the seat was great, but the crew was rude'], ['negative'])
     """
     lexicon = _split_lexicon(texts, labels, language)
+
+    def swap(text, label):
+        swapped = swap_contrast(text, label, language, lexicon)
+        return swapped and (swapped, ["contrast"])
+
+    return flipped_copies(texts, labels, language, swap)
+
+
+def flipped_copies(texts, labels, language, rewrite) -> Augmented:
+    """The rewrites of the split's polar texts, each with the other label.
+
+    `rewrite(text, label)` gives `(new text, rules)` or None. Texts longer than
+    `MAX_CHARACTERS` are skipped, and a rewrite that is already a text of the
+    split (or an earlier rewrite) is not added again.
+    """
     opposite = {"positive": "negative", "negative": "positive"}
     known, added = set(texts), Augmented([], [], [], [])
     for index, (text, label) in enumerate(zip(texts, labels)):
         if label not in opposite or len(text) > MAX_CHARACTERS[language]:
             continue
-        swapped = swap_contrast(text, label, language, lexicon)
-        if swapped is None or swapped in known:
+        result = rewrite(text, label)
+        if not result or result[0] in known:
             continue
-        known.add(swapped)
-        added.texts.append(swapped)
+        known.add(result[0])
+        added.texts.append(result[0])
         added.labels.append(opposite[label])
         added.sources.append(index)
-        added.rules.append("contrast")
+        added.rules.append(" ".join(result[1]))
     return added
 
 
