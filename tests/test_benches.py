@@ -80,6 +80,8 @@ def test_unknown_names_are_refused_before_any_training(monkeypatch, capsys):
     assert "--epochs: at least 2" in capsys.readouterr().err
     assert run_main(load("sentiment_quality"), ["--models", "custom,lstm"], monkeypatch) == 2
     assert "--models: unknown 'lstm'" in capsys.readouterr().err
+    assert run_main(load("sentiment_quality"), ["--variants", "preset,irony"], monkeypatch) == 2
+    assert "--variants irony: unknown avenue 'irony'" in capsys.readouterr().err
 
 
 def test_sentiment_quality_settings_are_the_presets_with_the_models_flags(tmp_path):
@@ -87,16 +89,26 @@ def test_sentiment_quality_settings_are_the_presets_with_the_models_flags(tmp_pa
 
     module = load("sentiment_quality")
     task = tasks.get("sentiment")
-    for name, (preset, settings) in module.DATASETS.items():
+    for name, (preset, settings, language) in module.DATASETS.items():
+        assert len(module.minimal_pairs.load_suite(language)) >= 150, name
         for lstm, bidirectional in module.MODELS.values():
-            config = configure(task, dict(settings, out=str(tmp_path), lstm=lstm,
-                                          bidirectional=bidirectional), preset, verbose=0)
-            expected = {**presets.get("sentiment", preset), **settings,
-                        "lstm": lstm, "bidirectional": bidirectional}
-            assert {k: getattr(config, k) for k in expected} == expected, name
+            for variant in ("preset", "plain", "lexicon+negation+contrast", "wide+last"):
+                avenue = module.variant_settings(variant)
+                config = configure(task, dict(settings, out=str(tmp_path), lstm=lstm,
+                                              bidirectional=bidirectional, **avenue), preset,
+                                   verbose=0)
+                expected = {**presets.get("sentiment", preset), **settings,
+                            "lstm": lstm, "bidirectional": bidirectional, **avenue}
+                assert {k: getattr(config, k) for k in expected} == expected, (name, variant)
     reviews = module.DATASETS["reviews"]
-    assert reviews == ("reviews-zh", {})
+    assert reviews == ("reviews-zh", {}, "zh")
     assert module.DATASETS["airline"][0] == "tweets-en"
+    assert module.variant_settings("preset") == {}
+    assert module.variant_settings("negation+contrast+lexicon") == dict(
+        augment="negation+contrast", lexicon=True, wide=False)
+    assert module.variant_settings("plain") == dict(augment="none", lexicon=False, wide=False)
+    with pytest.raises(ValueError, match="unknown avenue 'sarcasm'"):
+        module.variant_settings("negation+sarcasm")
 
 
 def test_translation_quality_and_input_pipeline_presets_exist():
