@@ -267,12 +267,13 @@ def _chinese_matches(text, index):
             position += 1
 
 
-def negate_chinese(text, label, lexicon):
+def negate_chinese(text, label, lexicon, index=None):
     """The negated counterpart of a Chinese `text` of `label`, or None: `(text, rules)`."""
     sign = 1 if label == "positive" else -1
     negators = _alternation(ZH_NEGATORS)
     out, rules, last, left = [], [], 0, 0
-    for start, word in _chinese_matches(text, _chinese_index(lexicon)):
+    # `index`: `_chinese_index(lexicon)`, built once by a caller that rewrites many texts.
+    for start, word in _chinese_matches(text, index or _chinese_index(lexicon)):
         negated = re.search(rf"(?:{negators})(?:太|很|是很|怎么|那么|算)?$", text[last:start])
         if lexicon[word] == -sign and negated:
             # "没有问题" → "有问题", "不差" → "差", "并不难用" → "难用"
@@ -322,9 +323,15 @@ def augment_negation(texts, labels, language, max_share=0.2, seed=0):
     (['the crew was not helpful', 'the seat was not awful'], ['negative', 'positive'])
     """
     lexicon = _split_lexicon(texts, labels, language)
-    negate = negate_chinese if language == "zh" else negate_english
-    added = flipped_copies(texts, labels, language, lambda text, label: negate(text, label,
-                                                                                lexicon))
+    if language == "zh":
+        index = _chinese_index(lexicon)  # once, not once a text
+
+        def negate(text, label):
+            return negate_chinese(text, label, lexicon, index)
+    else:
+        def negate(text, label):
+            return negate_english(text, label, lexicon)
+    added = flipped_copies(texts, labels, language, negate)
     limit = int(max_share * len(texts))
     if len(added.texts) > limit:
         import numpy as np
@@ -340,13 +347,13 @@ ZH_CONTRAST = re.compile(r"[，,；;]\s*(但是|但|不过|可是|可惜|就是|
 ZH_ALTHOUGH = re.compile(r"^(虽然|虽说|尽管|虽)")
 
 
-def clause_polarity(clause, language, lexicon):
+def clause_polarity(clause, language, lexicon, index=None):
     """The sum of a clause's lexicon polarities, each turned round by a negator before it."""
     total = 0
     if language == "zh":
         negators = _alternation(ZH_NEGATORS)
         last = 0
-        for start, word in _chinese_matches(clause, _chinese_index(lexicon)):
+        for start, word in _chinese_matches(clause, index or _chinese_index(lexicon)):
             negated = re.search(rf"(?:{negators})(?:太|很|是很|怎么|那么|算)?$", clause[last:start])
             total += -lexicon[word] if negated else lexicon[word]
             last = start + len(word)
@@ -361,7 +368,7 @@ def clause_polarity(clause, language, lexicon):
     return total
 
 
-def swap_contrast(text, label, language, lexicon):
+def swap_contrast(text, label, language, lexicon, index=None):
     """"A but B" of `label` → ("B but A", the other label), when A and B lean opposite ways.
 
     Only a text with one contrast conjunction, whose clause after it leans to
@@ -389,8 +396,8 @@ def swap_contrast(text, label, language, lexicon):
     first, second = first.strip(" ,，"), second.strip(" ,，")
     if not first or not second:
         return None
-    if not (clause_polarity(first, language, lexicon) * sign < 0
-            < clause_polarity(second, language, lexicon) * sign):
+    if not (clause_polarity(first, language, lexicon, index) * sign < 0
+            < clause_polarity(second, language, lexicon, index) * sign):
         return None
     if language == "zh":
         although = ZH_ALTHOUGH.match(first)
@@ -419,9 +426,10 @@ def augment_contrast(texts, labels, language):
     (['the seat was great, but the crew was rude'], ['negative'])
     """
     lexicon = _split_lexicon(texts, labels, language)
+    index = _chinese_index(lexicon) if language == "zh" else None
 
     def swap(text, label):
-        swapped = swap_contrast(text, label, language, lexicon)
+        swapped = swap_contrast(text, label, language, lexicon, index)
         return swapped and (swapped, ["contrast"])
 
     return flipped_copies(texts, labels, language, swap)
