@@ -25,8 +25,10 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from export import runtimes  # noqa: E402
-from keras_lstm import tasks  # noqa: E402
+from keras_lstm import (
+    runtimes,  # noqa: E402
+    tasks,  # noqa: E402
+)
 from keras_lstm.data.pairs import read_pairs  # noqa: E402
 from keras_lstm.evaluation import score_translations  # noqa: E402
 from lstm_text.decoding import DECODING  # noqa: E402
@@ -55,11 +57,11 @@ def build_parser():
 
 def trained_run(args):
     """The run folder, trained first unless it already holds a model."""
-    from keras_lstm import runs
+    from keras_lstm.core import schemas
     from keras_lstm.training import configure, train
 
     out = Path(args.run)
-    if (out / runs.CONFIG_FILE).is_file() and (out / "model.weights.h5").is_file():
+    if (out / schemas.CONFIG_FILE).is_file() and (out / "model.weights.h5").is_file():
         return out
     task = tasks.get("translation")
     if args.data == "cldr":

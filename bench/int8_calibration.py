@@ -5,7 +5,7 @@ Usage: python bench/int8_calibration.py RUN [--sizes 100,200,500,1000] [--texts 
 
 RUN is an exported sentiment run folder (`keras-lstm demo` writes one to
 runs/demo/sentiment). Each model runs through the project's TFLite runtime
-(`export.runtimes`, with RUN/export's metadata and vocabulary). For each size, converts the
+(`keras_lstm.runtimes`, with RUN/export's metadata and vocabulary). For each size, converts the
 model to int8 TFLite calibrated on that many texts of one of the run's splits (by default
 splits/calibration.jsonl, the training texts `keras-lstm export` calibrates on; `--calibration
 test` takes the held-out test split), and runs it on the first `--texts` validation texts:
@@ -24,8 +24,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
-from export import runtimes  # noqa: E402
 from export.tflite import export_tflite  # noqa: E402
+from keras_lstm import runtimes  # noqa: E402
 from keras_lstm.data import readers  # noqa: E402
 from keras_lstm.inference import SentimentClassifier  # noqa: E402
 

@@ -18,7 +18,7 @@ about half the sentences and few pairs. The suites were written for this
 project and are never trained on; acceptance uses a separate hidden set of
 the same kind.
 
-The command scores a run folder or an export (`export.runtimes.load`) and
+The command scores a run folder or an export (`keras_lstm.runtimes.load`) and
 prints a Markdown table, per category and overall. With --baseline-data
 (a labelled CSV, TSV or JSONL file), a TF-IDF + logistic regression
 (`keras_lstm.baseline`) fitted on that file is scored beside it; without it,
@@ -58,7 +58,7 @@ class Pair:
 
 def suite_path(language: str) -> Path:
     """The suite file of `language` ("en" or "zh")."""
-    from keras_lstm.errors import ConfigError
+    from keras_lstm.core.errors import ConfigError
 
     if language not in LANGUAGES:
         raise ConfigError(f"--language: expected one of {', '.join(LANGUAGES)}, got {language!r}")
@@ -86,7 +86,7 @@ def load_suite(language: str = "en", path=None) -> list[Pair]:
     >>> pairs[0].a.label != pairs[0].b.label
     True
     """
-    from keras_lstm.errors import DataError
+    from keras_lstm.core.errors import DataError
 
     path = Path(path) if path is not None else suite_path(language)
     try:
@@ -217,7 +217,7 @@ def format_table(results: dict[str, dict]) -> str:
 
 
 def runtime_predict(runtime):
-    """A `predict(texts) -> labels` of a sentiment runtime (`export.runtimes.load`)."""
+    """A `predict(texts) -> labels` of a sentiment runtime (`keras_lstm.runtimes.load`)."""
     return lambda texts: [row["label"] for row in runtime.predict(texts)]
 
 
@@ -252,8 +252,8 @@ def build_parser():
 def main(argv=None):
     args = build_parser().parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from export import runtimes
-    from keras_lstm.errors import ConfigError, KerasLSTMError
+    from keras_lstm import runtimes
+    from keras_lstm.core.errors import ConfigError, KerasLSTMError
 
     try:
         pairs = load_suite(args.language, args.suite)

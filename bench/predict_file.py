@@ -24,7 +24,7 @@ from serve_http import train  # (bench/ is on the path when this script runs)
 ROOT = Path(__file__).resolve().parents[1]
 RUN_WITH_PEAK = """
 import resource, sys
-from keras_lstm.cli import main
+from keras_lstm.app.cli import main
 code = main(sys.argv[1:])
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)
 sys.exit(code)

@@ -36,9 +36,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import minimal_pairs  # noqa: E402
 
-from export import runtimes  # noqa: E402
 from keras_lstm import baseline as tfidf  # noqa: E402
-from keras_lstm import tasks  # noqa: E402
+from keras_lstm import (
+    runtimes,  # noqa: E402
+    tasks,  # noqa: E402
+)
 from keras_lstm.training import configure, train  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"

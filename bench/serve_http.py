@@ -237,8 +237,7 @@ def build_parser():
 def main():
     args = build_parser().parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from export import runtimes
-    from keras_lstm import tasks
+    from keras_lstm import runtimes, tasks
     from keras_lstm.data.default_reviews import load_default_reviews
 
     texts = load_default_reviews()[0][:500]

@@ -20,8 +20,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
-from export import runtimes  # noqa: E402
-from keras_lstm import tasks  # noqa: E402
+from export.publish import export_run  # noqa: E402
+from keras_lstm import (
+    runtimes,  # noqa: E402
+    tasks,  # noqa: E402
+)
 from keras_lstm.data.default_reviews import load_default_reviews  # noqa: E402
 from keras_lstm.training import configure, train  # noqa: E402
 
@@ -71,7 +74,7 @@ def main():
         run = Path(folder) / "run"
         task = tasks.get("sentiment")
         train(task, configure(task, {"out": str(run), "seed": 0}, "fast", verbose=0), verbose=0)
-        task.export(run, formats=("tflite", "onnx"), quantize=("float32",), progress=print)
+        export_run(run, formats=("tflite", "onnx"), quantize=("float32",), progress=print)
         print(f"\n{args.threads} threads, {args.requests} requests of one text each "
               "(reviews, up to 40 tokens)\n")
         print("| runtime | requests/s | p50 ms | p99 ms | answers differing from serial | requests |")

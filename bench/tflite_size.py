@@ -29,8 +29,11 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from export import runtimes  # noqa: E402
-from keras_lstm import tasks  # noqa: E402
+from export.publish import export_run  # noqa: E402
+from keras_lstm import (
+    runtimes,  # noqa: E402
+    tasks,  # noqa: E402
+)
 from keras_lstm.training import configure, train  # noqa: E402
 
 VARIANTS = ("float32", "dynamic_range", "float16", "int8")
@@ -63,7 +66,7 @@ def model_shape(run):
 
 
 def export(run, variants):
-    tasks.get("sentiment").export(run, formats=["tflite"], quantize=list(variants),
+    export_run(run, formats=["tflite"], quantize=list(variants),
                                   progress=lambda line: None)
 
 

@@ -19,8 +19,10 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from export import runtimes  # noqa: E402
-from keras_lstm import tasks  # noqa: E402
+from keras_lstm import (
+    runtimes,  # noqa: E402
+    tasks,  # noqa: E402
+)
 from keras_lstm.training import configure, train  # noqa: E402
 
 PRESET = "sentences"

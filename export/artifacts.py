@@ -1,8 +1,6 @@
 """`export_model`: a sentiment model in every format, with its metadata, into one folder."""
 
-import json
-
-from export.metadata import FORMAT_VERSION, METADATA_FILE
+from keras_lstm.core.schemas import write_metadata
 
 FORMATS = ("saved_model", "tflite", "onnx")
 
@@ -26,7 +24,7 @@ def export_model(model, out_dir, *, preprocessor, labels, formats=FORMATS,
                  representative_ids=None):
     """Writes SavedModel, TFLite and ONNX artifacts, the vocabulary and metadata.json to `out_dir`.
 
-    `out_dir` is a fresh folder (`keras_lstm.exporting` moves it into place
+    `out_dir` is a fresh folder (`export.publish` moves it into place
     once every artifact is verified).
 
     Returns:
@@ -35,7 +33,7 @@ def export_model(model, out_dir, *, preprocessor, labels, formats=FORMATS,
     from export.onnx import export_onnx
     from export.saved_model import export_saved_model
     from export.tflite import BATCH_SIZE, export_tflite
-    from keras_lstm.errors import ConfigError
+    from keras_lstm.core.errors import ConfigError
 
     unknown = set(formats) - set(FORMATS)
     if unknown:
@@ -53,7 +51,6 @@ def export_model(model, out_dir, *, preprocessor, labels, formats=FORMATS,
     if "onnx" in formats:
         export_onnx(model, work / "model.onnx")
     metadata = {
-        "format_version": FORMAT_VERSION,
         "task": "sentiment",
         "labels": list(labels),
         "preprocessors": {"text": preprocessor.save(work)},
@@ -66,6 +63,5 @@ def export_model(model, out_dir, *, preprocessor, labels, formats=FORMATS,
         "saved_model": {"serving_default": "texts string (batch,) -> probabilities, labels",
                         "token_ids": "token_ids int32 (batch, time) -> probabilities"},
     }
-    (work / METADATA_FILE).write_text(json.dumps(metadata, indent=2, ensure_ascii=False)
-                                      + "\n", encoding="utf-8")
+    write_metadata(work, metadata)
     return table

@@ -18,7 +18,6 @@ signature: the encoder `source_ids` → `encoder_outputs`, the decoder `token`
 (+ `encoder_outputs`, `source_mask` with attention) → `logits` (+ `attention`).
 """
 
-import json
 import tempfile
 from pathlib import Path
 
@@ -38,11 +37,11 @@ def export_translation(translator, work, formats=FORMATS, opset=17):
 
     Args:
         translator: The run's `keras_lstm.inference.Translator`.
-        work: A fresh folder (`keras_lstm.exporting` moves it into place once
+        work: A fresh folder (`export.publish` moves it into place once
             every runtime is verified).
     """
-    from export.metadata import FORMAT_VERSION
-    from keras_lstm.errors import ConfigError
+    from keras_lstm.core.errors import ConfigError
+    from keras_lstm.core.schemas import write_metadata
     from keras_lstm.models.seq2seq import Seq2Seq, Seq2SeqConfig
 
     unknown = sorted(set(formats) - set(FORMATS))
@@ -65,15 +64,13 @@ def export_translation(translator, work, formats=FORMATS, opset=17):
             artifacts["saved_model"] = {"backend": "saved_model", **_export_saved_model(
                 translator, work / "saved_model")}
     metadata = {
-        "format_version": FORMAT_VERSION,
         "task": "translation",
         "preprocessors": {name: p.save(work) for name, p in translator.preprocessors.items()},
         "max_output_length": translator.max_output_length,
         "attention": translator.config["model"]["attention"],
         "artifacts": artifacts,
     }
-    (work / "metadata.json").write_text(json.dumps(metadata, indent=2, ensure_ascii=False)
-                                        + "\n", encoding="utf-8")
+    write_metadata(work, metadata)
     return work
 
 

@@ -29,7 +29,7 @@ def verify(folder, artifacts, texts, label_ids, keras_probabilities, latency_rep
         texts, label_ids: Held-out texts and their true class ids.
         keras_probabilities: The Keras model's probabilities for `texts`.
     """
-    from export import runtimes
+    from keras_lstm import runtimes
 
     label_ids = np.asarray(label_ids)
     keras_labels = keras_probabilities.argmax(axis=1)
@@ -89,7 +89,7 @@ def markdown(rows, examples):
 
 
 def write_report(folder, rows, examples):
-    from keras_lstm.runs import atomic_write_text
+    from keras_lstm.core.files import atomic_write_text
 
     text = markdown(rows, examples)
     atomic_write_text(Path(folder) / "export_report.json",

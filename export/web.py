@@ -14,7 +14,7 @@ import json
 import shutil
 from pathlib import Path
 
-from keras_lstm.errors import ArtifactError
+from keras_lstm.core.errors import ArtifactError
 
 WEB_SOURCE = Path(__file__).resolve().parents[1] / "web"
 PAGE_FILES = ("index.html", "app.js", "tokenizer.js", "tokenizer.mjs")

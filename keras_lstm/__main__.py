@@ -2,6 +2,6 @@
 
 import sys
 
-from keras_lstm.cli import main
+from keras_lstm.app.cli import main
 
 sys.exit(main())

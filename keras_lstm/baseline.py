@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from keras_lstm.errors import ConfigError
+from keras_lstm.core.errors import ConfigError
 
 NAME = "TF-IDF + logistic regression"
 FOLDER = "baseline"
@@ -112,7 +112,7 @@ class Baseline:
 
     def save(self, run_dir) -> Path:
         """Writes RUN/baseline/ (replaced whole, or left as it was on failure)."""
-        from keras_lstm.runs import atomic_directory
+        from keras_lstm.core.files import atomic_directory
 
         folder = Path(run_dir) / FOLDER
         config = {
@@ -179,7 +179,7 @@ def load(run_dir) -> Baseline | None:
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
 
-    from keras_lstm.runs import read_json
+    from keras_lstm.core.schemas import read_json
 
     folder = Path(run_dir) / FOLDER
     if not (folder / CONFIG_FILE).is_file():

@@ -21,7 +21,7 @@ import json
 import numpy as np
 import tensorflow as tf
 
-from keras_lstm.progress import process_seconds
+from keras_lstm.core.progress import process_seconds
 
 
 def worker_count_and_index(strategy):

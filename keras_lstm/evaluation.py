@@ -70,9 +70,9 @@ def _baseline_line(metrics):
 
 def plot_confusion_matrix(metrics, path):
     """Saves the confusion matrix as a PNG (written to a temporary file, then renamed)."""
-    import os
-
     import matplotlib
+
+    from keras_lstm.core.files import atomic_path
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -90,10 +90,9 @@ def plot_confusion_matrix(metrics, path):
                 color="white" if value > matrix.max() / 2 else "black")
     ax.set_title(f"accuracy {metrics['accuracy']:.3f}, macro-F1 {metrics['macro_f1']:.3f}")
     fig.tight_layout()
-    tmp = f"{path}.tmp.png"
-    fig.savefig(tmp, dpi=100)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
     plt.close(fig)
-    os.replace(tmp, path)
 
 
 def score_translations(hypotheses, references, target_tokenizer):

@@ -1,8 +1,11 @@
 """Keras inference from a run folder: a sentiment classifier and a translator.
 
 Both turn text into ids with the run's `GraphPreprocessor`, as the training
-pipeline did. `export.runtimes.load(RUN, backend="keras")` serves them behind
-the same interface as the exported artifacts.
+pipeline did. `KerasSentiment` and `KerasTranslation` serve them behind the
+interface of the exported artifacts: importing this module registers them as
+the "keras" backend of `keras_lstm.runtimes.load` (found through the
+`keras_lstm.runtimes` entry point, so the TensorFlow-free layer below never
+imports this one).
 """
 
 from pathlib import Path
@@ -10,7 +13,13 @@ from pathlib import Path
 import numpy as np
 
 from keras_lstm import runs
-from keras_lstm.errors import ConfigError
+from keras_lstm.core import schemas
+from keras_lstm.core.errors import ConfigError
+from keras_lstm.runtimes.base import SentimentRuntime, TranslationRuntime, id_batch, register
+from lstm_text.preprocessor import check_texts
+
+__all__ = ["KerasSentiment", "KerasTranslation", "SentimentClassifier", "Translator",
+           "attention_map"]
 
 
 class SentimentClassifier:
@@ -26,7 +35,7 @@ class SentimentClassifier:
     def __init__(self, run_dir):
         from keras_lstm.text import GraphPreprocessor
 
-        self.config = runs.read_config(run_dir, task="sentiment")
+        self.config = schemas.read_config(run_dir, task="sentiment")
         self.preprocessor = runs.load_preprocessors(run_dir, self.config)["text"]
         self.graph_preprocessor = GraphPreprocessor(self.preprocessor)
         self.model = runs.load_model(run_dir)
@@ -54,7 +63,7 @@ class Translator:
         from keras_lstm.models.seq2seq import Seq2Seq, Seq2SeqConfig
         from keras_lstm.text import GraphPreprocessor
 
-        config = runs.read_config(run_dir, task="translation")
+        config = schemas.read_config(run_dir, task="translation")
         self.config = config
         self.preprocessors = runs.load_preprocessors(run_dir, config)
         self.source = GraphPreprocessor(self.preprocessors["source"])
@@ -117,3 +126,47 @@ def attention_map(translator, text):
     found = greedy_attention(text, translator.encode, encode, decode, translator.preprocessors,
                              translator.max_output_length)
     return found["source"], found["target"], found["weights"]
+
+
+@register
+class KerasSentiment(SentimentRuntime):
+    """The trained Keras model of a run folder (`SentimentClassifier`)."""
+
+    backend = "keras"
+
+    def __init__(self, folder, metadata, artifact=None, **kwargs):
+        super().__init__(folder, metadata, **kwargs)
+        self.classifier = SentimentClassifier(self.run_dir)
+
+    def run_ids(self, ids):
+        ids = id_batch(ids)
+        with self.lock:
+            return np.asarray(self.classifier.model(ids, training=False))
+
+    def predict_proba(self, texts, batch_size=64):
+        texts = check_texts(texts)  # tokenized in the graph: only the type checks here
+        with self.lock:
+            return self.classifier.predict_proba(texts, batch_size)
+
+
+@register
+class KerasTranslation(TranslationRuntime):
+    """The trained Keras encoder-decoder of a run folder (`Translator`)."""
+
+    backend = "keras"
+
+    def __init__(self, folder, metadata, artifact=None, **kwargs):
+        super().__init__(folder, metadata, **kwargs)
+        self.translator = Translator(self.run_dir)
+
+    def translate(self, texts, beam=None, length_penalty=None):
+        with self.lock:
+            return self.translator.translate(texts, beam, length_penalty)
+
+    def _encoder(self, source):
+        return tuple(np.asarray(v) for v in self.translator.encoder(source))
+
+    def _decoder(self, tokens, h, c, outputs, mask):
+        logits, h, c, *weights = (np.asarray(v) for v in self.translator.decoder(
+            tokens, h, c, outputs, mask))
+        return logits, h, c, (weights[0] if weights else None)

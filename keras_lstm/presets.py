@@ -9,6 +9,8 @@ user gets cannot drift apart.
 TensorFlow-free: the CLI reads it to build `--help`.
 """
 
+from lstm_text import decoding
+
 PRESETS = {
     "sentiment": {
         # bench/sentiment_quality.py, the embedded reviews: CJK bigrams as tokens,
@@ -39,11 +41,8 @@ PRESETS = {
     },
 }
 
-# The default decoding of a translation model everywhere: `keras-lstm predict`, `evaluate`
-# and `serve`, and every runtime's `translate` (through `lstm_text.decoding`). The best row
-# of bench/decoding.py's table on held-out Tatoeba pairs (bench/README.md; why this one:
-# docs/design.md). Greedy decoding is `beam=1` (`--beam 1`, `"beam": 1`).
-DECODING = {"beam": 4, "length_penalty": 0.6}
+# The default decoding of a translation model (measured; see lstm_text.decoding).
+DECODING = decoding.DECODING
 
 
 def names(task: str) -> list[str]:
@@ -52,7 +51,7 @@ def names(task: str) -> list[str]:
 
 def get(task: str, name: str) -> dict:
     """The settings of preset `name` of `task` (a copy)."""
-    from keras_lstm.errors import ConfigError
+    from keras_lstm.core.errors import ConfigError
 
     if name not in PRESETS[task]:
         raise ConfigError(f"--preset: {task} has no preset {name!r}; expected one of "

@@ -18,8 +18,9 @@ from pathlib import Path
 import keras
 
 from keras_lstm import presets, runs
-from keras_lstm.errors import ConfigError, DataError
-from keras_lstm.progress import process_seconds
+from keras_lstm.core import files, schemas
+from keras_lstm.core.errors import ConfigError, DataError
+from keras_lstm.core.progress import process_seconds
 from keras_lstm.tasks.config import STRATEGIES
 
 
@@ -69,11 +70,11 @@ def train(task, config, resume=False, verbose=1):
 
     run_dir = Path(config.out)
     if resume:
-        saved = runs.read_config(run_dir, task=task.name)
+        saved = schemas.read_config(run_dir, task=task.name)
         config = task.config_class.from_dict(saved["training"], f"{run_dir}/config.json")
         if not (run_dir / "backup").is_dir() and (run_dir / saved["model_file"]).is_file():
             raise ConfigError(f"{run_dir}: the run is complete (nothing to resume)")
-    elif (run_dir / runs.CONFIG_FILE).exists():
+    elif (run_dir / schemas.CONFIG_FILE).exists():
         raise ConfigError(f"{run_dir}: already holds a run; use --resume to continue it or "
                           "choose another --out")
     config.validate()
@@ -102,7 +103,7 @@ def train(task, config, resume=False, verbose=1):
 
     run_dir.mkdir(parents=True, exist_ok=True)
     task.write_splits(run_dir, config, splits)
-    runs.write_config(run_dir, {
+    schemas.write_config(run_dir, {
         "task": task.name,
         "preset": config.preset,
         "training": config.to_dict(),
@@ -278,7 +279,7 @@ class TrainingStateBackup(keras.callbacks.Callback):
                 "wait": int(stopper.wait), "best_epoch": int(stopper.best_epoch),
                 "best": None if stopper.best is None else float(stopper.best)}
         self.states[str(epoch + 1)] = state
-        runs.atomic_write_text(self.path, json.dumps(self.states))
+        files.atomic_write_text(self.path, json.dumps(self.states))
 
 
 class FirstStep(keras.callbacks.Callback):
@@ -315,7 +316,7 @@ class BestModel(keras.callbacks.Callback):
         if score is not None and self.improves(score):
             self.best = float(score)
             self.save(self.model, self.path)
-            runs.atomic_write_text(self.score_path, json.dumps({self.monitor: self.best,
+            files.atomic_write_text(self.score_path, json.dumps({self.monitor: self.best,
                                                                 "epoch": epoch + 1}))
 
 

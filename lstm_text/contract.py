@@ -26,10 +26,8 @@ from __future__ import annotations
 import bisect
 import functools
 import json
-import os
 import re
 import sys
-import tempfile
 import unicodedata
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -37,7 +35,8 @@ from typing import TextIO
 
 import numpy as np
 
-from keras_lstm.errors import ArtifactError  # one error family: the CLI prints it as one line
+from keras_lstm.core.errors import ArtifactError  # one error family: the CLI prints it as one line
+from keras_lstm.core.files import atomic_write_text
 
 FORMAT_VERSION = 1
 KIND = "keras-lstm-tokenizer"
@@ -159,19 +158,6 @@ def tokenizer_document(config, vocabulary, max_length: int | None, *, role: str 
     }
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; an export is meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_tokenizer_json(path, document: dict) -> Path:
     """Writes `document` to `path` as UTF-8 JSON, through a temporary file and a rename.
 
@@ -182,7 +168,7 @@ def write_tokenizer_json(path, document: dict) -> Path:
     """
     path = Path(path)
     TextEncoder.from_json(document)  # validate before anything touches the disk
-    _atomic_write(path, json.dumps(document, ensure_ascii=False, indent=1) + "\n")
+    atomic_write_text(path, json.dumps(document, ensure_ascii=False, indent=1) + "\n", newline="\n")
     return path
 
 
@@ -590,7 +576,7 @@ def write_golden_vectors(path, encoder: TextEncoder, texts: Iterable[str]) -> Pa
     """
     lines = (json.dumps(record, ensure_ascii=False, separators=(",", ":"))
              for record in golden_records(encoder, texts))
-    _atomic_write(Path(path), "".join(line + "\n" for line in lines))
+    atomic_write_text(path, "".join(line + "\n" for line in lines), newline="\n")
     return Path(path)
 
 

@@ -7,9 +7,11 @@ by the caller), so every runtime decodes with the same code.
 
 import numpy as np
 
-# The default decoding (beam size, length penalty), measured: one constant for the CLI's
-# help, the server and every runtime. TensorFlow-free, as this module.
-from keras_lstm.presets import DECODING
+# The default decoding of a translation model everywhere: `keras-lstm predict`, `evaluate`
+# and `serve`, and every runtime's `translate`. The best row of bench/decoding.py's table on
+# held-out Tatoeba pairs (bench/README.md; why this one: docs/design.md). Greedy decoding is
+# `beam=1` (`--beam 1`, `"beam": 1`). `keras_lstm.presets.DECODING` is this constant.
+DECODING = {"beam": 4, "length_penalty": 0.6}
 
 
 def resolve_decoding(beam=None, length_penalty=None):

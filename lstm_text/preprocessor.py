@@ -51,7 +51,7 @@ def inside(folder, name, what="file"):
     Names come from metadata.json or config.json, which may be crafted: nothing
     read from them may reach outside their own folder.
     """
-    from keras_lstm.errors import ArtifactError
+    from keras_lstm.core.errors import ArtifactError
 
     folder = Path(folder)
     if not isinstance(name, str) or not name:

@@ -1,11 +1,10 @@
 """Token ↔ id mapping, stored as a plain text file (line number = id)."""
 
 import collections
-import os
-import tempfile
 from pathlib import Path
 
-from keras_lstm.errors import DataError
+from keras_lstm.core.errors import DataError
+from keras_lstm.core.files import atomic_write_text
 
 PAD, OOV = "[PAD]", "[UNK]"
 PAD_ID, OOV_ID = 0, 1
@@ -68,16 +67,7 @@ class Vocabulary:
         for token in self.tokens:
             if "\n" in token or "\r" in token:
                 raise VocabularyError(f"token {token!r} holds a line break")
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-                handle.write("".join(token + "\n" for token in self.tokens))
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write_text(path, "".join(token + "\n" for token in self.tokens), newline="\n")
 
     @classmethod
     def load(cls, path):

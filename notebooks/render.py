@@ -114,7 +114,7 @@ def render(path, timeout=3600):
     if _sources(nbformat.read(path, as_version=4)) != _sources(source):
         raise RuntimeError(f"{path.name}: its source changed on disk while it ran; render it again")
     _strip_volatile(notebook, metadata)
-    from keras_lstm.runs import atomic_write_text
+    from keras_lstm.core.files import atomic_write_text
 
     atomic_write_text(path, nbformat.writes(notebook) + "\n")
     return elapsed

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from keras_lstm import baseline
-from keras_lstm.cli import main
-from keras_lstm.errors import ConfigError
+from keras_lstm.app.cli import main
+from keras_lstm.core.errors import ConfigError
 
 WORDS = "the a flight crew seat gate bag delay time plane app call".split()
 
@@ -147,12 +147,13 @@ def test_train_ends_with_the_lstm_and_the_baseline_on_the_held_out_split(cue_run
 
 
 def test_evaluate_scores_the_baseline_fitted_on_the_runs_training_split(cue_run, capsys):
-    from keras_lstm import runs, tasks
+    from keras_lstm import tasks
+    from keras_lstm.core import schemas
     from keras_lstm.data import readers
 
     run, _ = cue_run
     task = tasks.get("sentiment")
-    config = task.config_class.from_dict(runs.read_config(run)["training"], "config.json")
+    config = task.config_class.from_dict(schemas.read_config(run)["training"], "config.json")
     splits = task.load_data(config)
     expected = sklearn_pipeline().fit(list(splits.train[0]), list(splits.train[1]))
     for data in (None, run.parent / "data.csv"):

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from keras_lstm.cli import main
+from keras_lstm.app.cli import main
 from tests.conftest import kill_after_first_committed_epoch
 
 

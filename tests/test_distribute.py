@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from keras_lstm.cli import main
+from keras_lstm.app.cli import main
 from tests.conftest import REPO, free_ports
 
 SCRIPT = r"""

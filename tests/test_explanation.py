@@ -10,7 +10,8 @@ import sys
 import numpy as np
 import pytest
 
-from keras_lstm.explanation import explain, occluded
+from export.publish import export_run
+from keras_lstm.runtimes.explanation import explain, occluded
 from lstm_text.preprocessor import Preprocessor
 from lstm_text.tokenizer import TokenizerConfig
 from lstm_text.vocabulary import Vocabulary
@@ -67,12 +68,12 @@ def test_weights_are_the_drop_of_the_labels_probability():
 def trained(tmp_path_factory):
     """The "fast" preset on 1 500 embedded reviews, exported to the SavedModel, ONNX and
     float32 TFLite; and 100 held-out reviews."""
-    from keras_lstm import presets, tasks
+    from keras_lstm import presets
 
     run = tmp_path_factory.mktemp("explain") / "run"
     train_run("sentiment", out=str(run), **{**presets.get("sentiment", "fast"),
                                             "max_examples": 1500, "preset": "fast"})
-    tasks.get("sentiment").export(run, formats=("saved_model", "onnx", "tflite"),
+    export_run(run, formats=("saved_model", "onnx", "tflite"),
                                   quantize=("float32",),
                                   progress=lambda line: None)
     texts = [json.loads(line)["text"] for line in
@@ -81,7 +82,7 @@ def trained(tmp_path_factory):
 
 
 def test_the_tokens_are_the_kept_ones_and_the_weights_repeat(trained):
-    from export import runtimes
+    from keras_lstm import runtimes
 
     run, texts = trained
     runtime = runtimes.load(run / "export", backend="onnx")
@@ -100,7 +101,7 @@ def test_the_tokens_are_the_kept_ones_and_the_weights_repeat(trained):
 
 
 def test_every_runtime_gives_the_same_weights(trained):
-    from export import runtimes
+    from keras_lstm import runtimes
 
     run, texts = trained
     sample = texts[:8]
@@ -118,7 +119,7 @@ def test_every_runtime_gives_the_same_weights(trained):
 def test_removing_the_heaviest_tokens_lowers_the_label_more_than_random_ones(trained):
     """Faithfulness: on 100 held-out reviews, dropping the k tokens of largest weight lowers
     the predicted label's probability more, on average, than dropping k random tokens."""
-    from export import runtimes
+    from keras_lstm import runtimes
 
     run, texts = trained
     runtime = runtimes.load(run / "export", backend="onnx")
@@ -144,7 +145,7 @@ def test_removing_the_heaviest_tokens_lowers_the_label_more_than_random_ones(tra
 
 
 def test_predict_explain_prints_the_explanation(trained):
-    from export import runtimes
+    from keras_lstm import runtimes
 
     run, texts = trained
     result = cli("predict", run, "--runtime", "onnx", "--explain", texts[0], "质量很好")

@@ -278,7 +278,7 @@ def test_streamed_training_refuses_what_does_not_apply(tmp_path, flags, message,
     data = write_corpus(tmp_path / "data.csv", 50)
     monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": ["127.0.0.1:1"]},
                                                 "task": {"type": "worker", "index": 0}}))
-    from keras_lstm.cli import main
+    from keras_lstm.app.cli import main
 
     flags = [f.format(data=data) for f in flags]
     assert main(["train", "sentiment", "--data", str(data), "--stream", "--out",

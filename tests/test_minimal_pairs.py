@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from keras_lstm.errors import DataError
+from keras_lstm.core.errors import DataError
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 if str(BENCH) not in sys.path:  # as when a bench runs (and as tests/test_benches.py does)
@@ -148,7 +148,7 @@ def test_a_bad_line_is_one_error_naming_the_file_and_line(tmp_path, line, messag
 
 
 def test_unknown_language_and_missing_file_are_one_line_errors(tmp_path, capsys):
-    from keras_lstm.errors import ConfigError
+    from keras_lstm.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="--language: expected one of en, zh, got 'fr'"):
         minimal_pairs.load_suite("fr")
@@ -170,7 +170,7 @@ def test_baseline_predict_fits_on_a_labelled_file(tmp_path):
 
 
 class FakeRuntime:
-    """What `export.runtimes.load` returns, for the CLI's wiring: "not" makes it say negative."""
+    """What `keras_lstm.runtimes.load` returns, for the CLI's wiring: "not" makes it say negative."""
 
     backend = "onnx"
     run_dir = None
@@ -184,7 +184,7 @@ class FakeRuntime:
 
 
 def test_cli_scores_a_model_and_the_baseline_beside_it(tmp_path, monkeypatch, capsys):
-    from export import runtimes
+    from keras_lstm import runtimes
 
     loaded = []
     monkeypatch.setattr(runtimes, "load", lambda target, backend: loaded.append(
@@ -210,7 +210,7 @@ def test_cli_scores_a_model_and_the_baseline_beside_it(tmp_path, monkeypatch, ca
 
 
 def test_cli_refuses_a_translation_model_in_one_line(monkeypatch, capsys):
-    from export import runtimes
+    from keras_lstm import runtimes
 
     monkeypatch.setattr(runtimes, "load", lambda target, backend: FakeRuntime("translation"))
     assert minimal_pairs.main(["RUN"]) == 2

@@ -30,7 +30,7 @@ def cli(*args, check=True, **kwargs):
 
 def in_process(capsys, *args):
     """(exit code, stderr) of `keras-lstm ARGS` run in this process (quicker for errors)."""
-    from keras_lstm.cli import main
+    from keras_lstm.app.cli import main
 
     capsys.readouterr()
     code = main([str(arg) for arg in args])
@@ -300,7 +300,7 @@ def test_an_interrupted_run_leaves_the_previous_output(runs, tmp_path, how):
 
 RSS_SCRIPT = """
 import resource, sys
-from keras_lstm.cli import main
+from keras_lstm.app.cli import main
 code = main(sys.argv[1:])
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """

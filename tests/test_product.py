@@ -1,7 +1,6 @@
-"""The product's seams: the task registry, the TensorFlow-free front door, import
-hygiene, run-folder and export schemas, presets, validation and log-friendly output."""
+"""The product's seams: the task registry, the TensorFlow-free front door (import
+hygiene: tests/test_layers.py), run-folder and export schemas, presets, validation and log-friendly output."""
 
-import ast
 import json
 import os
 import subprocess
@@ -10,10 +9,8 @@ import sys
 import pytest
 
 from keras_lstm import presets, tasks
-from keras_lstm.cli import main
+from keras_lstm.app.cli import main
 from tests.conftest import REPO, kill_after_first_committed_epoch
-
-PACKAGES = ("keras_lstm", "export", "lstm_text")
 
 
 def run_cli(*args, env=None):
@@ -22,59 +19,8 @@ def run_cli(*args, env=None):
                           env={**os.environ, **(env or {})})
 
 
-def _modules():
-    for package in PACKAGES:
-        for path in sorted((REPO / package).rglob("*.py")):
-            parts = path.relative_to(REPO).with_suffix("").parts
-            yield ".".join(parts[:-1] if parts[-1] == "__init__" else parts), path
-
-
-def _import_graph():
-    """Every import (module level or inside a function) between the project's modules."""
-    modules = dict(_modules())
-    graph = {name: set() for name in modules}
-    for name, path in modules.items():
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            targets = []
-            if isinstance(node, ast.Import):
-                targets = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-                targets = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
-            for target in targets:
-                while target and target not in modules:
-                    target = target.rpartition(".")[0]
-                if target and target != name and not name.startswith(target + "."):
-                    graph[name].add(target)
-    return graph
-
-
-def test_no_import_cycle_anywhere():
-    graph, cycles = _import_graph(), []
-    state = {}
-
-    def visit(node, stack):
-        state[node] = "open"
-        for child in sorted(graph[node]):
-            if state.get(child) == "open":
-                cycles.append(stack[stack.index(child):] + [child])
-            elif child not in state:
-                visit(child, stack + [child])
-        state[node] = "done"
-
-    for node in sorted(graph):
-        if node not in state:
-            visit(node, [node])
-    assert not cycles, "\n".join(" -> ".join(cycle) for cycle in cycles)
-
-
-def test_the_import_walk_sees_function_level_imports():
-    graph = _import_graph()
-    assert "keras_lstm.exporting" in graph["keras_lstm.tasks.sentiment"]  # inside export()
-    assert "keras_lstm.inference" in graph["export.runtimes"]
-
-
 def test_the_cli_dispatches_through_the_registry_without_asking_which_task():
-    source = (REPO / "keras_lstm" / "cli.py").read_text(encoding="utf-8")
+    source = (REPO / "keras_lstm" / "app" / "cli.py").read_text(encoding="utf-8")
     assert '"translation"' not in source and '"sentiment"' not in source
     assert tasks.names() == ["sentiment", "translation"]
 
@@ -88,7 +34,7 @@ def _modules_loaded(code):
 
 FRONT_DOOR = """
 import sys, contextlib, io
-from keras_lstm.cli import main
+from keras_lstm.app.cli import main
 out = io.StringIO()
 with contextlib.redirect_stdout(out):
     try:
@@ -289,8 +235,8 @@ def test_unreadable_run_folders_are_one_line_errors(tiny_export, tmp_path, capsy
 def test_a_failed_export_keeps_the_previous_one(tiny_export, tmp_path):
     import shutil
 
-    from keras_lstm.errors import ExportError
-    from keras_lstm.exporting import publish
+    from export.publish import publish
+    from keras_lstm.core.errors import ExportError
 
     run, _ = tiny_export
     copy = tmp_path / "run"

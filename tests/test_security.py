@@ -211,7 +211,7 @@ def test_the_keras_runtime_loads_the_model_through_the_safe_loader(run_folder, m
     runs.load_model, the one safe-mode load the scan above checks."""
     import keras
 
-    from export import runtimes
+    from keras_lstm import runtimes
 
     calls = []
     load_model = keras.saving.load_model

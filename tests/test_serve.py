@@ -70,7 +70,7 @@ def in_process(target, **options):
     """The app on uvicorn in a thread of this process; yields (url, ModelServer)."""
     import uvicorn
 
-    from keras_lstm.serving import load_server
+    from keras_lstm.app.serving import load_server
 
     server = load_server(str(target), **options)
     config = uvicorn.Config(server.app(), host="127.0.0.1", port=free_ports()[0],
@@ -188,9 +188,8 @@ def test_translation_routes_answer_what_predict_prints(runs, runtime):
 
 
 def test_every_entry_point_decodes_with_the_one_default(runs, monkeypatch, capsys):
-    from export import runtimes
-    from keras_lstm import presets, tasks
-    from keras_lstm.cli import main
+    from keras_lstm import presets, runtimes, tasks
+    from keras_lstm.app.cli import main
     from lstm_text import decoding
 
     calls, beam_decode = [], decoding.beam_decode
@@ -260,7 +259,7 @@ def test_every_entry_point_decodes_with_the_one_default(runs, monkeypatch, capsy
 
 
 def test_attention_maps_are_the_runtimes_and_keras_numbers(runs):
-    from export import runtimes
+    from keras_lstm import runtimes
     from keras_lstm.inference import Translator, attention_map
 
     sources = runs["sources"][:6]
@@ -584,7 +583,7 @@ def test_sigterm_lets_the_request_in_flight_finish_then_exits_0(runs):
 SERVER_SCRIPT = textwrap.dedent("""
     import json, os, signal, sys, threading, urllib.request
 
-    from keras_lstm.cli import main
+    from keras_lstm.app.cli import main
 
     PORT = int(sys.argv[2])
     seen = {}

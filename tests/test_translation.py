@@ -4,9 +4,8 @@ import json
 
 import pytest
 
-from export import runtimes
-from keras_lstm import tasks
-from keras_lstm.cli import main
+from keras_lstm import runtimes, tasks
+from keras_lstm.app.cli import main
 from keras_lstm.evaluation import score_translations
 from keras_lstm.inference import Translator
 from lstm_text import PyTokenizer
@@ -57,7 +56,7 @@ def test_cli_evaluate_and_predict(run, capsys):
 
 
 def test_sentiment_api_on_a_translation_run_is_refused(run):
-    from keras_lstm.errors import ConfigError
+    from keras_lstm.core.errors import ConfigError
     from keras_lstm.inference import SentimentClassifier
 
     with pytest.raises(ConfigError, match="is a translation run, expected a sentiment run"):

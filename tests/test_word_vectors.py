@@ -5,9 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from keras_lstm.cli import main
+from keras_lstm.app.cli import main
+from keras_lstm.core.errors import DataError
 from keras_lstm.data.word_vectors import read_word_vectors
-from keras_lstm.errors import DataError
 from lstm_text import Vocabulary
 from tests.test_cli import small_csv, train_args  # noqa: F401 (fixture)
 

@@ -11,8 +11,8 @@ once; a text found under both labels is dropped; empty lines are skipped.
 import importlib.util
 from pathlib import Path
 
+from keras_lstm.core.errors import DataError
 from keras_lstm.data.readers import deduplicate
-from keras_lstm.errors import DataError
 
 LABELS = ("negative", "positive")
 

@@ -35,9 +35,9 @@ from pathlib import Path
 
 import numpy as np
 
+from keras_lstm.core.errors import ConfigError, DataError
+from keras_lstm.core.progress import Progress
 from keras_lstm.data import readers
-from keras_lstm.errors import ConfigError, DataError
-from keras_lstm.progress import Progress
 
 PREPARED_FILE = "prepared.json"
 FORMAT_VERSION = 1
@@ -147,12 +147,12 @@ def prepare(data, out, settings: dict, shards: int | None = None, verbose=1) -> 
             validation, test) and `seed`; other entries (the training config's
             values) are kept in prepared.json.
         shards: Training shards (default: one per 250 000 rows, at least 8).
-        verbose: Progress lines (see `keras_lstm.progress`).
+        verbose: Progress lines (see `keras_lstm.core.progress`).
 
     Returns:
         The `Prepared` folder.
     """
-    from keras_lstm.runs import atomic_directory
+    from keras_lstm.core.files import atomic_directory
 
     data = Path(data)
     settings = {**settings, "fractions": [float(f) for f in settings["fractions"]]}
@@ -329,7 +329,7 @@ class Prepared:
     """A prepared folder: its facts, its vocabulary and its shards' files and lengths."""
 
     def __init__(self, folder):
-        from keras_lstm.runs import read_json
+        from keras_lstm.core.schemas import read_json
 
         self.folder = Path(folder)
         self.meta = read_json(self.folder / PREPARED_FILE)

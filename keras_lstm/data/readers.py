@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from keras_lstm.errors import DataError
+from keras_lstm.core.errors import DataError
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".json": "jsonl",
            ".ndjson": "jsonl"}
@@ -340,7 +340,7 @@ def check_label_count(labels, source):
     >>> check_label_count(["pos", "pos"], "train.csv")
     Traceback (most recent call last):
     ...
-    keras_lstm.errors.DataError: train.csv: needs at least two labels, found only 'pos' (2 rows)
+    keras_lstm.core.errors.DataError: train.csv: needs at least two labels, found only 'pos' (2 rows)
     """
     distinct = sorted(set(labels))
     if not distinct:
@@ -366,7 +366,7 @@ def check_validation_split(n_validation, fraction, n_rows, source=None):
     >>> check_validation_split(0, 0.1, 4, "train.csv")
     Traceback (most recent call last):
     ...
-    keras_lstm.errors.DataError: train.csv: the validation fraction 0.1 of 4 rows rounds to no rows (it is taken per label); use more data, a larger --val-fraction or --val-data
+    keras_lstm.core.errors.DataError: train.csv: the validation fraction 0.1 of 4 rows rounds to no rows (it is taken per label); use more data, a larger --val-fraction or --val-data
     """
     if fraction > 0 and n_validation == 0:
         prefix = f"{source}: " if source is not None else ""

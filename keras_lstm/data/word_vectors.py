@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from keras_lstm.errors import DataError
+from keras_lstm.core.errors import DataError
 
 
 @dataclasses.dataclass

@@ -11,7 +11,7 @@ Example:
 'val_loss'
 """
 
-from keras_lstm.errors import ConfigError
+from keras_lstm.core.errors import ConfigError
 from keras_lstm.tasks.base import Splits, Task
 from keras_lstm.tasks.config import SentimentConfig, TrainingConfig, TranslationConfig
 from keras_lstm.tasks.sentiment import SentimentTask

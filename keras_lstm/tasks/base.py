@@ -143,10 +143,6 @@ class Task:
     def format_metrics(self, metrics: dict) -> str:
         raise NotImplementedError
 
-    def export(self, run_dir, formats=None, **options) -> dict:
-        """Exports RUN's model to RUN/export/, verified against Keras before it replaces anything."""
-        raise NotImplementedError
-
     def unknown_flags(self, options: dict) -> list[str]:
         """Names of command-line options given that do not apply to this task."""
         return [f"--{name.replace('_', '-')}" for name, value in options.items()
@@ -194,7 +190,7 @@ def held_out(run_dir, name):
 
 
 def default_split(run_dir, *names):
-    from keras_lstm.errors import ConfigError
+    from keras_lstm.core.errors import ConfigError
 
     if run_dir is None:
         raise ConfigError("an export folder has no held-out split: give --data")

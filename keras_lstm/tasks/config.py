@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from keras_lstm.errors import ConfigError
+from keras_lstm.core.errors import ConfigError
 
 LSTM_KINDS = ("custom", "keras")
 STRATEGIES = ("default", "mirrored", "multi-worker")

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from keras_lstm import presets
-from keras_lstm.errors import ConfigError, DataError
+from keras_lstm.core.errors import ConfigError, DataError
 from keras_lstm.tasks.base import Splits, Task, default_split, held_out, warn_if_unknown
 from keras_lstm.tasks.config import SentimentConfig
 
@@ -144,7 +144,7 @@ class SentimentTask(Task):
 
     def write_splits(self, run_dir, config, splits):
         if isinstance(splits, PreparedSplits):
-            from keras_lstm.runs import atomic_copy
+            from keras_lstm.core.files import atomic_copy
 
             for name in ("validation", "test", "calibration"):
                 if splits.sizes().get(name, 1):
@@ -164,8 +164,8 @@ class SentimentTask(Task):
         """`--augment negation`: negated copies of the polar training texts, labels flipped."""
         if config.augment in (None, "none") or isinstance(splits, PreparedSplits):
             return splits
+        from keras_lstm.core.files import atomic_write_text
         from keras_lstm.data.augmentation import augment
-        from keras_lstm.runs import atomic_write_text
 
         texts, labels = splits.train
         language = "zh" if config.cjk_bigrams or presets.is_mostly_cjk(texts[:2000]) else "en"
@@ -302,7 +302,7 @@ class SentimentTask(Task):
 
     def held_out_report(self, run_dir):
         """The best model and the baseline on the run's held-out split, as `train` ends."""
-        from export import runtimes
+        from keras_lstm import runtimes
         from keras_lstm.baseline import comparison
 
         split = "test" if (Path(run_dir) / "splits" / "test.jsonl").is_file() else "validation"
@@ -392,13 +392,6 @@ class SentimentTask(Task):
 
         return format_metrics(metrics)
 
-    def export(self, run_dir, formats=None, quantize=None, max_examples=500, progress=print,
-               **options):
-        from keras_lstm.exporting import export_sentiment, publish
-
-        return publish(run_dir, lambda work: export_sentiment(run_dir, work, formats, quantize,
-                                                              max_examples, progress))
-
 
 # The training fields a prepared folder fixes (its tokens and splits depend on them).
 PREPARED_FIELDS = ("text_column", "label_column", "stopwords", "cjk_bigrams", "max_length",
@@ -452,7 +445,7 @@ def _saved_baseline(run_dir):
 
 def write_split(path, texts, labels):
     """A held-out split as JSON Lines `{"text": ..., "label": ...}`, written atomically."""
-    from keras_lstm.runs import atomic_write_text
+    from keras_lstm.core.files import atomic_write_text
 
     atomic_write_text(path, "".join(json.dumps({"text": t, "label": y}, ensure_ascii=False) + "\n"
                                     for t, y in zip(texts, labels, strict=True)))

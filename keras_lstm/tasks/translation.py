@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from keras_lstm.errors import ConfigError, DataError
+from keras_lstm.core.errors import ConfigError, DataError
 from keras_lstm.tasks.base import Splits, Task
 from keras_lstm.tasks.config import TranslationConfig
 
@@ -83,7 +83,7 @@ class TranslationTask(Task):
                 "max_output_length": config.max_output_length}
 
     def write_splits(self, run_dir, config, splits):
-        from keras_lstm.runs import atomic_write_text
+        from keras_lstm.core.files import atomic_write_text
 
         for name, (sources, targets) in (("validation", splits.validation),
                                          ("test", splits.test)):
@@ -193,12 +193,6 @@ class TranslationTask(Task):
         from keras_lstm.evaluation import format_translation_metrics
 
         return format_translation_metrics(metrics)
-
-    def export(self, run_dir, formats=None, max_examples=200, progress=print, **options):
-        from keras_lstm.exporting import export_translation, publish
-
-        return publish(run_dir, lambda work: export_translation(run_dir, work, formats,
-                                                                max_examples, progress))
 
 
 def attention_row(text, found):

@@ -160,7 +160,7 @@ def test_pickled_word_lists_are_read_without_unpickling():
 
 @pytest.mark.parametrize("value", ["negation+sarcasm", "", "Negation"])
 def test_an_unknown_augmentation_is_one_config_error(value):
-    from keras_lstm.errors import ConfigError
+    from keras_lstm.core.errors import ConfigError
     from keras_lstm.tasks.config import SentimentConfig
 
     with pytest.raises(ConfigError, match="--augment: expected none, or some of negation, "

@@ -2,9 +2,9 @@
 
 import pytest
 
+from keras_lstm.core.errors import DataError
 from keras_lstm.data.cldr_pairs import default_pairs, generate_pairs
 from keras_lstm.data.pairs import read_pairs, split_by_source, unknown_token_share
-from keras_lstm.errors import DataError
 
 
 def write(tmp_path, content):

@@ -81,7 +81,7 @@ def test_preprocessor_config_round_trips_through_its_folder(tmp_path):
 
 @pytest.mark.parametrize("name", ["../vocabulary.txt", "/etc/passwd", ""])
 def test_a_vocabulary_path_outside_the_folder_is_refused(tmp_path, name):
-    from keras_lstm.errors import ArtifactError
+    from keras_lstm.core.errors import ArtifactError
 
     config = {**build(4).save(tmp_path / "inner"), "vocabulary": name}
     with pytest.raises(ArtifactError, match="outside the folder|non-empty string"):

@@ -13,9 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from keras_lstm.core.errors import DataError
 from keras_lstm.data.pairs import read_pairs
 from keras_lstm.data.readers import read_labelled_file
-from keras_lstm.errors import DataError
 from tests.conftest import REPO
 
 # Characters that matter to the formats: separators, quotes, JSON syntax, every

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
+from keras_lstm.core.errors import DataError
 from keras_lstm.data import readers
-from keras_lstm.errors import DataError
 
 
 def write(tmp_path, name, content):

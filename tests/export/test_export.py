@@ -7,11 +7,12 @@ import sys
 import numpy as np
 import pytest
 
-from export import runtimes
 from export.artifacts import export_model
-from export.metadata import ArtifactError
 from export.onnx import export_onnx, op_types
+from export.publish import export_run
 from export.tflite import export_tflite, op_names
+from keras_lstm import runtimes
+from keras_lstm.core.errors import ArtifactError
 from keras_lstm.models.sentiment import SentimentModelConfig, build_sentiment_model
 from keras_lstm.text import Preprocessor, PyTokenizer, TokenizerConfig, Vocabulary
 from tests.conftest import in_threads
@@ -205,7 +206,7 @@ def test_onnx_and_tflite_runtimes_import_neither_tensorflow_nor_keras(exported, 
     folder, _, _ = exported
     code = (
         "import sys\n"
-        "from export import runtimes\n"
+        "from keras_lstm import runtimes\n"
         f"r = runtimes.load({str(folder)!r}, backend={backend!r})\n"
         "print(r.predict(['good film', '不好看']))\n"
         "bad = [m for m in ('tensorflow', 'keras') if m in sys.modules]\n"
@@ -337,13 +338,13 @@ def test_runtimes_never_crash_and_agree_on_arbitrary_unicode(exported, texts):
 def shipped(tmp_path_factory):
     """A run of the "fast" preset (bidirectional, max pooling, CJK bigrams) on fewer
     reviews, exported with the float32 and int8 TFLite variants."""
-    from keras_lstm import presets, tasks
+    from keras_lstm import presets
     from tests.conftest import train_run
 
     run = tmp_path_factory.mktemp("shipped") / "run"
     train_run("sentiment", out=str(run), **{**presets.get("sentiment", "fast"),
                                             "max_examples": 1500, "preset": "fast"})
-    tasks.get("sentiment").export(run, quantize=("float32", "int8"), progress=lambda line: None)
+    export_run(run, quantize=("float32", "int8"), progress=lambda line: None)
     texts = [json.loads(line)["text"] for line in
              (run / "splits" / "test.jsonl").read_text(encoding="utf-8").splitlines()]
     return run, texts

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from export import runtimes
+from keras_lstm import runtimes
 from tests.conftest import REPO
 
 TEXTS = ["这部电影很好看", "太难看了，浪费时间", "一般般吧", "演员不错但是剧情很差",

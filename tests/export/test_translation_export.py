@@ -8,12 +8,12 @@ import sys
 import onnx
 import pytest
 
-from export import runtimes
+from export.publish import export_run
 from export.tflite import op_names
-from keras_lstm import tasks
-from keras_lstm.cli import main
+from keras_lstm import runtimes
+from keras_lstm.app.cli import main
+from keras_lstm.core.errors import ArtifactError, ConfigError
 from keras_lstm.data.pairs import read_pairs
-from keras_lstm.errors import ArtifactError, ConfigError
 from keras_lstm.inference import Translator
 from tests.conftest import in_threads, train_run
 
@@ -25,7 +25,7 @@ def exported(request, tmp_path_factory):
     run = tmp_path_factory.mktemp("tr") / "run"
     train_run("translation", out=str(run), max_examples=3000, epochs=3, units=32,
               embedding_dim=16, lstm=lstm, attention=attention)
-    tasks.get("translation").export(run, progress=lambda line: None)
+    export_run(run, progress=lambda line: None)
     return run, run / "export"
 
 
@@ -103,7 +103,7 @@ def test_saved_model_refuses_beam_search(exported):
 @pytest.mark.parametrize("backend", ["onnx", "tflite"])
 def test_runtime_imports_neither_tensorflow_nor_keras(exported, backend):
     _, folder = exported
-    code = (f"import sys\nfrom export import runtimes\n"
+    code = (f"import sys\nfrom keras_lstm import runtimes\n"
             f"print(runtimes.load({str(folder)!r}, {backend!r}).translate(['15:30', '75%'], "
             "beam=2))\n"
             "bad = [m for m in ('tensorflow', 'keras') if m in sys.modules]\n"

@@ -1,27 +1,48 @@
-"""`keras-lstm export RUN`: a run's model to every format, verified before it replaces anything.
+"""Layer 4, `keras-lstm export RUN`: a run's model to every format, verified before it replaces anything.
 
 `publish` has the artifacts written into a fresh folder beside `RUN/export`,
 runs each one against the Keras model, and only then moves it into place
-(`Task.export` calls it with the task's exporter below).
+(`export_run` calls it with the task's exporter below).
 A failed verification keeps the previous `RUN/export` untouched and leaves
 the failed artifacts beside it as `RUN/export.failed` for inspection.
 """
 
 import json
-import os
 import shutil
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from keras_lstm import runs
-from keras_lstm.errors import ExportError
+from keras_lstm.core import files, schemas
+from keras_lstm.core.errors import ExportError
 
 EXPORT_DIR = "export"
 FAILED_DIR = "export.failed"
 TRANSLATION_AGREEMENT = 0.99
+
+
+def export_run(run_dir: str | Path, formats=None, quantize=None, max_examples: int | None = None,
+               progress=print) -> dict:
+    """Exports RUN's model to RUN/export/, verified against Keras before it replaces anything.
+
+    Args:
+        run_dir: A finished run folder of either task.
+        formats: Some of "saved_model", "tflite", "onnx"; default: all.
+        quantize: Sentiment's TFLite variants ("float32", "float16", "int8"...).
+        max_examples: Held-out examples each artifact is verified on
+            (default: 500 texts for sentiment, 200 pairs for translation).
+        progress: Called with each line of progress.
+
+    Returns:
+        The report (`publish`).
+    """
+    task = schemas.read_config(run_dir)["task"]
+    if task == "sentiment":
+        return publish(run_dir, lambda work: export_sentiment(
+            run_dir, work, formats, quantize, max_examples or 500, progress))
+    return publish(run_dir, lambda work: export_translation(
+        run_dir, work, formats, max_examples or 200, progress))
 
 
 def publish(run_dir, build):
@@ -39,29 +60,18 @@ def publish(run_dir, build):
             the failed artifacts stay beside it in RUN/export.failed.
     """
     run_dir = Path(run_dir)
-    final = run_dir / EXPORT_DIR
-    work = Path(tempfile.mkdtemp(prefix=".export.", dir=run_dir))
-    try:
+    final, failed = run_dir / EXPORT_DIR, run_dir / FAILED_DIR
+    with files.atomic_directory(final) as work:
         report = build(work)
         problems = report.get("problems", [])
-        if problems:
-            failed = run_dir / FAILED_DIR
+        if problems:  # kept for inspection; the block raising leaves `final` as it was
             shutil.rmtree(failed, ignore_errors=True)
             work.rename(failed)
             raise ExportError(f"{failed}: verification failed, {final} left as it was: "
                               + "; ".join(problems) + " (see export_report.md there)")
-        if final.exists():
-            old = final.with_name(f".{final.name}.old.{os.getpid()}")
-            final.rename(old)
-            work.rename(final)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            work.rename(final)
-        shutil.rmtree(run_dir / FAILED_DIR, ignore_errors=True)
-        report["folder"] = str(final)
-        return report
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    shutil.rmtree(failed, ignore_errors=True)
+    report["folder"] = str(final)
+    return report
 
 
 def write_contract(work, sides, texts, web, progress=print):
@@ -98,11 +108,11 @@ def export_sentiment(run_dir, work, formats=None, quantize=None, max_examples=50
     formats = tuple(formats or FORMATS)
     quantize = tuple(quantize or VARIANTS)
     classifier = SentimentClassifier(run_dir)
-    table = readers.read_labelled_file(Path(run_dir) / runs.SPLITS_DIR / "validation.jsonl",
+    table = readers.read_labelled_file(Path(run_dir) / schemas.SPLITS_DIR / "validation.jsonl",
                                        limit=max_examples)
     texts, labels = table.texts, table.labels
     label_ids = [classifier.labels.index(label) for label in labels]
-    calibration = Path(run_dir) / runs.SPLITS_DIR / "calibration.jsonl"
+    calibration = Path(run_dir) / schemas.SPLITS_DIR / "calibration.jsonl"
     # Runs without calibration.jsonl calibrate on validation texts (documented).
     calibration_texts = (readers.read_labelled_file(calibration).texts if calibration.is_file()
                          else texts[:100])
@@ -134,8 +144,8 @@ def export_translation(run_dir, work, formats=None, max_examples=200, progress=p
     BLEU and chrF, milliseconds per sentence and size on disk.
     A runtime that agrees on fewer than 99 % of sentences fails the export.
     """
-    from export import runtimes
     from export.seq2seq import FORMATS, export_translation, sizes
+    from keras_lstm import runtimes
     from keras_lstm.data.pairs import read_pairs
     from keras_lstm.evaluation import score_translations
     from keras_lstm.inference import Translator
@@ -144,8 +154,8 @@ def export_translation(run_dir, work, formats=None, max_examples=200, progress=p
     translator = Translator(run_dir)
     progress(f"exporting {', '.join(formats)} ...")
     export_translation(translator, work, formats=formats)
-    pairs = read_pairs(Path(run_dir) / runs.SPLITS_DIR / "test.tsv")
-    held_out = read_pairs(Path(run_dir) / runs.SPLITS_DIR / "validation.tsv")
+    pairs = read_pairs(Path(run_dir) / schemas.SPLITS_DIR / "test.tsv")
+    held_out = read_pairs(Path(run_dir) / schemas.SPLITS_DIR / "validation.tsv")
     sides = {f"{name}_": (preprocessor, name) for name, preprocessor in
              translator.preprocessors.items()}
     write_contract(work, sides, (held_out.sources + pairs.sources)[:1000], "onnx" in formats,
@@ -176,8 +186,8 @@ def export_translation(run_dir, work, formats=None, max_examples=200, progress=p
         lines.append(f"| {row['runtime']} | {size} | {row['agreement']:.1%} | {row['bleu']:.2f} "
                      f"| {row['chrf']:.2f} | {row['ms_per_sentence']:.2f} |")
     text = "\n".join(lines) + "\n"
-    runs.atomic_write_text(Path(work) / "export_report.md", text)
-    runs.atomic_write_text(Path(work) / "export_report.json", json.dumps(
+    files.atomic_write_text(Path(work) / "export_report.md", text)
+    files.atomic_write_text(Path(work) / "export_report.json", json.dumps(
         {"examples": len(sources), "rows": rows}, indent=2) + "\n")
     problems = [f"{row['runtime']} agrees with Keras on {row['agreement']:.1%} of sentences"
                 for row in rows if row["agreement"] < TRANSLATION_AGREEMENT]

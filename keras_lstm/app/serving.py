@@ -200,7 +200,7 @@ class ModelServer:
     """One model's runtime, task and batcher, and the HTTP routes around them.
 
     Args:
-        runtime: An `export.runtimes` runtime (thread-safe).
+        runtime: An `keras_lstm.runtimes` runtime (thread-safe).
         name: The model's name in the URLs.
         max_batch: Most texts per runtime call; 1 turns batching off (each
             request is its own call, calls run side by side in threads).
@@ -542,7 +542,7 @@ def default_backend(target) -> str | None:
 def load_server(target, runtime=None, name=None, max_batch=32, max_wait_ms=2.0,
                 **options) -> ModelServer:
     """Loads TARGET's model (errors are `KerasLSTMError` lines) and wraps it in a `ModelServer`."""
-    from export import runtimes
+    from keras_lstm import runtimes
 
     loaded = runtimes.load(target, backend=runtime or default_backend(target))
     return ModelServer(loaded, name or default_name(target), max_batch=max_batch,
@@ -582,7 +582,7 @@ def serve(target, runtime=None, name=None, host="127.0.0.1", port=8080, workers=
         os.environ[ENVIRONMENT] = json.dumps(options)
         server.executor.shutdown()
         del server
-        uvicorn.run("keras_lstm.serving:app_from_environment", factory=True, host=host,
+        uvicorn.run("keras_lstm.app.serving:app_from_environment", factory=True, host=host,
                     port=port, workers=workers, log_level=log_level)
         return
     uvicorn.run(server.app(), host=host, port=port, log_level=log_level,

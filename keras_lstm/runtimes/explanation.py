@@ -14,7 +14,7 @@ costs).
 
 Example:
 
->>> from export import runtimes           # after `keras-lstm demo --fast`
+>>> from keras_lstm import runtimes           # after `keras-lstm demo --fast`
 >>> runtime = runtimes.load("runs/demo/sentiment/export", backend="onnx")
 >>> explain(runtime.preprocessor, runtime.predict_ids, "质量很好", label=1)
 {'label': 1, 'tokens': ['质量', '量很', '很好'], 'weights': [-0.013098, -0.010253, 0.558744]}

@@ -29,10 +29,10 @@ import io
 import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 
-from keras_lstm.errors import ConfigError, DataError
+from keras_lstm.core.errors import ConfigError, DataError
+from keras_lstm.core.files import atomic_output
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl",
            ".json": "jsonl", ".txt": "txt", ".text": "txt"}
@@ -232,17 +232,8 @@ def _output(path):
         raise ConfigError(f"--output {path}: is a folder")
     if not path.parent.is_dir():
         raise ConfigError(f"--output {path}: no folder {path.parent}")
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with open(handle, "w", encoding="utf-8", newline="") as stream:
-            yield stream
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
+    with atomic_output(path, newline="", sync=True) as stream:
+        yield stream
 
 
 @contextlib.contextmanager
@@ -265,7 +256,7 @@ def predict_file(task, runtime, input, output="-", format=None, text_column=None
 
     Args:
         task: The model's task (`keras_lstm.tasks.get(runtime.task)`).
-        runtime: A runtime of `export.runtimes`.
+        runtime: A runtime of `keras_lstm.runtimes`.
         input: A file path, or "-" for stdin (plain text unless `format`).
         output: A file path, or "-" for stdout.
         format: "csv", "tsv", "jsonl" or "txt" (default: from the file's extension).

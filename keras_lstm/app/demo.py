@@ -36,9 +36,9 @@ def demo(out: Path, fast=False, seed=0, verbose=1):
     `out/translation` and moved into place only when complete, so an earlier
     demo's results survive a failed or interrupted one.
     """
-    from export import runtimes
-    from keras_lstm import tasks
-    from keras_lstm.runs import atomic_directory
+    from export.publish import export_run
+    from keras_lstm import runtimes, tasks
+    from keras_lstm.core.files import atomic_directory
     from keras_lstm.training import train
 
     started = time.perf_counter()
@@ -60,7 +60,7 @@ def demo(out: Path, fast=False, seed=0, verbose=1):
             print(f"{prediction['label']:>8}  ({probabilities})  {text}")
 
         _section("sentiment: export to SavedModel, TFLite and ONNX, verified against Keras")
-        print(sentiment.export(work, progress=print if verbose else _quiet)["markdown"])
+        print(export_run(work, progress=print if verbose else _quiet)["markdown"])
 
     translation = tasks.get("translation")
     with atomic_directory(out / "translation") as work:
@@ -81,8 +81,8 @@ def demo(out: Path, fast=False, seed=0, verbose=1):
 
         _section("translation: export to ONNX, TFLite and a SavedModel, each checked against "
                  "Keras")
-        print(translation.export(work, max_examples=60 if fast else 200,
-                                 progress=print if verbose else _quiet)["markdown"])
+        print(export_run(work, max_examples=60 if fast else 200,
+                         progress=print if verbose else _quiet)["markdown"])
     print(f"\nEverything is in {out} ({time.perf_counter() - started:.0f} s).")
 
 

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from keras_lstm import presets, tasks
-from keras_lstm.errors import ConfigError, KerasLSTMError
+from keras_lstm.core.errors import ConfigError, KerasLSTMError
 from keras_lstm.tasks import config
 
 EXIT_USER_ERROR = 2
@@ -217,7 +217,7 @@ def main(argv=None):
     args.debug = getattr(args, "debug", False)
     try:
         if _needs_tensorflow(args):
-            from keras_lstm.console import quiet_tensorflow
+            from keras_lstm.core.console import quiet_tensorflow
 
             quiet_tensorflow()
         return COMMANDS[args.command](args) or 0
@@ -238,7 +238,7 @@ def _needs_tensorflow(args):
     if args.command == "tokenize":
         return False
     if args.command == "serve" and args.runtime is None:
-        from keras_lstm.serving import default_backend
+        from keras_lstm.app.serving import default_backend
 
         args.runtime = default_backend(args.target)
     runtime = args.runtime or ("keras" if (Path(args.target) / "config.json").is_file()
@@ -312,7 +312,7 @@ def run_prepare(args):
 
 
 def _runtime(args):
-    from export import runtimes
+    from keras_lstm import runtimes
 
     runtime = runtimes.load(args.target, backend=args.runtime)
     return tasks.get(runtime.task), runtime
@@ -357,7 +357,7 @@ def run_predict(args):
 
 
 def run_predict_file(args, task, runtime):
-    from keras_lstm.predict_file import predict_file
+    from keras_lstm.app.predict_file import predict_file
 
     result = predict_file(task, runtime, args.input, output=args.output or "-",
                           format=args.format, text_column=args.text_column,
@@ -372,7 +372,7 @@ def run_predict_file(args, task, runtime):
 
 
 def run_serve(args):
-    from keras_lstm.serving import serve
+    from keras_lstm.app.serving import serve
 
     for name in ("workers", "max_batch", "port"):
         if getattr(args, name) < (0 if name == "port" else 1):
@@ -386,12 +386,14 @@ def run_serve(args):
 
 
 def run_export(args):
-    from keras_lstm import runs
+    from keras_lstm.core import schemas
 
-    task = tasks.get(runs.read_config(args.run)["task"])
+    task = tasks.get(schemas.read_config(args.run)["task"])
     _refuse_other_options(task, args, ("quantize",))
-    report = task.export(args.run, formats=_split(args.formats), quantize=_split(args.quantize),
-                         progress=lambda line: say(args, line))
+    from export.publish import export_run
+
+    report = export_run(args.run, formats=_split(args.formats), quantize=_split(args.quantize),
+                        progress=lambda line: say(args, line))
     print(report["markdown"])
 
 
@@ -406,7 +408,7 @@ def run_tokenize(args):
 
 
 def run_demo(args):
-    from keras_lstm.demo import demo
+    from keras_lstm.app.demo import demo
 
     demo(Path(args.out), fast=args.fast, seed=args.seed, verbose=args.verbosity)
 

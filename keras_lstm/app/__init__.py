@@ -1,0 +1,1 @@
+"""Layer 5, the application: the CLI, the server, prediction over files and the demo."""
