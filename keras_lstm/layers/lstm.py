@@ -1,50 +1,26 @@
-"""The notes' LSTM as a Keras layer, computed by its own code."""
+"""The notes' LSTM as a Keras layer, computed by its own code.
 
-import contextlib
-import contextvars
-import os
-import sys
-import warnings
+Two jobs live beside it: `keras_lstm.layers.masks` (any mask run as right
+padding) and `keras_lstm.layers.graph_targets` (which graph to trace for which
+converter, and detecting the Keras exporter from the trace).
+"""
 
 import keras
-import keras.src.export as keras_export_package
 import tensorflow as tf
 from keras import activations, constraints, initializers, ops, regularizers
 from keras.src.utils import tracking
 
-from keras_lstm.layers import recurrence
+from keras_lstm.layers import graph_targets, recurrence
+from keras_lstm.layers.graph_targets import graph_target
+from keras_lstm.layers.masks import MaskOrder, first_mask, state_at_length
 
-_GRAPH_TARGETS = ("train", "onnx", "tflite")
-_graph_target = contextvars.ContextVar("keras_lstm_graph_target", default=None)
+__all__ = ["LSTM", "graph_target"]
 
-
-@contextlib.contextmanager
-def graph_target(target):
-    """Traces `keras_lstm.layers.LSTM` for a converter inside this block.
-
-    The layer's math is the same for every target; the graph differs:
-    `"train"` (default) is the fastest to train, `"onnx"` is the graph
-    tf2onnx fuses into one ONNX `LSTM` op (with `sequence_lens` for masks),
-    `"tflite"` is the function the TFLite converter fuses into
-    `UNIDIRECTIONAL_SEQUENCE_LSTM` (masks and returned states fall back to a
-    builtins-only loop). Outside any block the layer picks the target itself:
-    `"onnx"` under `model.export(format="onnx")`, `"tflite"` under Keras'
-    other exporters (`ExportArchive`, `format="litert"` or
-    `"tf_saved_model"`), `"train"` otherwise. Use the block for converters
-    called outside Keras (e.g. `tf2onnx.convert.from_function`).
-
-    Example:
-
-    >>> with graph_target("onnx"):
-    ...     onnx_model, _ = tf2onnx.convert.from_function(fn, input_signature)
-    """
-    if target not in _GRAPH_TARGETS:
-        raise ValueError(f"graph target must be one of {_GRAPH_TARGETS}, got {target!r}")
-    token = _graph_target.set(target)
-    try:
-        yield
-    finally:
-        _graph_target.reset(token)
+_CUDNN_ERROR = (
+    "use_cudnn=True was specified, but cuDNN is not supported for this layer "
+    "configuration with this backend. Pass use_cudnn='auto' to fallback to a "
+    "non-cuDNN implementation."
+)
 
 
 @keras.saving.register_keras_serializable(package="keras_lstm")
@@ -308,7 +284,7 @@ class LSTM(keras.layers.Layer):
         return output
 
     def compute_mask(self, _, mask):
-        mask = tree_first(mask)
+        mask = first_mask(mask)
         output_mask = mask if self.return_sequences else None
         if self.return_state:
             return [output_mask, None, None]
@@ -338,7 +314,7 @@ class LSTM(keras.layers.Layer):
         if sequences.dtype != self.compute_dtype:
             # Integer inputs (and float64 ones) compute in the layer's dtype, as in Keras.
             sequences = tf.cast(sequences, self.compute_dtype)
-        mask = tree_first(mask)
+        mask = first_mask(mask)
         if mask is not None:
             mask = tf.cast(mask, tf.bool)
         if self.use_cudnn is True:
@@ -358,19 +334,19 @@ class LSTM(keras.layers.Layer):
                 tf.ones_like(h0), self.recurrent_dropout, seed=self.seed_generator
             )
 
-        target = _current_target()
+        target = graph_targets.current_target()
         fusable = self._uses_fast_path() and recurrent_mask is None
         if target == "tflite" and fusable and mask is None and not self.return_state \
                 and not self.stateful:
             if sequences.shape[0] is None:
-                _warn_dynamic_batch(self)
+                graph_targets.warn_dynamic_batch(self)
             fused = recurrence.make_tflite_sequence(self.go_backwards)
             if bias is None:
                 bias = tf.zeros([4 * self.units], sequences.dtype)
             last, outputs, _, _, _ = fused(sequences, h0, c0, kernel, recurrent_kernel, bias)
             return self._format(outputs if self.return_sequences else last, None, None)
         if target == "tflite":
-            _warn_not_fused(self, mask is not None, fusable)
+            graph_targets.warn_not_fused(self, mask is not None, fusable)
 
         # Time-major and in processing order from here on (Keras reverses the
         # whole sequence and its mask for go_backwards).
@@ -382,7 +358,7 @@ class LSTM(keras.layers.Layer):
             # valid steps run one after another: gather them to the front
             # (right padding), run the recurrence with lengths, and put the
             # outputs back in place.
-            order = _MaskOrder(tf.transpose(mask, [1, 0]), self.go_backwards,
+            order = MaskOrder(tf.transpose(mask, [1, 0]), self.go_backwards,
                                skip_for_right_padding=target == "train")
             lengths = order.lengths
             x = order.compact(x)
@@ -411,8 +387,8 @@ class LSTM(keras.layers.Layer):
             if lengths is None:
                 h_last, c_last = hidden[-1], cell[-1]
             else:
-                h_last = _state_at_length(hidden, h0, lengths)
-                c_last = _state_at_length(cell, c0, lengths)
+                h_last = state_at_length(hidden, h0, lengths)
+                c_last = state_at_length(cell, c0, lengths)
 
         if self.stateful:
             self.states[0].assign(tf.cast(h_last, self.states[0].dtype))
@@ -496,7 +472,7 @@ class LSTM(keras.layers.Layer):
         x = tf.transpose(inputs, [1, 0, 2])
         lengths = None
         if mask is not None:
-            order = _MaskOrder(tf.transpose(tf.cast(mask, tf.bool), [1, 0]), self.go_backwards)
+            order = MaskOrder(tf.transpose(tf.cast(mask, tf.bool), [1, 0]), self.go_backwards)
             lengths = order.lengths
             x = order.compact(x)
         elif self.go_backwards:
@@ -548,188 +524,3 @@ class LSTM(keras.layers.Layer):
             "zero_output_for_mask": self.zero_output_for_mask,
         }
         return {**super().get_config(), **config}
-
-
-def tree_first(mask):
-    """The mask of the sequences when Keras passes a list (with initial states)."""
-    if isinstance(mask, (list, tuple)):
-        return mask[0] if mask else None
-    return mask
-
-
-def _state_at_length(states, initial, lengths):
-    """`states[length - 1]` per batch item (`initial` where the length is 0)."""
-    batch = tf.shape(states)[1]
-    index = tf.stack([tf.maximum(lengths - 1, 0), tf.range(batch)], axis=1)
-    picked = tf.gather_nd(states, index)
-    return tf.where((lengths > 0)[:, None], picked, initial)
-
-
-class _MaskOrder:
-    """Moves the valid steps of any mask to the front, and the outputs back.
-
-    A masked step keeps the state, so running a sequence with holes or left
-    padding gives the states of its valid steps run one after another. The
-    recurrence runs on the valid steps gathered to the front of each row
-    (right padding, whose fast paths need only the lengths); `outputs` puts
-    the hidden states back at their steps with Keras' value at masked steps.
-    A right-padded mask (checked at run time) skips the gathers: the steps
-    are already in place, or reversed per length for `go_backwards`.
-
-    Args:
-        mask: `(time, batch)` boolean mask in input order.
-        go_backwards: Whether the layer processes the steps backwards (Keras
-            reverses the whole sequence and its mask).
-        skip_for_right_padding: Whether to branch (`tf.cond`) around the
-            gathers for right padding. Export graphs always gather: tf2onnx
-            leaves ops inside an ONNX `If` unconverted.
-    """
-
-    def __init__(self, mask, go_backwards, skip_for_right_padding=True):
-        self.go_backwards = go_backwards
-        self.skip_for_right_padding = skip_for_right_padding
-        steps = mask.shape[0] if mask.shape[0] is not None else tf.shape(mask)[0]
-        batch = mask.shape[1] if mask.shape[1] is not None else tf.shape(mask)[1]
-        self.steps = steps
-        # The mask in processing order; counts[t] = valid steps up to and including t.
-        self.mask = tf.reverse(mask, [0]) if go_backwards else mask
-        self.counts = tf.cumsum(tf.cast(self.mask, tf.int32), axis=0)
-        self.lengths = self.counts[-1]
-        self.rows = tf.broadcast_to(tf.range(batch)[None, :], tf.shape(mask))
-        if skip_for_right_padding:
-            padded = tf.transpose(tf.sequence_mask(self.lengths, steps), [1, 0])
-            self.right_padded = tf.reduce_all(tf.equal(mask, padded))
-
-    def compact(self, x):
-        """`(time, batch, features)` in input order → valid steps first, in processing order."""
-
-        def in_place():
-            if self.go_backwards:
-                return tf.reverse_sequence(x, self.lengths, seq_axis=0, batch_axis=1)
-            return x
-
-        def gathered():
-            # The s-th valid step is at t = the number of steps with
-            # counts[t] <= s (a (time, time, batch) comparison: no sort, and
-            # it converts to ONNX and TFLite builtins).
-            positions = tf.range(self.steps)
-            source = tf.reduce_sum(
-                tf.cast(self.counts[None, :, :] <= positions[:, None, None], tf.int32), axis=1
-            )
-            source = tf.minimum(source, self.steps - 1)
-            ordered = tf.reverse(x, [0]) if self.go_backwards else x
-            return tf.gather_nd(ordered, tf.stack([source, self.rows], axis=-1))
-
-        if not self.skip_for_right_padding:
-            return gathered()
-        return tf.cond(self.right_padded, in_place, gathered)
-
-    def outputs(self, hidden, h_last, zero_output_for_mask):
-        """Hidden states of the compacted steps → Keras' outputs at every step.
-
-        A masked step repeats the previous output (zeros before the first
-        valid step), or is zeros with `zero_output_for_mask`.
-        """
-        keep = self.mask if zero_output_for_mask else self.counts > 0
-
-        def in_place():
-            # Right padding read forwards: every masked step follows the last valid one.
-            last = tf.broadcast_to(h_last[None], tf.shape(hidden))
-            previous = tf.where(keep[..., None], last, tf.zeros_like(hidden))
-            return tf.where(self.mask[..., None], hidden, previous)
-
-        def gathered():
-            index = tf.stack([tf.maximum(self.counts - 1, 0), self.rows], axis=-1)
-            values = tf.gather_nd(hidden, index)
-            return tf.where(keep[..., None], values, tf.zeros_like(values))
-
-        if self.go_backwards or not self.skip_for_right_padding:
-            return gathered()
-        return tf.cond(self.right_padded, in_place, gathered)
-
-
-_CUDNN_ERROR = (
-    "use_cudnn=True was specified, but cuDNN is not supported for this layer "
-    "configuration with this backend. Pass use_cudnn='auto' to fallback to a "
-    "non-cuDNN implementation."
-)
-
-_KERAS_EXPORT_DIR = os.path.dirname(keras_export_package.__file__) + os.sep
-_KERAS_SRC_DIR = os.path.dirname(os.path.dirname(_KERAS_EXPORT_DIR.rstrip(os.sep))) + os.sep
-
-
-def _keras_exporter():
-    """Which Keras exporter is tracing this call: "onnx", "litert", "archive" or None.
-
-    Keras 3 has no hook that tells a layer which converter will read its
-    graph, so the frames of the trace are read: a frame in
-    `keras/src/export/onnx.py` is `model.export(format="onnx")`, one in
-    `litert.py` is `format="litert"`, any other in `keras/src/export/` is an
-    `ExportArchive` (or `format="tf_saved_model"`). A trace that SavedModel
-    writing makes of a layer's own call (`_trackable_children`, batch of
-    None) is not what the converter reads: it counts as "archive".
-    """
-    frame = sys._getframe(1)
-    found, saving_children = None, False
-    while frame is not None:
-        filename = frame.f_code.co_filename
-        if frame.f_code.co_name == "_trackable_children" and filename.startswith(_KERAS_SRC_DIR):
-            saving_children = True
-        if filename.startswith(_KERAS_EXPORT_DIR):
-            module = os.path.basename(filename)
-            if module == "onnx.py":
-                return "onnx"
-            if module == "litert.py":
-                found = "litert"
-            elif found is None:
-                found = "archive"
-        frame = frame.f_back
-    return "archive" if found == "litert" and saving_children else found
-
-
-def _current_target():
-    """The graph to trace: `graph_target`'s, else the one the tracing exporter fuses."""
-    target = _graph_target.get()
-    if target is not None:
-        return target
-    if tf.executing_eagerly():
-        return "train"
-    exporter = _keras_exporter()
-    if exporter == "onnx":
-        return "onnx"
-    if exporter is not None:
-        return "tflite"
-    return "train"
-
-
-LITERT_CALL = ('model.export(path, format="litert", '
-               'input_signature=[keras.InputSpec(shape=(1, None), dtype="int32")])')
-
-
-def _warn_dynamic_batch(layer):
-    """Warns, under `model.export(format="litert")`, that a batch of None cannot fuse."""
-    if _graph_target.get() is None and _keras_exporter() == "litert":
-        warnings.warn(
-            f"keras_lstm LSTM {layer.name!r}: the TFLite converter fuses the LSTM into "
-            "UNIDIRECTIONAL_SEQUENCE_LSTM only for a fixed batch size; with a batch of None "
-            "it stays a loop with Flex ops. Export with a fixed batch, e.g. for token ids: "
-            f"{LITERT_CALL}",
-            stacklevel=2,
-        )
-
-
-def _warn_not_fused(layer, masked, fusable):
-    """Warns, under `model.export(format="litert")`, why this layer will not fuse."""
-    if _graph_target.get() is not None or _keras_exporter() != "litert":
-        return
-    if not fusable:
-        reason = ("only tanh/sigmoid activations without recurrent_dropout become "
-                  "UNIDIRECTIONAL_SEQUENCE_LSTM; it stays a loop")
-    elif masked:
-        reason = ("a mask (e.g. Embedding(mask_zero=True)) keeps it a loop; export a model "
-                  "without the mask at batch 1 for the fused op")
-    elif layer.return_state or layer.stateful:
-        reason = "returned or stateful states keep it a loop"
-    else:
-        return
-    warnings.warn(f"keras_lstm LSTM {layer.name!r}: {reason}.", stacklevel=2)

@@ -23,6 +23,8 @@ import uuid
 
 import tensorflow as tf
 
+__all__ = ["forward_loop", "lstm_sequence", "make_tflite_sequence", "onnx_sequence"]
+
 
 def _gates(z, c_prev, activation, recurrent_activation):
     """One step of the notes' equations from the pre-activations `z`."""

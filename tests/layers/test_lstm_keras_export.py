@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 from keras_lstm.layers import LSTM
-from keras_lstm.layers.lstm import LITERT_CALL
+from keras_lstm.layers.graph_targets import LITERT_CALL
 
 ATOL = 1e-5
 FEATURES, UNITS = 4, 5
