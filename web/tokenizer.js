@@ -1,7 +1,7 @@
 /*
  * The keras-lstm tokenizer contract (tokenizer.json, format_version 1) in plain JavaScript.
  *
- * A second implementation of lstm_text/contract.py's TextEncoder, written from
+ * A second implementation of lstm_text/contract/encoder.py's TextEncoder, written from
  * docs/tokenizer.md. No dependencies. Works
  *   - as a classic <script>: defines globalThis.KerasLstmTokenizer;
  *   - as an ES module through web/tokenizer.mjs (`import {Tokenizer} from "./tokenizer.mjs"`);
