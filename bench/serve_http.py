@@ -195,13 +195,13 @@ def warm(port, cases, texts, expected, client):
     run_load(client, port, cases, texts, expected, 8, 500, 1, 30)
 
 
-def in_process(runtime, task, texts, calls=2000, batch=1):
-    """(p50 ms, p99 ms, texts/s) of serial `task.predict(runtime, batch texts)` in this process."""
+def in_process(runtime, texts, calls=2000, batch=1):
+    """(p50 ms, p99 ms, texts/s) of serial `runtime.rows(batch texts)` in this process."""
     times = []
     for i in range(0, calls, batch):
         chunk = [texts[(i + j) % len(texts)] for j in range(batch)]
         start = time.perf_counter()
-        task.predict(runtime, chunk)
+        runtime.rows(chunk)
         times.append((time.perf_counter() - start) * 1000)
     return (statistics.median(times), float(np.percentile(times, 99)),
             1000 * batch / statistics.mean(times))
@@ -237,7 +237,7 @@ def build_parser():
 def main():
     args = build_parser().parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from keras_lstm import runtimes, tasks
+    from keras_lstm import runtimes
     from keras_lstm.data.default_reviews import load_default_reviews
 
     texts = load_default_reviews()[0][:500]
@@ -252,16 +252,15 @@ def main():
         rows, notes, rates, rss = [], [], {}, {}
         for backend in args.runtimes.split(","):
             runtime = runtimes.load(run, backend=backend)
-            task = tasks.get(runtime.task)
-            expected = {text: task.predict(runtime, [text])[0] for text in set(texts)}
+            expected = {text: runtime.rows([text])[0] for text in set(texts)}
             cases = Path(folder) / f"cases_{backend}.jsonl"
             cases.write_text("".join(json.dumps({"text": t, "expected": expected[t]},
                                                 ensure_ascii=False) + "\n" for t in texts),
                              encoding="utf-8")
-            p50, p99, rate = in_process(runtime, task, texts)
+            p50, p99, rate = in_process(runtime, texts)
             rows.append(f"| {backend} | in-process call | 1 | 2000 | {rate:.0f} | {p50:.2f} | "
                         f"{p99:.2f} | - | - |")
-            p50, p99, batched = in_process(runtime, task, texts, batch=32)
+            p50, p99, batched = in_process(runtime, texts, batch=32)
             rows.append(f"| {backend} | in-process, batches of 32 | 1 | 2000 | {batched:.0f} "
                         f"({batched / rate:.2f}×) | - | - | - | - |")
             # On and off alternate, each a fresh server, so that a drift of the machine's

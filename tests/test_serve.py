@@ -215,9 +215,9 @@ def test_every_entry_point_decodes_with_the_one_default(runs, monkeypatch, capsy
                     runtimes.load(export, "onnx")):
         expected = runtime.translate(sources, beam=3, length_penalty=1.0)
         assert decoded_by_default(runtime.translate, sources) == expected
-        assert decoded_by_default(task.predict, runtime, sources) == [
+        assert decoded_by_default(runtime.rows, sources) == [
             {"text": s, "translation": t} for s, t in zip(sources, expected)]
-        assert decoded_by_default(task.infer, runtime, sources) == [
+        assert decoded_by_default(runtime.infer, sources) == [
             {"translations": t} for t in expected]
         metrics = decoded_by_default(task.evaluate, runtime, max_examples=5)
         assert (metrics["beam"], metrics["length_penalty"]) == (3, 1.0)

@@ -3,8 +3,9 @@
 The front door is TensorFlow-free: building the parser, `--help`, and
 `predict`/`evaluate` on ONNX or TFLite exports never import TensorFlow or
 Keras. Commands that train or export import it when they start, after
-silencing its C++ log lines. Every command reaches its task through
-`keras_lstm.tasks`.
+silencing its C++ log lines. The commands that train, prepare, evaluate and
+export reach their task through `keras_lstm.tasks`; `predict` and `serve`
+reach the model through its runtime (`keras_lstm.runtimes`) alone.
 """
 
 import argparse
@@ -345,21 +346,25 @@ def run_predict(args):
     if args.explain and args.input is not None:
         raise ConfigError("--explain: give TEXT arguments; explanations are not written to "
                           "--input files")
-    task, runtime = _runtime(args)
-    _refuse_other_options(task, args, ("beam",))
-    if args.explain and not hasattr(runtime, "explain"):
+    # The runtime serves: predicting needs no task (keras_lstm.tasks is the training side).
+    from keras_lstm import runtimes
+
+    runtime = runtimes.load(args.target, backend=args.runtime)
+    if args.beam is not None and "beam" not in runtime.options:
+        raise ConfigError(f"--beam does not apply to a {runtime.task} model")
+    if args.explain and "explain" not in runtime.options:
         raise ConfigError(f"--explain: explanations are for sentiment models; {args.target} is "
                           f"a {runtime.task} model")
     if args.input is not None:
-        return run_predict_file(args, task, runtime)
-    for row in task.predict(runtime, args.texts, beam=args.beam, explain=args.explain):
+        return run_predict_file(args, runtime)
+    for row in runtime.rows(args.texts, beam=args.beam, explain=args.explain):
         print(json.dumps(row, ensure_ascii=False))
 
 
-def run_predict_file(args, task, runtime):
+def run_predict_file(args, runtime):
     from keras_lstm.app.predict_file import predict_file
 
-    result = predict_file(task, runtime, args.input, output=args.output or "-",
+    result = predict_file(runtime, args.input, output=args.output or "-",
                           format=args.format, text_column=args.text_column,
                           batch_size=256 if args.batch_size is None else args.batch_size,
                           skip_bad_rows=args.skip_bad_rows,

@@ -250,12 +250,11 @@ def _input(path):
         yield stream, size if Path(path).is_file() else None
 
 
-def predict_file(task, runtime, input, output="-", format=None, text_column=None,  # noqa: A002
+def predict_file(runtime, input, output="-", format=None, text_column=None,  # noqa: A002
                  batch_size=256, skip_bad_rows=False, beam=None, progress=False) -> dict:
     """Predicts every row of `input` and writes the rows with their predictions to `output`.
 
     Args:
-        task: The model's task (`keras_lstm.tasks.get(runtime.task)`).
         runtime: A runtime of `keras_lstm.runtimes`.
         input: A file path, or "-" for stdin (plain text unless `format`).
         output: A file path, or "-" for stdout.
@@ -291,7 +290,7 @@ def predict_file(task, runtime, input, output="-", format=None, text_column=None
     with _input(input) as (stream, size), _output(output) as out:
         lines = Lines(stream, bad)
         bar = _bar(size) if progress else None
-        writer = Writer(out, out_format, task.name, labels)
+        writer = Writer(out, out_format, runtime.task, labels)
         rows = read_rows(lines, format, text_column, name)
         if format in ("csv", "tsv"):
             writer.write_header(next(rows)[1])
@@ -299,7 +298,7 @@ def predict_file(task, runtime, input, output="-", format=None, text_column=None
 
         def flush():
             nonlocal written
-            predictions = task.predict(runtime, [text for _, _, text in batch], beam=beam)
+            predictions = runtime.rows([text for _, _, text in batch], beam=beam)
             for (_, row, _), prediction in zip(batch, predictions, strict=True):
                 writer.write(row, prediction)
             written += len(batch)

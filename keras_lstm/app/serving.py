@@ -7,10 +7,10 @@ Routes (the model's name is NAME, default the run folder's name):
   `GET /v2/models/NAME/ready` and `POST /v2/models/NAME/infer`: one BYTES
   input `texts` of shape [N] → sentiment: `labels` BYTES [N] and
   `probabilities` FP32 [N, classes]; translation: `translations` BYTES [N]
-  (request parameter `beam`: 1 is greedy; default `keras_lstm.presets.DECODING`,
+  (request parameter `beam`: 1 is greedy; default `lstm_text.decoding.DECODING`,
   beam search);
 - `POST /predict` `{"texts": [...], "beam": k}` → `{"predictions": rows}`,
-  the rows `keras-lstm predict` prints (the task's `predict`); a translation
+  the rows `keras-lstm predict` prints (the runtime's `rows`); a translation
   model with attention also takes `"attention": true` (then greedy decoding)
   and adds `"attention": {"source": [...], "target": [...], "weights": [[...]]}`
   to each row, one weights row per target token over the source tokens; a
@@ -19,7 +19,8 @@ Routes (the model's name is NAME, default the run folder's name):
 - `GET /` a small page to try the model (with the attention map where there is one).
 
 Dynamic batching: requests that arrive together go to the runtime in one
-call (`Batcher`). The call runs in a worker thread, never on the event loop.
+call (`keras_lstm.app.batcher.Batcher`). The call runs in a worker thread,
+never on the event loop.
 A batch closes when it holds `max_batch` texts, when `max_wait_ms` have
 passed since its first request, or when every request the server holds is in
 it (so a lone request never waits).
@@ -49,7 +50,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import Route
 
-from keras_lstm import presets, tasks
+from keras_lstm.app.batcher import Batcher
+from keras_lstm.core.schemas import METADATA_FILE, read_metadata
+from lstm_text.decoding import DECODING
 
 MAX_TEXTS = 1024  # texts per request
 MAX_BODY_BYTES = 4 * 1024 * 1024  # a 1 MB text fits, even as JSON escapes
@@ -67,137 +70,8 @@ class BadRequest(Exception):
         self.status = status
 
 
-class Batcher:
-    """Groups concurrent requests into one runtime call.
-
-    `await batcher.submit(key, texts)` → the results of `run(key, texts)` for
-    these texts. Requests with the same `key` (the route and beam size) share
-    a call; a request of another key is set aside for a later batch, in its
-    order, so interleaved keys (mixed beams) still batch. Batches run in
-    `executor`, up to `parallel` at once: while one is in the runtime (which
-    lets go of the GIL), the next is tokenized; while both run, the one after
-    fills up.
-
-    Args:
-        run: `run(key, texts) -> list` (one result per text), thread-safe.
-        max_batch: Most texts in one call (a longer request runs alone).
-        max_wait: Seconds a batch waits for more requests after its first.
-        in_flight: A callable → the number of requests the server holds;
-            a batch that holds all of them (but those running) does not wait.
-        parallel: Most batches running at once.
-    """
-
-    def __init__(self, run, max_batch: int, max_wait: float, executor, in_flight=lambda: 0,
-                 parallel: int = 2):
-        self.run = run
-        self.max_batch = max_batch
-        self.max_wait = max_wait
-        self.executor = executor
-        self.in_flight = in_flight
-        self.parallel = parallel
-        self.queue: asyncio.Queue | None = None
-        self.task: asyncio.Task | None = None
-        self.slots: asyncio.Semaphore | None = None
-        self.running = 0  # requests in the batches running now
-        self.runs = set()  # their tasks
-        self.batches = 0  # runtime calls made (for tests and benches)
-
-    def start(self):
-        self.queue = asyncio.Queue()
-        self.slots = asyncio.Semaphore(self.parallel)
-        self.task = asyncio.get_running_loop().create_task(self._loop())
-
-    async def stop(self):
-        if self.task is not None:
-            self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.task
-        await asyncio.gather(*self.runs, return_exceptions=True)
-
-    async def submit(self, key, texts):
-        future = asyncio.get_running_loop().create_future()
-        await self.queue.put((key, list(texts), future))
-        return await future
-
-    async def _loop(self):
-        loop = asyncio.get_running_loop()
-        waiting = []  # requests taken from the queue for a later batch, oldest first
-        while True:
-            await self.slots.acquire()  # while `parallel` batches run, the queue fills up
-            first = waiting.pop(0) if waiting else await self.queue.get()
-            batch, size = [first], len(first[1])
-            for item in list(waiting):  # the set-aside ones of this key go first
-                if item[0] == first[0] and size + len(item[1]) <= self.max_batch:
-                    waiting.remove(item)
-                    batch.append(item)
-                    size += len(item[1])
-            deadline = loop.time() + self.max_wait
-            await asyncio.sleep(0)  # let requests that arrived with it reach the queue
-            while size < self.max_batch:
-                if self.queue.empty():
-                    remaining = deadline - loop.time()
-                    held = self.in_flight() - self.running  # requests not in a running batch
-                    if remaining <= 0 or held <= len(batch) + len(waiting):
-                        break
-                    try:
-                        item = await asyncio.wait_for(self.queue.get(), min(remaining, 0.0005))
-                    except TimeoutError:
-                        continue
-                else:
-                    item = self.queue.get_nowait()
-                if item[0] != first[0]:  # another route or beam: a later batch, in order
-                    waiting.append(item)
-                    continue
-                if size + len(item[1]) > self.max_batch:
-                    waiting.append(item)
-                    break
-                batch.append(item)
-                size += len(item[1])
-            self.running += len(batch)
-            task = loop.create_task(self._run_in_slot(first[0], batch))
-            self.runs.add(task)
-            task.add_done_callback(self.runs.discard)
-
-    async def _run_in_slot(self, key, batch):
-        try:
-            await self._run(key, batch)
-        finally:
-            self.running -= len(batch)
-            self.slots.release()
-
-    async def _run(self, key, batch):
-        batch = [item for item in batch if not item[2].cancelled()]
-        if not batch:
-            return
-        texts = [text for _, item_texts, _ in batch for text in item_texts]
-        loop = asyncio.get_running_loop()
-        self.batches += 1
-        try:
-            results = await loop.run_in_executor(self.executor, self.run, key, texts)
-        except Exception as error:  # noqa: BLE001  one bad request must not fail the others
-            if len(batch) == 1:
-                _settle(batch[0][2], error=error)
-                return
-            for item in batch:
-                await self._run(key, [item])
-            return
-        start = 0
-        for _, item_texts, future in batch:
-            _settle(future, results[start:start + len(item_texts)])
-            start += len(item_texts)
-
-
-def _settle(future, result=None, error=None):
-    if future.done():
-        return
-    if error is not None:
-        future.set_exception(error)
-    else:
-        future.set_result(result)
-
-
 class ModelServer:
-    """One model's runtime, task and batcher, and the HTTP routes around them.
+    """One model's runtime and batcher, and the HTTP routes around them.
 
     Args:
         runtime: An `keras_lstm.runtimes` runtime (thread-safe).
@@ -214,7 +88,6 @@ class ModelServer:
                  max_texts: int = MAX_TEXTS, max_body_bytes: int = MAX_BODY_BYTES,
                  threads: int = 4):
         self.runtime = runtime
-        self.task = tasks.get(runtime.task)
         self.name = name
         self.max_batch = max_batch
         self.max_texts = max_texts
@@ -228,16 +101,16 @@ class ModelServer:
     # ----- the runtime call (in a worker thread) -----
 
     def call(self, key, texts):
-        """`key` = (route, beam): "predict" → the task's rows ("attention": with the
-        attention maps); "infer" → raw outputs per text."""
+        """`key` = (route, beam): "predict" → the runtime's rows ("attention": with the
+        attention maps, "explain": with the explanations); "infer" → raw outputs per text."""
         route, beam = key
         if route == "predict":
-            return self.task.predict(self.runtime, texts, beam=beam)
+            return self.runtime.rows(texts, beam=beam)
         if route == "attention":
-            return self.task.predict(self.runtime, texts, beam=beam, attention=True)
+            return self.runtime.rows(texts, beam=beam, attention=True)
         if route == "explain":
-            return self.task.predict(self.runtime, texts, explain=True)
-        return self.task.infer(self.runtime, texts, beam=beam)
+            return self.runtime.rows(texts, explain=True)
+        return self.runtime.infer(texts, beam=beam)
 
     async def answer(self, key, texts):
         if self.max_batch <= 1:
@@ -295,7 +168,7 @@ class ModelServer:
     def beam(self, value, field="beam"):
         if value is None:
             return None
-        if "beam" not in self.task.options:
+        if "beam" not in self.runtime.options:
             raise BadRequest(f"{field} does not apply to a {self.runtime.task} model")
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_BEAM:
             raise BadRequest(f"{field}: expected an integer from 1 to {MAX_BEAM}, got "
@@ -412,7 +285,7 @@ class ModelServer:
         return [o["name"] for o in requested]
 
     def outputs(self):
-        return self.task.tensors(self.runtime)
+        return self.runtime.tensors()
 
     async def metadata(self, request):
         self.check_name(request.path_params["name"])
@@ -444,7 +317,7 @@ class ModelServer:
                                "explain": hasattr(self.runtime, "explain"),
                                # the decoding selected first: the server's default
                                "beam": 1 if getattr(self.runtime, "greedy_only", False)
-                               else presets.DECODING["beam"]},
+                               else DECODING["beam"]},
                               ensure_ascii=False).replace("<", "\\u003c")
         return HTMLResponse(PAGE.read_text(encoding="utf-8").replace("{{SETTINGS}}", settings))
 
@@ -529,12 +402,15 @@ def default_name(target) -> str:
 
 
 def default_backend(target) -> str | None:
-    """onnx where TARGET has an ONNX export, else the runtimes' default."""
+    """onnx where TARGET has an ONNX export, else the runtimes' default.
+
+    Raises:
+        ArtifactError: a metadata.json that cannot be read (one line).
+    """
     path = Path(target)
     for folder in (path / "export", path):
-        if (folder / "metadata.json").is_file():
-            metadata = json.loads((folder / "metadata.json").read_text(encoding="utf-8"))
-            if "onnx" in (metadata.get("artifacts") or {}):
+        if (folder / METADATA_FILE).is_file():
+            if "onnx" in read_metadata(folder)["artifacts"]:
                 return "onnx"
     return None
 

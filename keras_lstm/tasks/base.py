@@ -3,11 +3,16 @@
 A `Task` ties together, for one application, the parts that keras-hub keeps
 apart (preprocessor → backbone → task): its training config, its data, its
 preprocessors, its model and loss, its evaluation and its exports. The one
-training driver (`keras_lstm.training.train`), the CLI and the runtimes call
-a task through this interface and never ask which task it is.
+training driver (`keras_lstm.training.train`) and the CLI's train, prepare,
+evaluate and export commands call a task through this interface and never ask
+which task it is.
+
+What serves a trained model (`rows`, `tensors`, `infer`) is the other side:
+the runtime of `keras_lstm.runtimes`, which neither the server nor
+`keras-lstm predict` needs a task for.
 
 TensorFlow-free at import: a task imports TensorFlow inside the methods that
-train or export, so `keras-lstm --help` and serving ONNX/TFLite stay fast.
+train or export, so `keras-lstm --help` stays fast.
 """
 
 from __future__ import annotations
@@ -121,20 +126,8 @@ class Task:
         split (None: nothing, where scoring would cost too much)."""
         return None
 
-    # ----- using a trained model (TensorFlow-free over ONNX/TFLite runtimes) -----
-
-    def predict(self, runtime, texts, **options) -> list[dict]:
-        """One JSON-ready dict per text (what `keras-lstm predict` prints)."""
-        raise NotImplementedError
-
-    def tensors(self, runtime) -> list[dict]:
-        """The output tensors of the Open Inference Protocol (KServe v2) for this task's model:
-        `{"name", "datatype", "shape"}`, shape `[-1, ...]` (-1: one row per text)."""
-        raise NotImplementedError
-
-    def infer(self, runtime, texts, beam=None) -> list[dict]:
-        """One `{tensor name: value}` per text, the values of `tensors`' rows."""
-        raise NotImplementedError
+    # ----- scoring a trained model (TensorFlow-free over ONNX/TFLite runtimes) -----
+    # Serving (`rows`, `tensors`, `infer`) is the runtime's side: `keras_lstm.runtimes`.
 
     def evaluate(self, runtime, data=None, **options) -> dict:
         """Metrics of `runtime` on `data` (default: the run's held-out test split)."""

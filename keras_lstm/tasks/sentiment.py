@@ -311,29 +311,7 @@ class SentimentTask(Task):
                 f"{metrics['accuracy']:.4f}, macro-F1 {metrics['macro_f1']:.4f}\n"
                 + comparison(metrics, metrics["baseline"], metrics.get("baseline_missing")))
 
-    # ----- using a trained model -----
-
-    def predict(self, runtime, texts, explain=False, **options):
-        """Rows `{"text", "label", "probabilities"}`; with `explain` also
-        `"explanation": {"tokens": [...], "weights": [...]}`, each token's
-        weight toward the row's label (`SentimentRuntime.explain`)."""
-        rows = [{"text": text, **row} for text, row in zip(texts, runtime.predict(texts))]
-        if explain:
-            found = runtime.explain(texts, [row["label"] for row in rows])
-            for row, explanation in zip(rows, found):
-                row["explanation"] = {"tokens": explanation["tokens"],
-                                      "weights": explanation["weights"]}
-        return rows
-
-    def tensors(self, runtime):
-        return [{"name": "labels", "datatype": "BYTES", "shape": [-1]},
-                {"name": "probabilities", "datatype": "FP32", "shape": [-1, len(runtime.labels)]}]
-
-    def infer(self, runtime, texts, beam=None):
-        probabilities = runtime.predict_proba(texts)
-        return [{"labels": runtime.labels[best], "probabilities": row}
-                for best, row in zip(probabilities.argmax(axis=1).tolist(),
-                                     probabilities.tolist())]
+    # ----- scoring a trained model (serving: `keras_lstm.runtimes.SentimentRuntime`) -----
 
     def evaluate(self, runtime, data=None, text_column=None, label_column=None, plot=None,
                  max_examples=None, **options):

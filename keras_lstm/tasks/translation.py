@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from keras_lstm.core.errors import ConfigError, DataError
+from keras_lstm.core.errors import DataError
 from keras_lstm.tasks.base import Splits, Task
 from keras_lstm.tasks.config import TranslationConfig
 
@@ -135,26 +135,7 @@ class TranslationTask(Task):
         # from the run's model config around them.
         save_model_atomic(model, path, weights_only=True)
 
-    # ----- using a trained model -----
-
-    def predict(self, runtime, texts, beam=None, attention=False, **options):
-        """Rows `{"text", "translation"}`, decoded with `beam` (`None`: the default,
-        `keras_lstm.presets.DECODING`; 1: greedy). With `attention`, decoding is greedy
-        (the map watches the greedy steps) and each row also has
-        `"attention": {"source": tokens, "target": tokens, "weights": rows}`."""
-        if attention:
-            if (beam or 1) != 1:
-                raise ConfigError("attention: the map is given for greedy decoding (beam 1) "
-                                  f"only, not beam {beam}")
-            return [attention_row(text, runtime.attention_map(text)) for text in texts]
-        return [{"text": text, "translation": translation}
-                for text, translation in zip(texts, runtime.translate(texts, beam=beam))]
-
-    def tensors(self, runtime):
-        return [{"name": "translations", "datatype": "BYTES", "shape": [-1]}]
-
-    def infer(self, runtime, texts, beam=None):
-        return [{"translations": t} for t in runtime.translate(texts, beam=beam)]
+    # ----- scoring a trained model (serving: `keras_lstm.runtimes.TranslationRuntime`) -----
 
     def evaluate(self, runtime, data=None, beam=None, reverse=None, max_examples=None,
                  **options):
@@ -193,11 +174,3 @@ class TranslationTask(Task):
         from keras_lstm.evaluation import format_translation_metrics
 
         return format_translation_metrics(metrics)
-
-
-def attention_row(text, found):
-    """A `predict` row from `TranslationRuntime.attention_map`'s dict (weights to 6 decimals)."""
-    return {"text": text, "translation": found["translation"],
-            "attention": {"source": list(found["source"]), "target": list(found["target"]),
-                          "weights": [[round(float(w), 6) for w in row]
-                                      for row in found["weights"]]}}
