@@ -8,6 +8,8 @@ The exporters (`export.artifacts`, `export.onnx`, `export.tflite`,
 
 import logging
 
+__all__ = []
+
 
 class _KnownNoise(logging.Filter):
     """Drops two converter warnings that are expected and harmless here.

@@ -2,6 +2,8 @@
 
 from keras_lstm.core.schemas import write_metadata
 
+__all__ = ["FORMATS", "artifact_table", "export_model"]
+
 FORMATS = ("saved_model", "tflite", "onnx")
 
 

@@ -10,6 +10,8 @@ config, same weights): both layer kinds leave the project the same way.
 
 import keras_lstm.layers  # noqa: F401  (registers the project's layer)
 
+__all__ = ["exportable"]
+
 _KERAS_ONLY_ARGS = ("use_cudnn",)
 _PROJECT_LSTM = {"module": "keras_lstm.layers.lstm", "class_name": "LSTM",
                  "registered_name": "keras_lstm>LSTM"}

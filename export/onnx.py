@@ -5,6 +5,8 @@ import tensorflow as tf
 from export.graph import exportable
 from keras_lstm.layers import graph_target
 
+__all__ = ["INPUT_NAME", "OPSET", "export_onnx", "op_types"]
+
 OPSET = 17
 INPUT_NAME = "token_ids"
 

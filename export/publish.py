@@ -17,6 +17,17 @@ import numpy as np
 from keras_lstm.core import files, schemas
 from keras_lstm.core.errors import ExportError
 
+__all__ = [
+    "EXPORT_DIR",
+    "FAILED_DIR",
+    "TRANSLATION_AGREEMENT",
+    "export_run",
+    "export_sentiment",
+    "export_translation",
+    "publish",
+    "write_contract",
+]
+
 EXPORT_DIR = "export"
 FAILED_DIR = "export.failed"
 TRANSLATION_AGREEMENT = 0.99

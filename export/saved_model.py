@@ -5,6 +5,8 @@ import tensorflow as tf
 from export.graph import exportable
 from keras_lstm.text import GraphPreprocessor
 
+__all__ = ["SERVING_SIGNATURE", "TOKEN_IDS_SIGNATURE", "export_saved_model"]
+
 SERVING_SIGNATURE = "serving_default"
 TOKEN_IDS_SIGNATURE = "token_ids"
 

@@ -25,6 +25,15 @@ import tensorflow as tf
 
 from keras_lstm.layers import graph_target
 
+__all__ = [
+    "FILES",
+    "FORMATS",
+    "TRANSLATE_SIGNATURE",
+    "export_translation",
+    "lstm_state_tensors",
+    "sizes",
+]
+
 FORMATS = ("onnx", "tflite", "saved_model")
 FILES = {"onnx": ("encoder.onnx", "decoder.onnx"),
          "tflite": ("encoder.tflite", "decoder.tflite"),

@@ -14,6 +14,20 @@ import tensorflow as tf
 from export.graph import exportable
 from keras_lstm.layers import graph_target
 
+__all__ = [
+    "BATCH_SIZE",
+    "INPUT_NAME",
+    "OUTPUT_NAME",
+    "SIGNATURE_KEY",
+    "STATE_INPUTS",
+    "VARIANTS",
+    "export_tflite",
+    "lstm_cell_clips",
+    "name_lstm_state",
+    "op_names",
+    "repair_lstm_ops",
+]
+
 VARIANTS = ("float32", "dynamic_range", "float16", "int8")
 BATCH_SIZE = 1
 SIGNATURE_KEY = "serving_default"

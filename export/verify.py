@@ -7,6 +7,15 @@ from pathlib import Path
 
 import numpy as np
 
+__all__ = [
+    "FLOAT_TOLERANCE",
+    "QUANTIZED_ACCURACY_DROP",
+    "failures",
+    "markdown",
+    "verify",
+    "write_report",
+]
+
 FLOAT_TOLERANCE = 1e-4
 QUANTIZED_ACCURACY_DROP = 0.01
 

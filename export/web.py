@@ -16,6 +16,8 @@ from pathlib import Path
 
 from keras_lstm.core.errors import ArtifactError
 
+__all__ = ["ORT_DIST", "ORT_FILES", "PAGE_FILES", "WEB_SOURCE", "page_inputs", "write_web_page"]
+
 WEB_SOURCE = Path(__file__).resolve().parents[1] / "web"
 PAGE_FILES = ("index.html", "app.js", "tokenizer.js", "tokenizer.mjs")
 # The single-threaded WebAssembly build: a classic script and the runtime it loads.

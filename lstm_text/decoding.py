@@ -7,6 +7,17 @@ by the caller), so every runtime decodes with the same code.
 
 import numpy as np
 
+__all__ = [
+    "DECODING",
+    "beam_decode",
+    "greedy_attention",
+    "greedy_decode",
+    "log_softmax",
+    "resolve_decoding",
+    "top_candidates",
+    "translate_batch",
+]
+
 # The default decoding of a translation model everywhere: `keras-lstm predict`, `evaluate`
 # and `serve`, and every runtime's `translate`. The best row of bench/decoding.py's table on
 # held-out Tatoeba pairs (bench/README.md; why this one: docs/design.md). Greedy decoding is

@@ -33,6 +33,8 @@ import numpy as np
 from lstm_text.tokenizer import PyTokenizer, TokenizerConfig
 from lstm_text.vocabulary import OOV_ID, PAD_ID, Vocabulary
 
+__all__ = ["END", "START", "Preprocessor", "check_texts", "inside", "pad"]
+
 START, END = "[START]", "[END]"
 
 # Where a long text may be cut for `Preprocessor.tokens`: before an ASCII space or a CJK

@@ -19,6 +19,8 @@ character stays a unigram. Chinese words are mostly two characters long, so
 bigrams give the model word-like units without a segmenter.
 """
 
+__all__ = ["CJK", "IGNORED", "SPACE", "SPACE_MARK", "SPACE_MARK_REPLACEMENT", "WORD", "patterns"]
+
 # One token per character.
 CJK = [
     (0x3040, 0x30FF),  # hiragana, katakana

@@ -1,5 +1,7 @@
 """Small stop-word lists that keep negations (they flip sentiment)."""
 
+__all__ = ["CHINESE", "ENGLISH", "LISTS", "NEGATIONS", "resolve"]
+
 NEGATIONS = frozenset(
     "not no never nor none nobody nothing nowhere neither cannot can't don't doesn't didn't "
     "isn't aren't wasn't weren't won't wouldn't shouldn't couldn't haven't hasn't hadn't "

@@ -7,6 +7,8 @@ import unicodedata
 
 from lstm_text import rules, stopwords
 
+__all__ = ["PyTokenizer", "TokenizerConfig", "cjk_bigrams", "detokenize"]
+
 _PY = {name: re.compile(pattern) for name, pattern in rules.patterns("python").items()}
 # rules.CJK as sorted bounds [start, end + 1, ...]: a code point is CJK when `bisect`
 # puts it at an odd position.

@@ -6,6 +6,8 @@ from pathlib import Path
 from keras_lstm.core.errors import DataError
 from keras_lstm.core.files import atomic_write_text
 
+__all__ = ["OOV", "OOV_ID", "PAD", "PAD_ID", "Vocabulary", "VocabularyError"]
+
 PAD, OOV = "[PAD]", "[UNK]"
 PAD_ID, OOV_ID = 0, 1
 

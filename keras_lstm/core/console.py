@@ -13,6 +13,8 @@ import re
 import sys
 import tempfile
 
+__all__ = ["NOISE", "quiet_stderr", "quiet_tensorflow"]
+
 NOISE = re.compile(r"^(?:[IWE]\d{4} [\d:. ]+\s+\d+ \S+:\d+\]|WARNING: All log messages before "
                    r"absl::InitializeLog|To enable the following instructions:|INFO: Created "
                    r"TensorFlow Lite XNNPACK delegate for CPU\.)")

@@ -5,6 +5,16 @@ and says what was expected. The CLI prints it as one line and exits 2.
 TensorFlow-free, like everything the runtimes import.
 """
 
+__all__ = [
+    "ArtifactError",
+    "ConfigError",
+    "DataError",
+    "ExportError",
+    "KerasLSTMError",
+    "first_line",
+    "load_or_raise",
+]
+
 
 class KerasLSTMError(Exception):
     """Base class of every error the CLI reports as one line."""

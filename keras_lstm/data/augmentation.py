@@ -33,6 +33,37 @@ import functools
 import re
 from collections import Counter
 
+__all__ = [
+    "EN_CONTRACTIONS",
+    "EN_CONTRAST",
+    "EN_COPULAS",
+    "EN_DEGREE",
+    "EN_NEGATORS",
+    "EN_SUBJECTS",
+    "MAX_CHARACTERS",
+    "MAX_RULES",
+    "POLAR",
+    "ZH_ALTHOUGH",
+    "ZH_CONTRAST",
+    "ZH_NEGATORS",
+    "Augmented",
+    "agreeing_lexicon",
+    "augment",
+    "augment_contrast",
+    "augment_negation",
+    "chinese_lexicon",
+    "clause_polarity",
+    "english_lexicon",
+    "english_lexicon_valence",
+    "flipped_copies",
+    "lexicon_phrases",
+    "negate_chinese",
+    "negate_english",
+    "pickled_strings",
+    "swap_contrast",
+    "token_valence",
+]
+
 POLAR = ("negative", "positive")
 
 # English: negators that scope over the next word or two, and the words that may

@@ -13,6 +13,8 @@ the languages, which an encoder-decoder must learn to map.
 import datetime
 import random
 
+__all__ = ["CURRENCIES", "LOCALES", "default_pairs", "generate_pairs"]
+
 LOCALES = ("en", "zh", "es", "de")
 CURRENCIES = ("USD", "EUR", "CNY", "JPY", "GBP")
 

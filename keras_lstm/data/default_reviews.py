@@ -14,6 +14,8 @@ from pathlib import Path
 from keras_lstm.core.errors import DataError
 from keras_lstm.data.readers import deduplicate
 
+__all__ = ["LABELS", "load_default_reviews", "reviews_folder"]
+
 LABELS = ("negative", "positive")
 
 

@@ -16,6 +16,8 @@ import numpy as np
 
 from keras_lstm.core.errors import DataError
 
+__all__ = ["SentencePairs", "pair_length", "read_pairs", "split_by_source", "unknown_token_share"]
+
 
 @dataclasses.dataclass
 class SentencePairs:

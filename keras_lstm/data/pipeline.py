@@ -9,6 +9,20 @@ import tensorflow as tf
 from keras_lstm.data.prepared import BLOCK_RECORDS
 from lstm_text.vocabulary import PAD_ID
 
+__all__ = [
+    "AUTOTUNE_INPUT",
+    "IN_MEMORY_RECORDS",
+    "PREFETCH_BATCHES",
+    "SHUFFLE_BUFFER",
+    "batches_of",
+    "bucket_boundaries",
+    "make_dataset",
+    "make_pair_dataset",
+    "make_prepared_dataset",
+    "prefetched",
+    "steps_of",
+]
+
 # tf.data's autotuner is off in the training pipelines: on 2 cores its background
 # work competes with training. With it on, some epochs take twice as long as the
 # others (`python bench/input_pipeline.py` measures both). The bench sets this to

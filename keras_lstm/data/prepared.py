@@ -39,6 +39,26 @@ from keras_lstm.core.errors import ConfigError, DataError
 from keras_lstm.core.progress import Progress
 from keras_lstm.data import readers
 
+__all__ = [
+    "BLOCK_RECORDS",
+    "CALIBRATION_TEXTS",
+    "CHUNK_ROWS",
+    "FORMAT_VERSION",
+    "MIN_SHARDS",
+    "PREPARED_FILE",
+    "RECORDS_PER_SHARD",
+    "SETTINGS",
+    "STREAM_BYTES",
+    "Prepared",
+    "is_prepared",
+    "keep_first_unique",
+    "prepare",
+    "should_stream",
+    "source_facts",
+    "split_of",
+    "text_hashes",
+]
+
 PREPARED_FILE = "prepared.json"
 FORMAT_VERSION = 1
 # `train --data FILE` prepares (streams) by itself from this size on.

@@ -29,6 +29,20 @@ import numpy as np
 
 from keras_lstm.core.errors import DataError
 
+__all__ = [
+    "FORMATS",
+    "ROWS_PER_PARSE",
+    "LabelledTexts",
+    "check_label_count",
+    "check_labels",
+    "check_validation_split",
+    "deduplicate",
+    "iter_labelled_rows",
+    "read_labelled_file",
+    "split_lines",
+    "stratified_split",
+]
+
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".json": "jsonl",
            ".ndjson": "jsonl"}
 

@@ -13,6 +13,8 @@ import numpy as np
 
 from keras_lstm.core.errors import DataError
 
+__all__ = ["WordVectors", "read_word_vectors"]
+
 
 @dataclasses.dataclass
 class WordVectors:

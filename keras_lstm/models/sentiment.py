@@ -6,6 +6,16 @@ import keras
 
 from keras_lstm.layers import LSTM
 
+__all__ = [
+    "LSTM_KINDS",
+    "POOLINGS",
+    "MaskedGlobalMaxPooling1D",
+    "SentimentModelConfig",
+    "build_sentiment_model",
+    "make_lstm",
+    "set_valence",
+]
+
 LSTM_KINDS = ("custom", "keras")
 POOLINGS = ("last", "max", "mean")
 

@@ -22,6 +22,8 @@ from keras import ops
 
 from keras_lstm.models.sentiment import LSTM_KINDS, make_lstm
 
+__all__ = ["LuongAttention", "MaskedAccuracy", "Seq2Seq", "Seq2SeqConfig", "SourceMask"]
+
 
 @dataclasses.dataclass
 class Seq2SeqConfig:

@@ -23,6 +23,8 @@ from pathlib import Path
 
 from keras_lstm.tasks.config import TrainingConfig
 
+__all__ = ["Splits", "Task", "default_split", "held_out", "unknown_share", "warn_if_unknown"]
+
 
 @dataclasses.dataclass
 class Splits:

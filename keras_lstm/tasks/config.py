@@ -10,6 +10,17 @@ import math
 
 from keras_lstm.core.errors import ConfigError
 
+__all__ = [
+    "AUGMENTATIONS",
+    "LSTM_KINDS",
+    "POOLINGS",
+    "STOPWORDS",
+    "STRATEGIES",
+    "SentimentConfig",
+    "TrainingConfig",
+    "TranslationConfig",
+]
+
 LSTM_KINDS = ("custom", "keras")
 STRATEGIES = ("default", "mirrored", "multi-worker")
 POOLINGS = ("last", "max", "mean")

@@ -12,6 +12,15 @@ from keras_lstm.core.errors import ConfigError, DataError
 from keras_lstm.tasks.base import Splits, Task, default_split, held_out, warn_if_unknown
 from keras_lstm.tasks.config import SentimentConfig
 
+__all__ = [
+    "EVALUATION_CHUNK",
+    "PREPARED_FIELDS",
+    "PreparedSplits",
+    "SentimentExtras",
+    "SentimentTask",
+    "write_split",
+]
+
 
 class SentimentTask(Task):
     config_class = SentimentConfig

@@ -10,6 +10,8 @@ from keras_lstm.core.errors import DataError
 from keras_lstm.tasks.base import Splits, Task
 from keras_lstm.tasks.config import TranslationConfig
 
+__all__ = ["SOURCE_TOKENIZER", "TARGET_TOKENIZER", "VOCABULARY_SIZE", "TranslationTask"]
+
 # Tokenizers of the two sides: digits one by one (numbers are spelled out
 # token by token), case kept, and on the target side the spaces as tokens so
 # that the decoder's output detokenizes exactly.

@@ -11,6 +11,8 @@ from keras_lstm.text.tokenizer import TextTokenizer
 from lstm_text.preprocessor import Preprocessor
 from lstm_text.vocabulary import OOV_ID, Vocabulary
 
+__all__ = ["GraphPreprocessor", "build_vocabulary"]
+
 
 class GraphPreprocessor(tf.Module):
     """Strings → ids in the graph, as `lstm_text.Preprocessor` does in Python.

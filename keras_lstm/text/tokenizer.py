@@ -5,6 +5,8 @@ import tensorflow_text as tf_text
 
 from lstm_text import TokenizerConfig, rules, stopwords
 
+__all__ = ["TextTokenizer"]
+
 _RE2 = rules.patterns("re2")
 
 
