@@ -10,11 +10,11 @@ missing.
 TensorFlow-free.
 """
 
-import json
 import shutil
 from pathlib import Path
 
 from keras_lstm.core.errors import ArtifactError
+from keras_lstm.core.schemas import METADATA_FILE, read_metadata
 
 __all__ = ["ORT_DIST", "ORT_FILES", "PAGE_FILES", "WEB_SOURCE", "page_inputs", "write_web_page"]
 
@@ -33,21 +33,16 @@ def page_inputs(export_folder) -> list[str]:
     file names from metadata.json's `artifacts.onnx` where it names them).
 
     Raises:
-        ArtifactError: no readable metadata.json, or a task the page does not run.
+        ArtifactError: no readable metadata.json (`keras_lstm.core.schemas.read_metadata`).
     """
-    path = Path(export_folder) / "metadata.json"
-    try:
-        metadata = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise ArtifactError(f"{path}: cannot read ({error})") from None
-    onnx = (metadata.get("artifacts") or {}).get("onnx") or {}
-    if metadata.get("task") == "sentiment":
-        return ["metadata.json", onnx.get("file", "model.onnx"), "tokenizer.json"]
-    if metadata.get("task") == "translation":
-        return ["metadata.json", (onnx.get("encoder") or {}).get("file", "encoder.onnx"),
-                (onnx.get("decoder") or {}).get("file", "decoder.onnx"),
-                "source_tokenizer.json", "target_tokenizer.json"]
-    raise ArtifactError(f"{path}: task {metadata.get('task')!r} has no web page")
+    # The one reader of metadata.json: a damaged file is one ArtifactError line.
+    metadata = read_metadata(export_folder)
+    onnx = metadata["artifacts"].get("onnx") or {}
+    if metadata["task"] == "sentiment":
+        return [METADATA_FILE, onnx.get("file", "model.onnx"), "tokenizer.json"]
+    return [METADATA_FILE, (onnx.get("encoder") or {}).get("file", "encoder.onnx"),
+            (onnx.get("decoder") or {}).get("file", "decoder.onnx"),
+            "source_tokenizer.json", "target_tokenizer.json"]
 
 
 def write_web_page(export_folder, *, ort_dist=None) -> tuple[Path, str | None]:

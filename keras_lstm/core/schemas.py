@@ -186,6 +186,9 @@ def read_metadata(folder: str | Path) -> dict:
     for field in ("preprocessors", "artifacts", *(("labels",) if task == "sentiment" else
                                                   ("max_output_length", "attention"))):
         require(metadata, field, path, ArtifactError)
+    for field in ("preprocessors", "artifacts"):  # every reader walks these: no traceback
+        if not isinstance(metadata[field], dict):
+            raise ArtifactError(f"{path}: field {field!r} must be a JSON object")
     return metadata
 
 
