@@ -23,6 +23,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -117,7 +118,7 @@ class SentimentRuntime(Runtime):
     task = "sentiment"
     options = ("explain",)
 
-    def __init__(self, folder: str | Path, metadata: dict, **kwargs):
+    def __init__(self, folder: str | Path, metadata: dict, **kwargs: Any):
         super().__init__(folder, metadata, **kwargs)
         self.labels = list(metadata["labels"])
         self.preprocessor = self.preprocessors["text"]
@@ -208,7 +209,7 @@ class TranslationRuntime(Runtime):
     task = "translation"
     options = ("beam", "attention")
 
-    def __init__(self, folder: str | Path, metadata: dict, **kwargs):
+    def __init__(self, folder: str | Path, metadata: dict, **kwargs: Any):
         super().__init__(folder, metadata, **kwargs)
         self.max_output_length = int(metadata["max_output_length"])
         self.attention = bool(metadata["attention"])

@@ -14,19 +14,24 @@ costs).
 
 Example:
 
->>> from keras_lstm import runtimes           # after `keras-lstm demo --fast`
->>> runtime = runtimes.load("runs/demo/sentiment/export", backend="onnx")
->>> explain(runtime.preprocessor, runtime.predict_ids, "质量很好", label=1)
+>>> from keras_lstm import runtimes           # after `keras-lstm demo --fast`: not run as a doctest
+>>> runtime = runtimes.load("runs/demo/sentiment/export", backend="onnx")  # doctest: +SKIP
+>>> explain(runtime.preprocessor, runtime.predict_ids, "质量很好", label=1)  # doctest: +SKIP
 {'label': 1, 'tokens': ['质量', '量很', '很好'], 'weights': [-0.013098, -0.010253, 0.558744]}
->>> runtime.explain(["质量很好"])             # the same, by label name
+>>> runtime.explain(["质量很好"])  # doctest: +SKIP
 [{'label': 'positive', 'tokens': ['质量', '量很', '很好'], 'weights': [...]}]
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
+from lstm_text.preprocessor import Preprocessor
 from lstm_text.vocabulary import OOV_ID
+
+__all__ = ["DECIMALS", "explain", "occluded", "occlusion_weights"]
 
 DECIMALS = 6  # as the probabilities `predict` prints
 
@@ -46,13 +51,14 @@ def occluded(ids: list[int]) -> list[list[int]]:
     return [ids or [OOV_ID]] + [ids[:i] + ids[i + 1:] or [OOV_ID] for i in range(len(ids))]
 
 
-def occlusion_weights(probabilities, label: int) -> np.ndarray:
+def occlusion_weights(probabilities: np.ndarray, label: int) -> np.ndarray:
     """The weights of one text from its `occluded` rows' probabilities `(n + 1, labels)`."""
     probabilities = np.asarray(probabilities, np.float64)
     return probabilities[0, label] - probabilities[1:, label]
 
 
-def explain(preprocessor, predict_ids, text: str, label: int | None = None) -> dict:
+def explain(preprocessor: Preprocessor, predict_ids: Callable[[list[list[int]]], np.ndarray],
+            text: str, label: int | None = None) -> dict:
     """One text's tokens and each one's weight toward `label`.
 
     Args:

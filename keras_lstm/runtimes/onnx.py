@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
-from keras_lstm.runtimes.base import SentimentRuntime, TranslationRuntime, id_batch, register
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from keras_lstm.runtimes.base import (
+    Runtime,
+    SentimentRuntime,
+    TranslationRuntime,
+    id_batch,
+    register,
+)
+
+if TYPE_CHECKING:
+    import onnxruntime
 
 __all__ = ["OnnxSentiment", "OnnxTranslation", "onnx_session"]
 
@@ -13,12 +27,13 @@ class OnnxSentiment(SentimentRuntime):
 
     backend = "onnx"
 
-    def __init__(self, folder, metadata, artifact="model.onnx", **kwargs):
+    def __init__(self, folder: str | Path, metadata: dict, artifact: str = "model.onnx",
+                 **kwargs: Any):
         super().__init__(folder, metadata, **kwargs)
         self.session = onnx_session(self, self.file(artifact))
         self.input_name = self.session.get_inputs()[0].name
 
-    def run_ids(self, ids):
+    def run_ids(self, ids: np.ndarray) -> np.ndarray:
         return self.session.run(None, {self.input_name: id_batch(ids)})[0]
 
 
@@ -28,7 +43,8 @@ class OnnxTranslation(TranslationRuntime):
 
     backend = "onnx"
 
-    def __init__(self, folder, metadata, artifact=None, **kwargs):
+    def __init__(self, folder: str | Path, metadata: dict, artifact: str | None = None,
+                 **kwargs: Any):
         super().__init__(folder, metadata, **kwargs)
         self.encoder, self.decoder = (onnx_session(self, path) for path in self._files())
 
@@ -41,7 +57,8 @@ class OnnxTranslation(TranslationRuntime):
         return logits, h, c, (weights[0] if weights else None)
 
 
-def onnx_session(runtime, path):
+def onnx_session(runtime: Runtime, path: str | Path) -> onnxruntime.InferenceSession:
+    """An onnxruntime session of `path` on the CPU; a damaged file is one `ArtifactError` line."""
     import onnxruntime
 
     # onnxruntime's intra-op threads spin after each run by default, taking the cores the

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 
 from keras_lstm.core.errors import ArtifactError, ConfigError
@@ -17,20 +21,22 @@ class SavedModelSentiment(SentimentRuntime):
 
     backend = "saved_model"
 
-    def __init__(self, folder, metadata, artifact="saved_model", **kwargs):
+    def __init__(self, folder: str | Path, metadata: dict, artifact: str = "saved_model",
+                 **kwargs: Any):
         super().__init__(folder, metadata, **kwargs)
         self.tf, model = _saved_model(self, self.file(artifact))
         self.serve = model.signatures["serving_default"]
         self.serve_ids = model.signatures.get("token_ids")  # ids → probabilities
 
-    def run_ids(self, ids):
+    def run_ids(self, ids: np.ndarray) -> np.ndarray:
         if self.serve_ids is None:
             raise ArtifactError(f"{self.folder}: this SavedModel has no token_ids signature "
                                 "(export it again)")
         ids = self.tf.constant(id_batch(ids))
         return self.serve_ids(token_ids=ids)["probabilities"].numpy()
 
-    def predict_proba(self, texts):
+    def predict_proba(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        """Probabilities `(len(texts), labels)`: the whole batch through the graph."""
         texts = check_texts(texts)  # tokenized in the graph: only the type checks here
         if not texts:
             return np.zeros((0, len(self.labels)), np.float32)
@@ -45,7 +51,8 @@ class SavedModelTranslation(TranslationRuntime):
     gives_attention = False  # the signature gives translations only
     greedy_only = True  # the default decoding too: the graph holds the greedy loop only
 
-    def __init__(self, folder, metadata, artifact=None, **kwargs):
+    def __init__(self, folder: str | Path, metadata: dict, artifact: str | None = None,
+                 **kwargs: Any):
         super().__init__(folder, metadata, **kwargs)
         if not self.spec:
             raise ArtifactError(f"{self.folder}: no saved_model export")
@@ -53,11 +60,12 @@ class SavedModelTranslation(TranslationRuntime):
         self.tf, model = _saved_model(self, path)
         self.signature = model.signatures[self.spec.get("signature", "translate")]
 
-    def attention_map(self, text):
+    def attention_map(self, text: str) -> dict:
         raise ConfigError("attention: the saved_model runtime decodes in its graph and gives no "
                           "attention weights; use the onnx, tflite or keras runtime")
 
-    def translate(self, texts, beam=None, length_penalty=None):
+    def translate(self, texts: Sequence[str], beam: int | None = None,
+                  length_penalty: float | None = None) -> list[str]:
         """Greedy translations of `texts` (the signature has no beam search).
 
         Unlike the other runtimes, the default here is greedy: it is all the

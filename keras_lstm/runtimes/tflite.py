@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
 from keras_lstm.core.errors import ArtifactError
-from keras_lstm.runtimes.base import SentimentRuntime, TranslationRuntime, register
+from keras_lstm.runtimes.base import Runtime, SentimentRuntime, TranslationRuntime, register
 
-__all__ = ["TFLiteSentiment", "TFLiteTranslation", "tflite_interpreter"]
+if TYPE_CHECKING:
+    from ai_edge_litert.interpreter import Interpreter
+
+__all__ = ["StatefulModel", "TFLiteSentiment", "TFLiteTranslation", "tflite_interpreter"]
 
 
 @register
@@ -20,7 +27,8 @@ class TFLiteSentiment(SentimentRuntime):
 
     backend = "tflite"
 
-    def __init__(self, folder, metadata, artifact="model_float32.tflite", **kwargs):
+    def __init__(self, folder: str | Path, metadata: dict,
+                 artifact: str = "model_float32.tflite", **kwargs: Any):
         super().__init__(folder, metadata, **kwargs)
         self.interpreter = tflite_interpreter(self, self.file(artifact))
         self.interpreter.allocate_tensors()  # reset_all_variables() needs the state allocated
@@ -30,7 +38,8 @@ class TFLiteSentiment(SentimentRuntime):
         # Exports made before the signature had names call the output `output_0`.
         self.output_name = "probabilities" if "probabilities" in outputs else next(iter(outputs))
 
-    def run_ids(self, ids):
+    def run_ids(self, ids: np.ndarray) -> np.ndarray:
+        """One unpadded sequence `(length,)` of ids → its probabilities `(labels,)`."""
         ids = np.asarray(ids)
         if ids.ndim != 1 or ids.dtype.kind not in "iu" or len(ids) == 0:
             raise ValueError(f"token ids must be a non-empty 1-D integer array, got "
@@ -42,7 +51,8 @@ class TFLiteSentiment(SentimentRuntime):
             outputs = self.runner(**{self.input_name: ids.astype(np.int32)[None, :]})
             return outputs[self.output_name][0].copy()
 
-    def predict_ids(self, rows, batch_size=None):
+    def predict_ids(self, rows: Sequence[Sequence[int]], batch_size: int | None = None
+                    ) -> np.ndarray:
         """One unpadded row an invocation (the fused LSTM op runs batch 1)."""
         if not rows:
             return np.zeros((0, len(self.labels)), np.float32)
@@ -60,7 +70,8 @@ class TFLiteTranslation(TranslationRuntime):
 
     backend = "tflite"
 
-    def __init__(self, folder, metadata, artifact=None, **kwargs):
+    def __init__(self, folder: str | Path, metadata: dict, artifact: str | None = None,
+                 **kwargs: Any):
         super().__init__(folder, metadata, **kwargs)
         encoder, decoder = self._files()
         self.encoder = StatefulModel(tflite_interpreter(self, encoder),
@@ -95,7 +106,7 @@ class TFLiteTranslation(TranslationRuntime):
 class StatefulModel:
     """A TFLite interpreter around one fused LSTM whose state tensors we set and read."""
 
-    def __init__(self, interpreter, state_tensors, path):
+    def __init__(self, interpreter: Interpreter, state_tensors: dict[str, str], path: str | Path):
         self.interpreter = interpreter
         self.path = path
         details = {t["name"]: t for t in interpreter.get_tensor_details()}
@@ -109,7 +120,8 @@ class StatefulModel:
         self.units = int(details[state_tensors["h"]]["shape"][-1])
         self.shapes = None
 
-    def run(self, inputs, h=None, c=None):
+    def run(self, inputs: dict[str, np.ndarray], h: np.ndarray | None = None,
+            c: np.ndarray | None = None) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
         """One invocation from state `(h, c)` (zeros if None) → (outputs, final h, final c)."""
         interpreter = self.interpreter
         shapes = {name: value.shape for name, value in inputs.items()}
@@ -136,7 +148,8 @@ class StatefulModel:
                                 f"{', '.join(sorted(self.inputs))})") from None
 
 
-def tflite_interpreter(runtime, path):
+def tflite_interpreter(runtime: Runtime, path: str | Path) -> Interpreter:
+    """A TFLite interpreter of `path`, allocated; a damaged file is one `ArtifactError` line."""
     from ai_edge_litert.interpreter import Interpreter
 
     from keras_lstm.core.console import quiet_stderr
