@@ -11,6 +11,9 @@ TensorFlow-free: the CLI reads it to build `--help`.
 
 from lstm_text import decoding
 
+# How `keras-lstm train --strategy` spreads the work (`keras_lstm.training.strategy`).
+STRATEGIES = ("default", "mirrored", "multi-worker")
+
 PRESETS = {
     "sentiment": {
         # bench/sentiment_quality.py, the embedded reviews: CJK bigrams as tokens,

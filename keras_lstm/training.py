@@ -12,7 +12,6 @@ to the same weights as an uninterrupted run.
 import json
 import os
 import shutil
-import sys
 from pathlib import Path
 
 import keras
@@ -20,8 +19,7 @@ import keras
 from keras_lstm import presets, runs
 from keras_lstm.core import files, schemas
 from keras_lstm.core.errors import ConfigError, DataError
-from keras_lstm.core.progress import process_seconds
-from keras_lstm.tasks.config import STRATEGIES
+from keras_lstm.core.reporter import Reporter, process_seconds
 
 
 def configure(task, values: dict, preset: str | None = None, verbose=1):
@@ -41,10 +39,9 @@ def configure(task, values: dict, preset: str | None = None, verbose=1):
             raise ConfigError(f"--{name.replace('_', '-')} {values[name]}: {probe.data} was "
                               f"prepared with {value!r}; prepare it again to change it")
     config = task.config_class(**{**settings, **values, **fixed, "preset": preset})
-    if verbose:
-        given = sorted(set(values) & set(settings))
-        print(f"preset: {preset}" + (f" (overridden: {', '.join(given)})" if given else ""),
-              flush=True)
+    given = sorted(set(values) & set(settings))
+    Reporter(verbose).message(f"preset: {preset}"
+                              + (f" (overridden: {', '.join(given)})" if given else ""))
     return config.validate()
 
 
@@ -57,8 +54,9 @@ def train(task, config, resume=False, verbose=1):
         resume: Continue the interrupted run in `config.out` from its last
             committed epoch (same weights, optimizer state, data order and
             early-stopping counters as an uninterrupted run).
-        verbose: 0 quiet; 1 a progress bar on a terminal, else one plain line
-            per epoch; 2 also Keras' per-epoch lines.
+        verbose: 0 quiet; 1 what it does and a line per epoch (on a terminal,
+            a progress bar during the epoch); 2 also details (the first
+            step's time, the shards each worker reads). All on stderr.
 
     Returns:
         `{"run_dir", "epochs_run", "best", "monitor", "chief"}`; a multi-worker
@@ -114,16 +112,18 @@ def train(task, config, resume=False, verbose=1):
 
     backup = run_dir / "backup"
     completed = _completed_epochs(backup)
-    if verbose and completed:
-        print(f"resuming after epoch {completed}", flush=True)
+    reporter = Reporter(verbose)
+    if completed:
+        reporter.message(f"resuming after epoch {completed}")
     # Augmentation adds to the training examples only, after the held-out splits are written.
     training_splits = task.augment(config, splits, run_dir, verbose)
     workers, worker_index = distributed.worker_count_and_index(strategy)
     train_ds, val_ds, fit_kwargs = task.datasets(config, training_splits, preprocessors, facts,
                                                  completed, workers, worker_index)
-    if verbose > 1 and hasattr(train_ds, "files"):
-        print(f"worker {worker_index} of {workers} reads {len(train_ds.files)} training shards: "
-              + ", ".join(Path(f).name for f in train_ds.files), flush=True)
+    if hasattr(train_ds, "files"):
+        reporter.message(f"worker {worker_index} of {workers} reads {len(train_ds.files)} "
+                         "training shards: " + ", ".join(Path(f).name for f in train_ds.files),
+                         level=2)
     with strategy.scope():
         model = task.build_model(config, facts, extra)
         model.compile(optimizer=keras.optimizers.Adam(config.learning_rate,
@@ -131,11 +131,14 @@ def train(task, config, resume=False, verbose=1):
                       loss=task.loss(), metrics=task.metrics())
     best_model = BestModel(run_dir / facts["model_file"], task.monitor, task.monitor_mode,
                            task.save_model)
+    # What people see of the epochs, the same under fit() and the custom loop.
+    shown = [FirstStep(reporter), EpochLine(config.epochs, fit_kwargs.get("steps_per_epoch"),
+                                            reporter)]
     if config.strategy == "multi-worker":
         best_model.set_model(model)
         history = distributed.fit_custom(model, strategy, task, train_ds, val_ds, config.epochs,
                                          config.patience, best_model, run_dir / "logs",
-                                         verbose=verbose)
+                                         callbacks=shown)
         if chief:
             task.finish(run_dir, config, splits, verbose)
         return {"run_dir": str(run_dir), "epochs_run": len(history["loss"]),
@@ -147,20 +150,17 @@ def train(task, config, resume=False, verbose=1):
                                                    patience=config.patience,
                                                    restore_best_weights=False)
     callbacks = [
+        *shown,
         best_model,
         early_stopping,
         TrainingStateBackup(backup, completed, early_stopping),
         keras.callbacks.TensorBoard(str(run_dir / "logs"), write_graph=False),
         keras.callbacks.BackupAndRestore(str(backup), double_checkpoint=True),
     ]
-    bar = verbose == 1 and sys.stdout.isatty()
-    if verbose and not bar:
-        callbacks.insert(0, EpochLine(config.epochs, fit_kwargs.get("steps_per_epoch")))
-    if verbose > 1:
-        callbacks.insert(0, FirstStep())
-    # The datasets shuffle themselves (seeded); fit() must not try to.
+    # The datasets shuffle themselves (seeded); fit() must not try to. Keras' own progress
+    # bar writes to stdout, which is for results: EpochLine draws one on stderr instead.
     history = model.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
-                        callbacks=callbacks, verbose=1 if bar else 0, shuffle=False,
+                        callbacks=callbacks, verbose=0, shuffle=False,
                         **fit_kwargs)
     # Before the backup goes: a run killed here resumes to this step, not to a
     # "complete" run without what `finish` writes.
@@ -182,8 +182,8 @@ def make_strategy(name):
     """
     import tensorflow as tf
 
-    if name not in STRATEGIES:
-        raise ConfigError(f"--strategy: expected one of {', '.join(STRATEGIES)}, got {name!r}")
+    if name not in presets.STRATEGIES:
+        raise ConfigError(f"--strategy: expected one of {', '.join(presets.STRATEGIES)}, got {name!r}")
     if name == "mirrored":
         devices = [d.name for d in tf.config.list_logical_devices("GPU")] or \
             [d.name for d in tf.config.list_logical_devices("CPU")]
@@ -285,10 +285,15 @@ class TrainingStateBackup(keras.callbacks.Callback):
 class FirstStep(keras.callbacks.Callback):
     """Says, once, how long the command took to reach its first training step (`-v`)."""
 
+    def __init__(self, reporter=None):
+        super().__init__()
+        self.reporter = reporter or Reporter()
+
     def on_train_batch_end(self, batch, logs=None):
         if not getattr(self, "said", False):
             self.said = True
-            print(f"first training step after {process_seconds():.1f} s", flush=True)
+            self.reporter.message(f"first training step after {process_seconds():.1f} s",
+                                  level=2)
 
 
 class BestModel(keras.callbacks.Callback):
@@ -321,34 +326,33 @@ class BestModel(keras.callbacks.Callback):
 
 
 class EpochLine(keras.callbacks.Callback):
-    """One plain line per epoch (for logs and pipes: no progress-bar control codes).
+    """One line per epoch with its time and metrics, through a `Reporter` (stderr).
 
-    A long epoch also gets a line every `every` seconds with its step and rate.
+    During the epoch, a progress bar over its steps on a terminal; in a log, a
+    plain line every `every` seconds with the step and rate (no control codes).
     """
 
-    def __init__(self, epochs, steps=None, every=30.0):
+    def __init__(self, epochs, steps=None, reporter=None, every=30.0):
         super().__init__()
         self.epochs, self.steps, self.every = epochs, steps, every
+        self.reporter = reporter or Reporter()
+        self.progress = None
 
     def on_epoch_begin(self, epoch, logs=None):
-        import time
-
-        self.epoch = epoch
-        self.started = self.last = time.perf_counter()
+        steps = self.steps or (getattr(self, "params", None) or {}).get("steps")
+        self.progress = self.reporter.progress(f"epoch {epoch + 1}/{self.epochs}", total=steps,
+                                               unit="steps", every=self.every)
 
     def on_train_batch_end(self, batch, logs=None):
-        import time
-
-        now = time.perf_counter()
-        if now - self.last >= self.every:
-            self.last = now
-            of = f" of {self.steps}" if self.steps else ""
-            print(f"epoch {self.epoch + 1}/{self.epochs}: step {batch + 1}{of} "
-                  f"({(batch + 1) / (now - self.started):.1f} steps/s)", flush=True)
+        if self.progress is not None:
+            self.progress.update(1)
+            if logs and "loss" in logs and self.progress.bar is not None:
+                self.progress.note(f"loss {float(logs['loss']):.4f}")
 
     def on_epoch_end(self, epoch, logs=None):
-        import time
-
-        seconds = time.perf_counter() - self.started
-        print(f"epoch {epoch + 1}/{self.epochs} ({seconds:.1f} s): " + ", ".join(
-            f"{key} {value:.4f}" for key, value in (logs or {}).items()), flush=True)
+        if self.progress is None:
+            return
+        seconds = self.progress.seconds()
+        self.progress.close(f"epoch {epoch + 1}/{self.epochs} ({seconds:.1f} s): " + ", ".join(
+            f"{key} {float(value):.4f}" for key, value in (logs or {}).items()))
+        self.progress = None

@@ -181,3 +181,23 @@ def test_the_layers_are_read_from_the_code(module):
     # The table places today's modules where docs/design.md says they are.
     assert module in modules()
     assert layer_of(module)[1] in TENSORFLOW_FREE
+
+
+def test_no_folder_imports_round_a_loop():
+    # The same walk by folder: a folder's modules never need, through other folders, a module
+    # of their own folder back. keras_lstm/__main__.py is the application's `python -m` door
+    # (Python wants it at the package root), so it counts as keras_lstm/app's.
+    known = modules()
+
+    def folder(module):
+        if module == "keras_lstm.__main__":
+            return "keras_lstm/app"
+        return str(known[module].parent.relative_to(ROOT))
+
+    graph = {}
+    for module, path in known.items():
+        for _, target in imports(module, path, known):
+            if folder(module) != folder(target):
+                graph.setdefault(folder(module), set()).add(folder(target))
+    assert cycles(graph) == []
+    assert len({folder(module) for module in known}) >= 10

@@ -9,6 +9,8 @@ import dataclasses
 import math
 
 from keras_lstm.core.errors import ConfigError
+from keras_lstm.core.schemas import RENAMED_FIELDS
+from keras_lstm.presets import STRATEGIES
 
 __all__ = [
     "AUGMENTATIONS",
@@ -22,7 +24,6 @@ __all__ = [
 ]
 
 LSTM_KINDS = ("custom", "keras")
-STRATEGIES = ("default", "mirrored", "multi-worker")
 POOLINGS = ("last", "max", "mean")
 STOPWORDS = ("english", "chinese")
 AUGMENTATIONS = ("negation", "contrast", "phrases")
@@ -106,6 +107,8 @@ class TrainingConfig:
     def from_dict(cls, values: dict, source: str = "config") -> TrainingConfig:
         """A config from a saved dict: missing fields take their defaults; unknown ones are refused."""
         names = {field.name for field in dataclasses.fields(cls)}
+        # Fields renamed since (a dict not read through `schemas.read_config`, which renames too).
+        values = {RENAMED_FIELDS.get(name, name): value for name, value in values.items()}
         unknown = sorted(set(values) - names)
         if unknown:
             raise ConfigError(f"{source}: unknown training field {unknown[0]!r}")
@@ -208,13 +211,14 @@ class TranslationConfig(TrainingConfig):
 
     Args:
         reverse: Translate the second column into the first.
-        skip_bad_lines: Count and skip malformed lines.
+        skip_bad_rows: Count and skip malformed lines (`--skip-bad-rows`; runs
+            written before it was renamed call it `skip_bad_lines`).
         attention: Luong attention over the encoder's outputs.
         max_output_length: Longest translation the decoders emit.
     """
 
     reverse: bool = False
-    skip_bad_lines: bool = False
+    skip_bad_rows: bool = False
     max_length: int = 30
     attention: bool = True
     embedding_dim: int = 64
