@@ -16,6 +16,7 @@ import numpy as np
 
 from keras_lstm.core import files, schemas
 from keras_lstm.core.errors import ExportError
+from keras_lstm.core.reporter import Reporter
 
 __all__ = [
     "EXPORT_DIR",
@@ -34,7 +35,7 @@ TRANSLATION_AGREEMENT = 0.99
 
 
 def export_run(run_dir: str | Path, formats=None, quantize=None, max_examples: int | None = None,
-               progress=print) -> dict:
+               progress=None) -> dict:
     """Exports RUN's model to RUN/export/, verified against Keras before it replaces anything.
 
     Args:
@@ -43,12 +44,14 @@ def export_run(run_dir: str | Path, formats=None, quantize=None, max_examples: i
         quantize: Sentiment's TFLite variants ("float32", "float16", "int8"...).
         max_examples: Held-out examples each artifact is verified on
             (default: 500 texts for sentiment, 200 pairs for translation).
-        progress: Called with each line of progress.
+        progress: Called with each line of progress (default: a
+            `keras_lstm.core.reporter.Reporter`'s `message`, to stderr).
 
     Returns:
         The report (`publish`).
     """
     task = schemas.read_config(run_dir)["task"]
+    progress = progress or Reporter().message
     if task == "sentiment":
         return publish(run_dir, lambda work: export_sentiment(
             run_dir, work, formats, quantize, max_examples or 500, progress))

@@ -21,8 +21,6 @@ import json
 import numpy as np
 import tensorflow as tf
 
-from keras_lstm.core.progress import process_seconds
-
 
 def worker_count_and_index(strategy):
     """`(number of workers, this worker's index)`; `(1, 0)` outside a cluster."""
@@ -36,7 +34,7 @@ def worker_count_and_index(strategy):
 
 
 def fit_custom(model, strategy, task, train_ds, val_ds, epochs, patience, best_model,
-               log_dir=None, verbose=1):
+               log_dir=None, callbacks=()):
     """Trains a compiled model of `task` under `strategy`.
 
     Args:
@@ -49,6 +47,9 @@ def fit_custom(model, strategy, task, train_ds, val_ds, epochs, patience, best_m
             better monitored validation score.
         best_model: A `BestModel` callback (saves the best model).
         log_dir: TensorBoard scalars go here (None: none).
+        callbacks: Keras callbacks that report (`training.EpochLine`,
+            `FirstStep`); their epoch and train-batch hooks are called as
+            `fit()` would.
 
     Returns:
         The history, `{"loss": [...], "accuracy": [...], "val_loss": [...], ...}`.
@@ -83,11 +84,13 @@ def fit_custom(model, strategy, task, train_ds, val_ds, epochs, patience, best_m
     iterator = iter(distributed)
     waited = 0
     for epoch in range(epochs):
+        for callback in callbacks:
+            callback.on_epoch_begin(epoch)
         sums = np.zeros(4)
         for step in range(steps):
             sums += [float(v) for v in train_step(iterator)]
-            if verbose > 1 and epoch == 0 and step == 0:
-                print(f"first training step after {process_seconds():.1f} s", flush=True)
+            for callback in callbacks:
+                callback.on_train_batch_end(step, {"loss": sums[0] / max(sums[1], 1.0)})
         val_sums = np.zeros(4)
         for x, y in val_ds.take(getattr(val_ds, "steps_per_epoch", None)
                                 or int(val_ds.cardinality())):
@@ -101,9 +104,8 @@ def fit_custom(model, strategy, task, train_ds, val_ds, epochs, patience, best_m
             with writer.as_default():
                 for key, value in logs.items():
                     tf.summary.scalar("epoch_" + key, value, step=epoch)
-        if verbose:
-            print(f"epoch {epoch + 1}/{epochs}: " + ", ".join(
-                f"{key} {value:.4f}" for key, value in logs.items()), flush=True)
+        for callback in callbacks:
+            callback.on_epoch_end(epoch, logs)
         improved = best_model.improves(logs[task.monitor])
         best_model.on_epoch_end(epoch, logs)
         waited = 0 if improved else waited + 1

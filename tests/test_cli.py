@@ -139,8 +139,8 @@ def test_sigkill_then_resume_reaches_the_same_weights(tmp_path):
     resumed = run_cli(*args, "--resume")
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     # It went on from the committed epoch, not from scratch.
-    assert f"resuming after epoch {committed}" in resumed.stdout
-    epochs = [line.split()[1] for line in resumed.stdout.splitlines() if line.startswith("epoch ")]
+    assert f"resuming after epoch {committed}" in resumed.stderr
+    epochs = [line.split()[1] for line in resumed.stderr.splitlines() if line.startswith("epoch ")]
     assert epochs == [f"{e}/6" for e in range(committed + 1, 7)]
     for left, right in zip(load_model(tmp_path / "whole").get_weights(),
                            load_model(interrupted).get_weights()):

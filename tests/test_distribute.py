@@ -79,7 +79,7 @@ def _launch_workers(command, tmp_path):
         for process in processes:
             stdout, stderr = process.communicate(timeout=300)
             assert process.returncode == 0, stderr[-3000:]
-            results.append(stdout)
+            results.append((stdout, stderr))
     finally:
         for process in processes:
             process.kill()
@@ -97,7 +97,7 @@ def _two_class_csv(tmp_path):
 def test_two_workers_on_localhost_train_in_step_and_the_chief_saves_one_model(tmp_path):
     data, out = _two_class_csv(tmp_path), tmp_path / "run"
     outputs = _launch_workers([sys.executable, "-c", WORKER, str(data), str(out)], tmp_path)
-    chief, worker = (json.loads(o.strip().splitlines()[-1]) for o in outputs)
+    chief, worker = (json.loads(stdout.strip().splitlines()[-1]) for stdout, _ in outputs)
     assert chief["chief"] and not worker["chief"]
     assert chief["run_dir"] == str(out) and worker["run_dir"] != str(out)
     # Each worker trained on its own half of the batches: equal weights mean the
@@ -197,7 +197,7 @@ def test_two_workers_train_on_different_batches_and_average_their_gradients(tmp_
     data, out, learning_rate = _two_class_csv(tmp_path), tmp_path / "run", 0.2
     outputs = _launch_workers([sys.executable, "-c", RECORDING_WORKER, str(data), str(out),
                                str(learning_rate)], tmp_path)
-    chief, worker = (json.loads(o.strip().splitlines()[-1]) for o in outputs)
+    chief, worker = (json.loads(stdout.strip().splitlines()[-1]) for stdout, _ in outputs)
     assert chief["chief"] and not worker["chief"]
 
     # Each worker read its own batches: as many as the other, none sharing an example.
@@ -245,13 +245,13 @@ def test_two_workers_on_prepared_data_each_read_only_their_shards(tmp_path):
                "--strategy", "multi-worker", "-v"]
     outputs = _launch_workers(command, tmp_path)
     read = {}
-    for output in outputs:
-        line = next(line for line in output.splitlines() if " training shards: " in line)
+    for _, said in outputs:  # what the workers say goes to stderr
+        line = next(line for line in said.splitlines() if " training shards: " in line)
         worker = int(line.split()[1])
         read[worker] = set(line.split(": ", 1)[1].split(", "))
     assert set(read) == {0, 1} and not read[0] & read[1]
     assert read[0] | read[1] == {f"train-0000{i}-of-00004.tfrecord" for i in range(4)}
-    assert all("first training step after" in output for output in outputs)
+    assert all("first training step after" in said for _, said in outputs)
     assert (out / "model.keras").is_file()
 
 

@@ -226,9 +226,11 @@ def test_cli_prepare_then_train_and_evaluate_from_shards(tmp_path):
     done = cli("prepare", "sentiment", "--data", data, "--out", tmp_path / "p", "--shards", 2,
                "--max-length", 12, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    lines = done.stdout.splitlines()
-    assert lines[-1].startswith("prepared 1500 texts in ") and "2 training shards" in lines[-1]
-    assert any(line.startswith(f"reading {data}: 1,500 rows in ") for line in lines)
+    lines = done.stdout.splitlines()  # the result; the phases went to stderr
+    assert len(lines) == 1 and lines[0].startswith("prepared 1500 texts in ") \
+        and "2 training shards" in lines[0]
+    assert any(line.startswith(f"reading {data}: 1,500 rows in ")
+               for line in done.stderr.splitlines())
     assert "\r" not in done.stdout + done.stderr and "\x1b" not in done.stdout + done.stderr
     # The prepared folder fixes what its tokens depend on.
     refused = cli("train", "sentiment", "--data", tmp_path / "p", "--out", tmp_path / "r",
@@ -242,8 +244,8 @@ def test_cli_prepare_then_train_and_evaluate_from_shards(tmp_path):
     trained = cli("train", "sentiment", "--data", tmp_path / "p", "--out", tmp_path / "r",
                   "--units", 8, "--embedding-dim", 8, "--epochs", 1, "-v", cwd=tmp_path)
     assert trained.returncode == 0, trained.stderr
-    assert "first training step after" in trained.stdout
-    assert "baseline (TF-IDF + logistic regression) fitted on " in trained.stdout
+    assert "first training step after" in trained.stderr
+    assert "baseline (TF-IDF + logistic regression) fitted on " in trained.stderr
     assert "baseline (TF-IDF + logistic regression, same training split): accuracy" in \
         trained.stdout
     config = json.loads((tmp_path / "r" / "config.json").read_text())

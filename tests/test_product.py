@@ -97,10 +97,15 @@ def test_train_output_for_logs_is_one_plain_line_per_epoch(tiny_export, tmp_path
             "--embedding-dim", "4", "--epochs", "3", "--patience", "5"]
     result = run_cli(*args, "--out", tmp_path / "a")
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "\x1b" not in result.stdout and "\r" not in result.stdout
-    epochs = [line for line in result.stdout.splitlines() if line.startswith("epoch ")]
+    assert "\x1b" not in result.stderr and "\r" not in result.stderr
+    epochs = [line for line in result.stderr.splitlines() if line.startswith("epoch ")]
     assert [line.split()[1] for line in epochs] == ["1/3", "2/3", "3/3"]
-    assert "val_accuracy" in epochs[0]
+    assert "val_accuracy" in epochs[0] and result.stderr.startswith("preset: none\n")
+    # `train > out.txt` keeps the results only: the held-out report and the run folder.
+    assert result.stdout.splitlines()[-1].startswith("run folder:")
+    assert not any(line.startswith(("epoch ", "preset:", "baseline (TF-IDF + logistic "
+                                    "regression) fitted"))
+                   for line in result.stdout.splitlines())
     quiet = run_cli("-q", *args, "--out", tmp_path / "b")
     quiet_sub = run_cli(*args, "--out", tmp_path / "c", "-q")
     for result in (quiet, quiet_sub):
@@ -157,10 +162,10 @@ def test_the_preset_follows_the_data_and_flags_override_it(tmp_path, capsys):
     config = configure(sentiment, {"out": "x", "data": str(english)})
     assert config.preset == "tweets-en" and config.bidirectional and config.pooling == "max" \
         and config.lexicon
-    assert "preset: tweets-en" in capsys.readouterr().out
+    assert "preset: tweets-en" in capsys.readouterr().err
     config = configure(sentiment, {"out": "x", "data": str(chinese), "units": 7})
     assert config.preset == "reviews-zh" and config.cjk_bigrams and config.units == 7
-    assert "preset: reviews-zh (overridden: units)" in capsys.readouterr().out
+    assert "preset: reviews-zh (overridden: units)" in capsys.readouterr().err
     assert configure(sentiment, {"out": "x"}).preset == "reviews-zh"
     config = configure(translation, {"out": "x", "data": "pairs.tsv"}, verbose=0)
     assert (config.preset, config.units, config.epochs) == ("sentences", 256, 25)
@@ -270,8 +275,8 @@ def test_translation_resume_after_sigkill_continues_and_reaches_the_same_weights
     committed = kill_after_first_committed_epoch([*args, "--out", out], out)
     resumed = run_cli("train", "translation", "--out", out, "--resume")
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert f"resuming after epoch {committed}" in resumed.stdout
-    epochs = [line.split()[1] for line in resumed.stdout.splitlines() if line.startswith("epoch ")]
+    assert f"resuming after epoch {committed}" in resumed.stderr
+    epochs = [line.split()[1] for line in resumed.stderr.splitlines() if line.startswith("epoch ")]
     assert epochs == [f"{e}/4" for e in range(committed + 1, 5)]  # not from scratch
     from keras_lstm.inference import Translator
 

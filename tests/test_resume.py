@@ -21,10 +21,10 @@ def run_cli(*args):
                           capture_output=True, text=True, cwd=REPO, env=env, timeout=900)
 
 
-def epoch_lines(stdout):
+def epoch_lines(stderr):
     """`{epoch: "accuracy …, loss …, val_accuracy …, val_loss …"}` (the timing left out)."""
     lines = {}
-    for line in stdout.splitlines():
+    for line in stderr.splitlines():
         match = re.fullmatch(r"epoch (\d+)/\d+ \([\d.]+ s\): (.*)", line.strip())
         if match:
             lines[int(match[1])] = match[2]
@@ -66,21 +66,21 @@ def test_sigkill_and_resume_stops_early_at_the_same_epoch_with_the_same_weights(
 
     whole = run_cli(*args(tmp_path / "whole"))
     assert whole.returncode == 0, whole.stderr[-2000:]
-    whole_epochs = epoch_lines(whole.stdout)
+    whole_epochs = epoch_lines(whole.stderr)
     # Early stopping ended it well before --epochs.
-    assert sorted(whole_epochs) == list(range(1, stop_epoch + 1)), whole.stdout
+    assert sorted(whole_epochs) == list(range(1, stop_epoch + 1)), whole.stderr
 
     interrupted = tmp_path / "interrupted"
     committed = kill_after_first_committed_epoch(args(interrupted), interrupted)
     assert committed < stop_epoch, f"killed after epoch {committed}, too late to test anything"
     resumed = run_cli(*args(interrupted), "--resume")
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert f"resuming after epoch {committed}" in resumed.stdout
-    assert (f"reading the shards prepared in {interrupted / 'prepared'}" in resumed.stdout) \
+    assert f"resuming after epoch {committed}" in resumed.stderr
+    assert (f"reading the shards prepared in {interrupted / 'prepared'}" in resumed.stderr) \
         == stream
     # The resumed run trained exactly the epochs the uninterrupted run had left, with the
     # same losses and accuracies, and stopped at the same epoch.
-    assert epoch_lines(resumed.stdout) == {epoch: line for epoch, line in whole_epochs.items()
+    assert epoch_lines(resumed.stderr) == {epoch: line for epoch, line in whole_epochs.items()
                                            if epoch > committed}
     assert not (interrupted / "backup").exists()
     assert json.loads((interrupted / "best_score.json").read_text()) == \

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from keras_lstm import presets, tasks
 from keras_lstm.core.errors import ConfigError, KerasLSTMError
+from keras_lstm.core.reporter import Reporter
 from keras_lstm.tasks import config
 
 EXIT_USER_ERROR = 2
@@ -215,6 +216,8 @@ def main(argv=None):
         parser.error(f"unrecognized arguments: {' '.join(extras)}")
     # -q/-v/--debug may stand before or after the command: absent, they take these values.
     args.verbosity = getattr(args, "verbosity", 1)
+    # Results go to stdout (print); what is said along the way, through this, to stderr.
+    args.reporter = Reporter(args.verbosity)
     args.debug = getattr(args, "debug", False)
     try:
         if _needs_tensorflow(args):
@@ -245,12 +248,6 @@ def _needs_tensorflow(args):
     runtime = args.runtime or ("keras" if (Path(args.target) / "config.json").is_file()
                                else "onnx")
     return runtime in ("keras", "saved_model")
-
-
-def say(args, *lines):
-    """Progress for people: on stderr, unless --quiet."""
-    if args.verbosity:
-        print(*lines, file=sys.stderr, flush=True)
 
 
 def _refuse_other_options(task, args, names):
@@ -368,12 +365,10 @@ def run_predict_file(args, runtime):
                           format=args.format, text_column=args.text_column,
                           batch_size=256 if args.batch_size is None else args.batch_size,
                           skip_bad_rows=args.skip_bad_rows,
-                          beam=args.beam, progress=bool(args.verbosity) and sys.stderr.isatty())
+                          beam=args.beam, reporter=args.reporter)
     if result["skipped"]:
-        print(f"keras-lstm: warning: skipped {result['skipped']} bad rows (first: "
-              f"{result['first_skipped']})", file=sys.stderr)
-    if args.verbosity > 1:
-        say(args, f"{result['rows']} rows written to {args.output or 'stdout'}")
+        args.reporter.warning(f"skipped {result['skipped']} bad rows (first: "
+                              f"{result['first_skipped']})")
 
 
 def run_serve(args):
@@ -387,7 +382,7 @@ def run_serve(args):
     serve(args.target, runtime=args.runtime, name=args.name, host=args.host, port=args.port,
           workers=args.workers, max_batch=args.max_batch, max_wait_ms=args.max_wait_ms,
           log_level="info" if args.verbosity > 1 else "warning",
-          announce=lambda line: say(args, line))
+          announce=args.reporter.message)
 
 
 def run_export(args):
@@ -398,7 +393,7 @@ def run_export(args):
     from export.publish import export_run
 
     report = export_run(args.run, formats=_split(args.formats), quantize=_split(args.quantize),
-                        progress=lambda line: say(args, line))
+                        progress=args.reporter.message)
     print(report["markdown"])
 
 

@@ -3,6 +3,8 @@
 import time
 from pathlib import Path
 
+from keras_lstm.core.reporter import Reporter
+
 DEMO_SENTENCES = [
     "质量很好，物流也快，非常满意！",
     "太差了，用了两天就坏了，不推荐。",
@@ -60,7 +62,7 @@ def demo(out: Path, fast=False, seed=0, verbose=1):
             print(f"{prediction['label']:>8}  ({probabilities})  {text}")
 
         _section("sentiment: export to SavedModel, TFLite and ONNX, verified against Keras")
-        print(export_run(work, progress=print if verbose else _quiet)["markdown"])
+        print(export_run(work, progress=Reporter(verbose).message)["markdown"])
 
     translation = tasks.get("translation")
     with atomic_directory(out / "translation") as work:
@@ -82,9 +84,5 @@ def demo(out: Path, fast=False, seed=0, verbose=1):
         _section("translation: export to ONNX, TFLite and a SavedModel, each checked against "
                  "Keras")
         print(export_run(work, max_examples=60 if fast else 200,
-                         progress=print if verbose else _quiet)["markdown"])
+                         progress=Reporter(verbose).message)["markdown"])
     print(f"\nEverything is in {out} ({time.perf_counter() - started:.0f} s).")
-
-
-def _quiet(line):
-    pass

@@ -33,6 +33,7 @@ from pathlib import Path
 
 from keras_lstm.core.errors import ConfigError, DataError
 from keras_lstm.core.files import atomic_output
+from keras_lstm.core.reporter import Reporter
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl",
            ".json": "jsonl", ".txt": "txt", ".text": "txt"}
@@ -251,7 +252,7 @@ def _input(path):
 
 
 def predict_file(runtime, input, output="-", format=None, text_column=None,  # noqa: A002
-                 batch_size=256, skip_bad_rows=False, beam=None, progress=False) -> dict:
+                 batch_size=256, skip_bad_rows=False, beam=None, reporter=None) -> dict:
     """Predicts every row of `input` and writes the rows with their predictions to `output`.
 
     Args:
@@ -264,7 +265,9 @@ def predict_file(runtime, input, output="-", format=None, text_column=None,  # n
         batch_size: Rows per runtime call (and per write).
         skip_bad_rows: Count and skip bad rows instead of stopping at the first.
         beam: Translation: beam size (1: greedy; default `keras_lstm.presets.DECODING`).
-        progress: Show a progress bar (tqdm) on stderr.
+        reporter: A `keras_lstm.core.reporter.Reporter` for the progress (a bar
+            over the input's bytes on a terminal, a plain line every few
+            seconds in a log; at verbosity 2, a closing line); None: silent.
 
     Returns:
         `{"rows": written, "skipped": bad rows skipped, "first_skipped": the
@@ -289,7 +292,9 @@ def predict_file(runtime, input, output="-", format=None, text_column=None,  # n
     written = 0
     with _input(input) as (stream, size), _output(output) as out:
         lines = Lines(stream, bad)
-        bar = _bar(size) if progress else None
+        # Quiet when piped and quick: no closing line unless asked for (-v).
+        progress = (reporter or Reporter(0)).progress(
+            "predict", total=size, unit="B", summary=bool(reporter) and reporter.enabled(2))
         writer = Writer(out, out_format, runtime.task, labels)
         rows = read_rows(lines, format, text_column, name)
         if format in ("csv", "tsv"):
@@ -304,29 +309,15 @@ def predict_file(runtime, input, output="-", format=None, text_column=None,  # n
             written += len(batch)
             batch.clear()
             out.flush()
-            if bar is not None:
-                bar.update(lines.bytes - bar.n)
-                bar.set_postfix_str(f"{written} rows", refresh=False)
+            progress.note(f"{written} rows")
+            progress.update(lines.bytes - progress.count)
 
-        try:
+        with progress:
             for item in rows:
                 batch.append(item)
                 if len(batch) >= batch_size:
                     flush()
             if batch:
                 flush()
-        finally:
-            if bar is not None:
-                bar.close()
+            progress.close(f"{written} rows written to {'stdout' if str(output) == '-' else output}")
     return {"rows": written, "skipped": bad.count, "first_skipped": bad.first}
-
-
-def _bar(size):
-    from tqdm import tqdm
-
-    try:  # a terminal that reports no size (a bare pty) gets a bar too (tqdm draws none)
-        columns, lines = os.get_terminal_size(sys.stderr.fileno())
-    except OSError:
-        columns, lines = 0, 0
-    return tqdm(total=size, unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr,
-                desc="predict", ncols=columns or 80, nrows=lines or 24)

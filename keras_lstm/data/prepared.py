@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from keras_lstm.core.errors import ConfigError, DataError
-from keras_lstm.core.progress import Progress
+from keras_lstm.core.reporter import Reporter
 from keras_lstm.data import readers
 
 __all__ = [
@@ -167,7 +167,7 @@ def prepare(data, out, settings: dict, shards: int | None = None, verbose=1) -> 
             validation, test) and `seed`; other entries (the training config's
             values) are kept in prepared.json.
         shards: Training shards (default: one per 250 000 rows, at least 8).
-        verbose: Progress lines (see `keras_lstm.core.progress`).
+        verbose: Progress lines on stderr (see `keras_lstm.core.reporter`).
 
     Returns:
         The `Prepared` folder.
@@ -176,7 +176,8 @@ def prepare(data, out, settings: dict, shards: int | None = None, verbose=1) -> 
 
     data = Path(data)
     settings = {**settings, "fractions": [float(f) for f in settings["fractions"]]}
-    with Progress(f"reading {data}", unit="rows", verbose=verbose) as progress:
+    reporter = Reporter(verbose)
+    with reporter.progress(f"reading {data}", unit="rows") as progress:
         hashes, labels, names = _scan(data, settings, progress)
     keep, conflicting = keep_first_unique(hashes, labels)
     split = split_of(hashes, settings["seed"], settings["fractions"])
@@ -199,7 +200,7 @@ def prepare(data, out, settings: dict, shards: int | None = None, verbose=1) -> 
     shards = shards or max(MIN_SHARDS, math.ceil(sizes["train"] / RECORDS_PER_SHARD))
     label_ids = np.array([train_labels.index(n) if n in train_labels else -1 for n in names])
     with atomic_directory(out) as work:
-        with Progress(f"tokenizing and writing {shards} shards", verbose=verbose) as progress:
+        with reporter.progress(f"tokenizing and writing {shards} shards") as progress:
             written = _write(data, work, settings, split, labels, label_ids, train_labels,
                              shards, progress)
         meta = {"format_version": FORMAT_VERSION, "task": "sentiment",

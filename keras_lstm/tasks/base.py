@@ -18,9 +18,9 @@ train or export, so `keras-lstm --help` stays fast.
 from __future__ import annotations
 
 import dataclasses
-import sys
 from pathlib import Path
 
+from keras_lstm.core.reporter import Reporter
 from keras_lstm.tasks.config import TrainingConfig
 
 __all__ = ["Splits", "Task", "default_split", "held_out", "unknown_share", "warn_if_unknown"]
@@ -166,8 +166,8 @@ def warn_if_unknown(preprocessor, texts, path, reference=()):
     share = unknown_share(preprocessor, texts)
     normal = unknown_share(preprocessor, list(reference), sample=500)
     if share > 0.5 and share > 2 * normal + 0.1:
-        print(f"keras-lstm: warning: {path}: {share:.0%} of the tokens are unknown to the model "
-              f"({normal:.0%} in its held-out split): wrong column or language?", file=sys.stderr)
+        Reporter().warning(f"{path}: {share:.0%} of the tokens are unknown to the model "
+                           f"({normal:.0%} in its held-out split): wrong column or language?")
 
 
 def held_out(run_dir, name):

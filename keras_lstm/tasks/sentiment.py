@@ -9,6 +9,7 @@ from pathlib import Path
 
 from keras_lstm import presets
 from keras_lstm.core.errors import ConfigError, DataError
+from keras_lstm.core.reporter import Reporter
 from keras_lstm.tasks.base import Splits, Task, default_split, held_out, warn_if_unknown
 from keras_lstm.tasks.config import SentimentConfig
 
@@ -113,11 +114,9 @@ class SentimentTask(Task):
             if prepared.is_prepared(target) and prepared.Prepared(target).matches(config.data,
                                                                                   settings):
                 folder = prepared.Prepared(target)
-                if verbose:
-                    print(f"reading the shards prepared in {target}", flush=True)
+                Reporter(verbose).message(f"reading the shards prepared in {target}")
             else:
-                if verbose:
-                    print(f"streaming {config.data} into shards in {target}", flush=True)
+                Reporter(verbose).message(f"streaming {config.data} into shards in {target}")
                 folder = prepared.prepare(config.data, target, settings, verbose=verbose)
         return PreparedSplits(train=(), validation=(), source=str(config.data), prepared=folder)
 
@@ -182,10 +181,9 @@ class SentimentTask(Task):
         atomic_write_text(Path(run_dir) / "splits" / "augmented.jsonl",
                           "".join(json.dumps(row, ensure_ascii=False) + "\n"
                                   for row in added.rows()))
-        if verbose:
-            print(f"augmentation ({config.augment}, {language}): {len(added.texts)} examples "
-                  f"added to the {len(texts)} training texts (splits/augmented.jsonl)",
-                  flush=True)
+        Reporter(verbose).message(f"augmentation ({config.augment}, {language}): "
+                                  f"{len(added.texts)} examples added to the {len(texts)} "
+                                  "training texts (splits/augmented.jsonl)")
         return dataclasses.replace(splits, train=(list(texts) + added.texts,
                                                   list(labels) + added.labels))
 
@@ -226,19 +224,18 @@ class SentimentTask(Task):
 
             extras.vectors = read_word_vectors(config.embeddings, vocabulary,
                                                config.embedding_dim)
-            if verbose:
-                print(f"word vectors: {int(extras.vectors.found.sum())} of {len(vocabulary) - 2} "
-                      f"vocabulary tokens found in {config.embeddings}", flush=True)
+            Reporter(verbose).message(f"word vectors: {int(extras.vectors.found.sum())} of "
+                                      f"{len(vocabulary) - 2} vocabulary tokens found in "
+                                      f"{config.embeddings}")
         if config.lexicon:
             from keras_lstm.data.augmentation import token_valence
 
             language = "zh" if config.cjk_bigrams or presets.is_mostly_cjk(vocabulary.tokens) \
                 else "en"
             extras.valence = token_valence(vocabulary.tokens, language)
-            if verbose:
-                found = sum(value != 0 for value in extras.valence)
-                print(f"lexicon: {found} of {len(vocabulary) - 2} vocabulary tokens have a "
-                      f"valence ({language} lexicon)", flush=True)
+            found = sum(value != 0 for value in extras.valence)
+            Reporter(verbose).message(f"lexicon: {found} of {len(vocabulary) - 2} vocabulary "
+                                      f"tokens have a valence ({language} lexicon)")
         return extras
 
     def build_model(self, config, facts, extras=None):
@@ -289,25 +286,23 @@ class SentimentTask(Task):
 
         from keras_lstm import baseline
 
+        reporter = Reporter(verbose)
         started = time.perf_counter()
         if isinstance(splits, PreparedSplits):
             texts, labels = splits.prepared.training_texts(baseline.MAX_STREAMED_TEXTS)
             if not texts:
-                if verbose:
-                    print(f"baseline: skipped: {splits.prepared.source_path()} (the file the "
-                          "data was prepared from) is gone or changed", flush=True)
+                reporter.message(f"baseline: skipped: {splits.prepared.source_path()} (the "
+                                 "file the data was prepared from) is gone or changed")
                 return
             if len(set(labels)) < 2:
-                if verbose:
-                    print(f"baseline: skipped: the first {len(texts)} training texts have one "
-                          "label", flush=True)
+                reporter.message(f"baseline: skipped: the first {len(texts)} training texts "
+                                 "have one label")
                 return
         else:
             texts, labels = splits.train
         baseline.fit(texts, labels).save(run_dir)
-        if verbose:
-            print(f"baseline ({baseline.NAME}) fitted on {len(texts)} training texts in "
-                  f"{time.perf_counter() - started:.1f} s", flush=True)
+        reporter.message(f"baseline ({baseline.NAME}) fitted on {len(texts)} training texts in "
+                         f"{time.perf_counter() - started:.1f} s")
 
     def held_out_report(self, run_dir):
         """The best model and the baseline on the run's held-out split, as `train` ends."""
