@@ -94,7 +94,9 @@ def build_parser():
 
 @dataclass
 class Child:
-    """One `keras-lstm` process: its stdout read line by line as it comes, its peak memory."""
+    """One `keras-lstm` process: its stdout and stderr read line by line as they come, its peak
+    memory. Results ("prepared ...") come on stdout, progress ("first training step ...") on
+    stderr; both are matched, and stderr is also copied to `log`."""
 
     name: str
     argv: list
@@ -111,17 +113,24 @@ class Child:
     def start(self, patterns):
         self.stderr = open(self.log, "w", encoding="utf-8")  # closed when reaped
         self.started = time.perf_counter()
-        self.process = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=self.stderr,
+        self.process = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                         text=True, env=self.env, cwd=ROOT, bufsize=1)
-        self.reader = threading.Thread(target=self._read, args=(patterns,), daemon=True)
-        self.reader.start()
+        self.readers = [threading.Thread(target=self._read, args=(stream, patterns, copy),
+                                         daemon=True)
+                        for stream, copy in ((self.process.stdout, None),
+                                             (self.process.stderr, self.stderr))]
+        for reader in self.readers:
+            reader.start()
         return self
 
-    def _read(self, patterns):
+    def _read(self, stream, patterns, copy):
         # Timed here, as each line arrives, not when the main thread gets round to it.
-        for line in self.process.stdout:
+        for line in stream:
             seconds = time.perf_counter() - self.started
             self.lines.append((seconds, line.rstrip("\n")))
+            if copy is not None:
+                copy.write(line)
+                copy.flush()
             for pattern in patterns:
                 match = pattern.search(line)
                 if match and pattern not in self.matches:
@@ -146,7 +155,8 @@ class Child:
         self.returncode = os.waitstatus_to_exitcode(status)
         self.process.returncode = self.returncode  # so Popen does not wait for it again
         self.peak_mb = usage.ru_maxrss / 1024  # Linux: kilobytes
-        self.reader.join(timeout=STOP_GRACE)  # the lines it printed just before exiting
+        for reader in self.readers:
+            reader.join(timeout=STOP_GRACE)  # the lines it printed just before exiting
         self.stderr.close()
         self.log.with_suffix(".stdout").write_text(
             "".join(f"{seconds:8.1f} s  {line}\n" for seconds, line in self.lines),
