@@ -5,7 +5,15 @@ arrays (a Keras model, an onnxruntime session or a TFLite interpreter wrapped
 by the caller), so every runtime decodes with the same code.
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:
+    from lstm_text.preprocessor import Preprocessor
 
 __all__ = [
     "DECODING",
@@ -25,7 +33,8 @@ __all__ = [
 DECODING = {"beam": 4, "length_penalty": 0.6}
 
 
-def resolve_decoding(beam=None, length_penalty=None):
+def resolve_decoding(beam: int | None = None,
+                     length_penalty: float | None = None) -> tuple[int, float]:
     """`(beam, length_penalty)`, each `None` replaced by its `DECODING` default.
 
     Args:
@@ -44,12 +53,20 @@ def resolve_decoding(beam=None, length_penalty=None):
             DECODING["length_penalty"] if length_penalty is None else float(length_penalty))
 
 
-def log_softmax(logits):
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    """Log-probabilities of `logits` along the last axis (shifted by the max: no overflow).
+
+    Example:
+
+    >>> log_softmax(np.log(np.array([[1.0, 3.0]]))).round(4)
+    array([[-1.3863, -0.2877]])
+    """
     shifted = logits - logits.max(axis=-1, keepdims=True)
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
-def greedy_decode(step, h, c, start_id, end_id, max_length):
+def greedy_decode(step: Callable[..., tuple], h: np.ndarray, c: np.ndarray, start_id: int,
+                  end_id: int, max_length: int) -> list[list[int]]:
     """Decodes a batch greedily, stopping at `end_id` or `max_length` tokens.
 
     Args:
@@ -79,7 +96,7 @@ def greedy_decode(step, h, c, start_id, end_id, max_length):
     return outputs
 
 
-def top_candidates(scores, count):
+def top_candidates(scores: np.ndarray, count: int) -> np.ndarray:
     """Column indices of the `count` highest `scores` of each row, highest first."""
     count = min(count, scores.shape[1])
     top = np.argpartition(-scores, count - 1, axis=1)[:, :count]
@@ -87,7 +104,9 @@ def top_candidates(scores, count):
     return np.take_along_axis(top, order, axis=1)
 
 
-def beam_decode(step, h, c, start_id, end_id, max_length, beam_size=None, length_penalty=None):
+def beam_decode(step: Callable[..., tuple], h: np.ndarray, c: np.ndarray, start_id: int,
+                end_id: int, max_length: int, beam_size: int | None = None,
+                length_penalty: float | None = None) -> list[list[int]]:
     """Beam search for each batch item, all beams of all items stepped as one batch.
 
     Hypotheses are ranked by `log P / lp(len)` with the GNMT length penalty
@@ -169,8 +188,10 @@ def beam_decode(step, h, c, start_id, end_id, max_length, beam_size=None, length
     return best
 
 
-def translate_batch(texts, encode_ids, encoder, decoder, target, max_length, beam=None,
-                    length_penalty=None):
+def translate_batch(texts: Sequence[str], encode_ids: Callable[[Sequence[str]], np.ndarray],
+                    encoder: Callable[..., tuple], decoder: Callable[..., tuple],
+                    target: Preprocessor, max_length: int, beam: int | None = None,
+                    length_penalty: float | None = None) -> list[str]:
     """Translates texts with any encoder/one-step-decoder pair (Keras, onnxruntime, ...).
 
     Args:
@@ -206,7 +227,9 @@ def translate_batch(texts, encode_ids, encoder, decoder, target, max_length, bea
     return [target.decode(row) for row in ids]
 
 
-def greedy_attention(text, encode_ids, encoder, decoder, preprocessors, max_length):
+def greedy_attention(text: str, encode_ids: Callable[[Sequence[str]], np.ndarray],
+                     encoder: Callable[..., tuple], decoder: Callable[..., tuple],
+                     preprocessors: Mapping[str, Preprocessor], max_length: int) -> dict:
     """Greedy decoding of one text (`lstm_text.decoding`) that keeps each step's attention.
 
     The decoding loop is `translate_batch`'s: this only watches the decoder's

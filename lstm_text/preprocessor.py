@@ -25,7 +25,9 @@ array([[2, 3, 1],
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -47,7 +49,7 @@ _CUT = re.compile("[ \u4e00-\u9fff]")
 _CUT_WINDOW = 1024  # characters searched for a cut, past a prefix's planned length
 
 
-def inside(folder, name, what="file"):
+def inside(folder: str | os.PathLike, name: str, what: str = "file") -> Path:
     """`folder / name`, refusing a name that leads outside `folder` (`..`, an absolute path).
 
     Names come from metadata.json or config.json, which may be crafted: nothing
@@ -76,7 +78,7 @@ class Preprocessor:
         vocabulary_file: The vocabulary's file name in a folder (run or export).
     """
 
-    def __init__(self, tokenizer, vocabulary: Vocabulary, max_length: int | None = None,
+    def __init__(self, tokenizer: TokenizerConfig | dict, vocabulary: Vocabulary, max_length: int | None = None,
                  start_end: bool = False, vocabulary_file: str = "vocabulary.txt"):
         if isinstance(tokenizer, dict):
             tokenizer = TokenizerConfig.from_dict(tokenizer)
@@ -96,18 +98,19 @@ class Preprocessor:
                 "start_end": self.start_end, "vocabulary": self.vocabulary_file}
 
     @classmethod
-    def load(cls, folder, config: dict) -> Preprocessor:
+    def load(cls, folder: str | os.PathLike, config: dict) -> Preprocessor:
         """The preprocessor of `config` with its vocabulary read from `folder`."""
         path = inside(folder, config.get("vocabulary", "vocabulary.txt"), "vocabulary")
         return cls(config["tokenizer"], Vocabulary.load(path), config.get("max_length"),
                    bool(config.get("start_end", False)), path.name)
 
-    def save(self, folder) -> dict:
+    def save(self, folder: str | os.PathLike) -> dict:
         """Writes the vocabulary file into `folder`; returns `get_config()`."""
         self.vocabulary.save(Path(folder) / self.vocabulary_file)
         return self.get_config()
 
     def tokenize(self, text: str) -> list[str]:
+        """`text`'s tokens (all of them; `tokens` stops after `max_length`)."""
         return self.tokenizer.tokenize(text)
 
     def tokens(self, text: str) -> list[str]:
@@ -153,22 +156,22 @@ class Preprocessor:
             return [self.start_id, *ids, self.end_id]
         return ids or [OOV_ID]
 
-    def encode_batch(self, texts) -> list[list[int]]:
+    def encode_batch(self, texts: Iterable[str]) -> list[list[int]]:
         """Each text's ids (unpadded); a `TypeError` names a text that is not a string."""
         return [self.encode(text) for text in check_texts(texts)]
 
-    def __call__(self, texts) -> np.ndarray:
+    def __call__(self, texts: Iterable[str]) -> np.ndarray:
         """A batch of texts → `(batch, longest)` int32 ids, right-padded with 0."""
         return pad(self.encode_batch(texts))
 
-    def decode(self, ids) -> str:
+    def decode(self, ids: Iterable[int]) -> str:
         """Ids back to text (special tokens dropped; exact spacing with space marks)."""
         special = {PAD_ID, *((self.start_id, self.end_id) if self.start_end else ())}
         return self.tokenizer.detokenize(self.vocabulary.decode(
             [i for i in ids if i not in special]))
 
 
-def check_texts(texts) -> list:
+def check_texts(texts: Iterable[str]) -> list[str]:
     """`texts` as a list, or a `TypeError` naming the first item that is not a string."""
     if isinstance(texts, str):
         raise TypeError("expected a list of texts, not one string")
@@ -179,7 +182,7 @@ def check_texts(texts) -> list:
     return texts
 
 
-def pad(rows, length: int | None = None) -> np.ndarray:
+def pad(rows: Sequence[Sequence[int]], length: int | None = None) -> np.ndarray:
     """Right-pads id lists with 0 to `length` (default: the longest)."""
     length = length or max((len(r) for r in rows), default=1)
     out = np.full((len(rows), length), PAD_ID, dtype=np.int32)

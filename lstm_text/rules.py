@@ -76,7 +76,7 @@ def _cls(ranges, dialect, negate=False):
     return f"[{'^' if negate else ''}{body}]"
 
 
-def patterns(dialect):
+def patterns(dialect: str) -> dict[str, str]:
     """The regexes of the rules for `dialect` ("re2" or "python").
 
     Returns:

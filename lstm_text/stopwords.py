@@ -1,5 +1,7 @@
 """Small stop-word lists that keep negations (they flip sentiment)."""
 
+from collections.abc import Iterable
+
 __all__ = ["CHINESE", "ENGLISH", "LISTS", "NEGATIONS", "resolve"]
 
 NEGATIONS = frozenset(
@@ -29,8 +31,16 @@ CHINESE = frozenset(
 LISTS = {"english": ENGLISH, "chinese": CHINESE}
 
 
-def resolve(stopwords):
-    """A frozenset from `None`, a list name ("english", "chinese") or an iterable."""
+def resolve(stopwords: str | Iterable[str] | None) -> frozenset[str]:
+    """A frozenset from `None`, a list name ("english", "chinese") or an iterable.
+
+    Negations never count as stop words (they flip sentiment):
+
+    >>> sorted(resolve(["the", "not", "film"]))
+    ['film', 'the']
+    >>> "not" in resolve("english")
+    False
+    """
     if stopwords is None:
         return frozenset()
     if isinstance(stopwords, str):

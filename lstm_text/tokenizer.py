@@ -4,6 +4,7 @@ import bisect
 import dataclasses
 import re
 import unicodedata
+from collections.abc import Iterable, Mapping
 
 from lstm_text import rules, stopwords
 
@@ -38,13 +39,15 @@ class TokenizerConfig:
     cjk_bigrams: bool = False
 
     @classmethod
-    def from_dict(cls, config):
+    def from_dict(cls, config: Mapping | None) -> "TokenizerConfig":
+        """The config of a `to_dict()` (lists of stop words become tuples again)."""
         config = dict(config or {})
         if isinstance(config.get("stopwords"), list):
             config["stopwords"] = tuple(config["stopwords"])
         return cls(**config)
 
-    def to_dict(self):
+    def to_dict(self) -> dict:
+        """A JSON-ready dict (what config.json and metadata.json keep)."""
         value = self.stopwords
         return {"lowercase": self.lowercase,
                 "stopwords": list(value) if isinstance(value, tuple) else value,
@@ -61,11 +64,12 @@ class PyTokenizer:
     ['i', "don't", 'like', 'it', '!', '!', '质', '量', '很', '好', '👍']
     """
 
-    def __init__(self, config: TokenizerConfig | None = None, **kwargs):
+    def __init__(self, config: TokenizerConfig | None = None, **kwargs: object):
         self.config = config or TokenizerConfig(**kwargs)
         self._stopwords = stopwords.resolve(self.config.stopwords)
 
     def tokenize(self, text: str) -> list[str]:
+        """The tokens of `text` (after bigrams and stop words)."""
         text = _PY["ignored"].sub("", text)
         if not unicodedata.is_normalized("NFKC", text):  # a quick check, then the work
             text = unicodedata.normalize("NFKC", text)
@@ -90,19 +94,21 @@ class PyTokenizer:
             return tokens
         return [t for t in tokens if t not in self._stopwords]
 
-    def get_config(self):
+    def get_config(self) -> dict:
+        """The `TokenizerConfig` as a dict (`from_config` rebuilds the tokenizer)."""
         return self.config.to_dict()
 
-    def detokenize(self, tokens):
+    def detokenize(self, tokens: Iterable[str]) -> str:
         """Tokens back to text: exact with `mark_spaces`, else joined by single spaces."""
         return detokenize(tokens, self.config.mark_spaces)
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: Mapping) -> "PyTokenizer":
+        """The tokenizer of a `get_config()`."""
         return cls(TokenizerConfig.from_dict(config))
 
 
-def cjk_bigrams(tokens):
+def cjk_bigrams(tokens: list[str]) -> list[str]:
     """Each run of ≥ 2 consecutive CJK tokens → its overlapping bigrams.
 
     >>> cjk_bigrams(["很", "好", "!", "好", "a"])
@@ -121,7 +127,7 @@ def cjk_bigrams(tokens):
     return out
 
 
-def detokenize(tokens, mark_spaces=True):
+def detokenize(tokens: Iterable[str], mark_spaces: bool = True) -> str:
     """Joins tokens; with space marks ("▁") the original spacing comes back."""
     if mark_spaces:
         return "".join(tokens).replace(rules.SPACE_MARK, " ")

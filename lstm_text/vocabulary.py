@@ -1,6 +1,10 @@
 """Token ↔ id mapping, stored as a plain text file (line number = id)."""
 
+from __future__ import annotations
+
 import collections
+import os
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from keras_lstm.core.errors import DataError
@@ -28,7 +32,7 @@ class Vocabulary:
     [4, 1]
     """
 
-    def __init__(self, tokens):
+    def __init__(self, tokens: Iterable[str]):
         tokens = list(tokens)
         if tokens[:2] != [PAD, OOV]:
             raise VocabularyError(f"a vocabulary starts with {PAD} and {OOV}, got {tokens[:2]}")
@@ -37,11 +41,12 @@ class Vocabulary:
         if len(self.index) != len(tokens):
             raise VocabularyError("a vocabulary has each token once")
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.tokens)
 
     @classmethod
-    def build(cls, token_lists, max_size=20_000, min_count=1, reserved=()):
+    def build(cls, token_lists: Iterable[Iterable[str]], max_size: int = 20_000,
+              min_count: int = 1, reserved: Iterable[str] = ()) -> Vocabulary:
         """Counts tokens; keeps the `max_size` most frequent seen `min_count` times.
 
         Ties are broken by the token itself, so the result is deterministic.
@@ -51,20 +56,23 @@ class Vocabulary:
         return cls.from_counts(counts, max_size, min_count, reserved)
 
     @classmethod
-    def from_counts(cls, counts, max_size=20_000, min_count=1, reserved=()):
+    def from_counts(cls, counts: Mapping[str, int], max_size: int = 20_000,
+                    min_count: int = 1, reserved: Iterable[str] = ()) -> Vocabulary:
         """`build` from `{token: count}` (a corpus counted in one streaming pass)."""
         special = [PAD, OOV, *reserved]
         ranked = sorted((t for t, n in counts.items() if n >= min_count and t not in special),
                         key=lambda t: (-counts[t], t))
         return cls(special + ranked[: max(0, max_size - len(special))])
 
-    def encode(self, tokens):
+    def encode(self, tokens: Iterable[str]) -> list[int]:
+        """The ids of `tokens` (1, the OOV id, for a token not in the vocabulary)."""
         return [self.index.get(token, OOV_ID) for token in tokens]
 
-    def decode(self, ids):
+    def decode(self, ids: Iterable[int]) -> list[str]:
+        """The tokens of `ids` (ids outside the vocabulary are skipped)."""
         return [self.tokens[i] for i in ids if 0 <= i < len(self.tokens)]
 
-    def save(self, path):
+    def save(self, path: str | os.PathLike) -> None:
         """Writes one token per line, through a temporary file."""
         for token in self.tokens:
             if "\n" in token or "\r" in token:
@@ -72,7 +80,8 @@ class Vocabulary:
         atomic_write_text(path, "".join(token + "\n" for token in self.tokens), newline="\n")
 
     @classmethod
-    def load(cls, path):
+    def load(cls, path: str | os.PathLike) -> Vocabulary:
+        """The vocabulary of a file written by `save`; one `VocabularyError` line if damaged."""
         path = Path(path)
         try:
             text = path.read_bytes().decode("utf-8")

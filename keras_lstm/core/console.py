@@ -12,6 +12,7 @@ import os
 import re
 import sys
 import tempfile
+from collections.abc import Iterator
 
 __all__ = ["NOISE", "quiet_stderr", "quiet_tensorflow"]
 
@@ -21,7 +22,7 @@ NOISE = re.compile(r"^(?:[IWE]\d{4} [\d:. ]+\s+\d+ \S+:\d+\]|WARNING: All log me
 
 
 @contextlib.contextmanager
-def quiet_stderr():
+def quiet_stderr() -> Iterator[None]:
     """Runs the block with C-level stderr captured; passes on what is not known noise."""
     with _stderr_captured():
         yield
@@ -45,7 +46,7 @@ def _stderr_captured():
                     print(line, file=sys.stderr)
 
 
-def quiet_tensorflow():
+def quiet_tensorflow() -> None:
     """Imports TensorFlow (and lets it probe its devices) without its C++ start-up lines."""
     if "tensorflow" in sys.modules and getattr(quiet_tensorflow, "done", False):
         return

@@ -5,6 +5,12 @@ and says what was expected. The CLI prints it as one line and exits 2.
 TensorFlow-free, like everything the runtimes import.
 """
 
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import TypeVar
+
 __all__ = [
     "ArtifactError",
     "ConfigError",
@@ -14,6 +20,8 @@ __all__ = [
     "first_line",
     "load_or_raise",
 ]
+
+_T = TypeVar("_T")
 
 
 class KerasLSTMError(Exception):
@@ -49,7 +57,8 @@ def first_line(error: BaseException, limit: int = 200) -> str:
     return lines[0][:limit] if lines else type(error).__name__
 
 
-def load_or_raise(loader, path, kind, error=ArtifactError):
+def load_or_raise(loader: Callable[[], _T], path: str | os.PathLike, kind: str,
+                  error: type[KerasLSTMError] = ArtifactError) -> _T:
     """Calls `loader()`; any failure becomes one `error` line naming `path` and `kind`.
 
     Converters and runtimes raise many exception types for a damaged file

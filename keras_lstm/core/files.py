@@ -24,6 +24,7 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 __all__ = [
     "atomic_copy",
@@ -80,7 +81,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 
 @contextlib.contextmanager
 def atomic_output(path: str | Path, mode: str = "w", encoding: str | None = "utf-8",
-                  newline: str | None = None, sync: bool = False):
+                  newline: str | None = None, sync: bool = False) -> Iterator[IO]:
     """Yields an open handle whose content replaces `path` once the block succeeds.
 
     Args:

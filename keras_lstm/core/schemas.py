@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from keras_lstm.core.errors import ArtifactError, ConfigError
 from keras_lstm.core.files import atomic_write_text
@@ -73,7 +74,7 @@ MODEL_FILE = "model.keras"
 SPLITS_DIR = "splits"
 
 
-def write_json(path: str | Path, value) -> Path:
+def write_json(path: str | Path, value: object) -> Path:
     """Writes `value` as indented UTF-8 JSON, atomically; returns the path."""
     return atomic_write_text(path, json.dumps(value, indent=2, ensure_ascii=False) + "\n")
 
@@ -103,14 +104,14 @@ def read_json(path: str | Path, error: type = ConfigError, what: str = "file") -
     return value
 
 
-def check_version(found, path: str | Path, error: type = ConfigError) -> None:
+def check_version(found: object, path: str | Path, error: type = ConfigError) -> None:
     """Refuses a `format_version` this keras-lstm cannot read, naming both versions."""
     if not isinstance(found, int) or isinstance(found, bool) or not 1 <= found <= FORMAT_VERSION:
         raise error(f"{path}: format_version {found!r} is not one this keras-lstm reads "
                     f"(1 to {FORMAT_VERSION}); a newer keras-lstm wrote it?")
 
 
-def require(mapping: dict, field: str, path: str | Path, error: type = ConfigError):
+def require(mapping: dict, field: str, path: str | Path, error: type = ConfigError) -> Any:
     """`mapping[field]`, or one `error` line naming the file and the missing field."""
     if field not in mapping:
         raise error(f"{path}: field {field!r} is missing")

@@ -12,12 +12,12 @@ supplies only how its model runs (a sentiment backend: `run_ids`).
 The onnxruntime and TFLite backends import neither TensorFlow nor Keras.
 Every runtime is safe to share between threads.
 
-Example:
+Example (after `keras-lstm demo`, so not run as a doctest):
 
->>> runtime = load("runs/demo/sentiment/export", backend="onnx")
->>> runtime.predict(["质量很好"])
+>>> runtime = load("runs/demo/sentiment/export", backend="onnx")  # doctest: +SKIP
+>>> runtime.predict(["质量很好"])  # doctest: +SKIP
 [{'label': 'positive', 'probabilities': {'negative': 0.02, 'positive': 0.98}}]
->>> load("runs/demo/translation/export", backend="tflite").translate(["15:30"], beam=4)
+>>> load("runs/demo/translation/export", backend="tflite").translate(["15:30"], beam=4)  # doctest: +SKIP
 ['3:30 PM']
 """
 

@@ -82,9 +82,16 @@ class TextEncoder:
 
     Example:
 
-    >>> encoder = TextEncoder.from_json("export/tokenizer.json")  # doctest: +SKIP
-    >>> encoder.encode("I don't like it!!")  # doctest: +SKIP
-    [12, 88, 40, 9, 31, 31]
+    >>> from lstm_text import TokenizerConfig, Vocabulary
+    >>> from lstm_text.contract import tokenizer_document
+    >>> vocab = Vocabulary(["[PAD]", "[UNK]", "don't", "like", "it", "!"])
+    >>> encoder = TextEncoder(tokenizer_document(TokenizerConfig(), vocab, max_length=100))
+    >>> encoder.encode("I don't like it!!")
+    [1, 2, 3, 4, 5, 5]
+    >>> encoder.decode([2, 3, 4])
+    "don't like it"
+
+    An export's file: `TextEncoder.from_json("runs/demo/sentiment/export/tokenizer.json")`.
     """
 
     def __init__(self, document: dict, source: str = "tokenizer.json"):
