@@ -24,9 +24,14 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
+from lstm_text.preprocessor import Preprocessor
 from lstm_text.vocabulary import OOV_ID
+
+__all__ = ["DECIMALS", "explain", "occluded", "occlusion_weights"]
 
 DECIMALS = 6  # as the probabilities `predict` prints
 
@@ -46,13 +51,14 @@ def occluded(ids: list[int]) -> list[list[int]]:
     return [ids or [OOV_ID]] + [ids[:i] + ids[i + 1:] or [OOV_ID] for i in range(len(ids))]
 
 
-def occlusion_weights(probabilities, label: int) -> np.ndarray:
+def occlusion_weights(probabilities: np.ndarray, label: int) -> np.ndarray:
     """The weights of one text from its `occluded` rows' probabilities `(n + 1, labels)`."""
     probabilities = np.asarray(probabilities, np.float64)
     return probabilities[0, label] - probabilities[1:, label]
 
 
-def explain(preprocessor, predict_ids, text: str, label: int | None = None) -> dict:
+def explain(preprocessor: Preprocessor, predict_ids: Callable[[list[list[int]]], np.ndarray],
+            text: str, label: int | None = None) -> dict:
     """One text's tokens and each one's weight toward `label`.
 
     Args:
