@@ -74,7 +74,7 @@ def main():
         run = Path(folder) / "run"
         task = tasks.get("sentiment")
         train(task, configure(task, {"out": str(run), "seed": 0}, "fast", verbose=0), verbose=0)
-        export_run(run, formats=("tflite", "onnx"), quantize=("float32",), progress=print)
+        export_run(run, formats=("tflite", "onnx"), quantize=("float32",))  # steps: stderr
         print(f"\n{args.threads} threads, {args.requests} requests of one text each "
               "(reviews, up to 40 tokens)\n")
         print("| runtime | requests/s | p50 ms | p99 ms | answers differing from serial | requests |")

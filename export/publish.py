@@ -32,6 +32,8 @@ __all__ = [
 EXPORT_DIR = "export"
 FAILED_DIR = "export.failed"
 TRANSLATION_AGREEMENT = 0.99
+# Where the export steps go unless a caller says (the CLI passes its own reporter's).
+_SAY = Reporter().message
 
 
 def export_run(run_dir: str | Path, formats=None, quantize=None, max_examples: int | None = None,
@@ -51,7 +53,7 @@ def export_run(run_dir: str | Path, formats=None, quantize=None, max_examples: i
         The report (`publish`).
     """
     task = schemas.read_config(run_dir)["task"]
-    progress = progress or Reporter().message
+    progress = progress or _SAY
     if task == "sentiment":
         return publish(run_dir, lambda work: export_sentiment(
             run_dir, work, formats, quantize, max_examples or 500, progress))
@@ -88,7 +90,7 @@ def publish(run_dir, build):
     return report
 
 
-def write_contract(work, sides, texts, web, progress=print):
+def write_contract(work, sides, texts, web, progress=_SAY):
     """The tokenizer contract beside the models, and the in-browser page where there is ONNX.
 
     For each side (`{file prefix: (preprocessor, role)}`): `tokenizer.json`,
@@ -111,7 +113,7 @@ def write_contract(work, sides, texts, web, progress=print):
 
 
 def export_sentiment(run_dir, work, formats=None, quantize=None, max_examples=500,
-                     progress=print):
+                     progress=_SAY):
     """Writes a sentiment run's artifacts into `work` and verifies each against Keras."""
     from export import verify
     from export.artifacts import FORMATS, artifact_table, export_model
@@ -148,7 +150,7 @@ def export_sentiment(run_dir, work, formats=None, quantize=None, max_examples=50
                                             np.asarray(label_ids)))}
 
 
-def export_translation(run_dir, work, formats=None, max_examples=200, progress=print):
+def export_translation(run_dir, work, formats=None, max_examples=200, progress=_SAY):
     """Writes a translation run's artifacts into `work`; checks every runtime against Keras.
 
     Each runtime translates the first `max_examples` sentences of the held-out
