@@ -150,8 +150,8 @@ def test_sigkill_then_resume_reaches_the_same_weights(tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["evaluate", "{tmp}/missing"], "missing: no such file or folder"),
     (["train", "sentiment", "--data", "{tmp}/none.csv", "--out", "{tmp}/r"], "none.csv: file not found"),
-    (["train", "sentiment", "--data", "{tmp}/bad.csv", "--out", "{tmp}/r"], "bad.csv, line 3, field 'text': empty text"),
-    (["train", "sentiment", "--data", "{tmp}/bad.csv", "--out", "{tmp}/r", "--text-column", "body"], "no field 'body'"),
+    (["train", "sentiment", "--data", "{tmp}/bad.csv", "--out", "{tmp}/r"], "bad.csv:3: field 'text': empty text"),
+    (["train", "sentiment", "--data", "{tmp}/bad.csv", "--out", "{tmp}/r", "--text-column", "body"], "bad.csv:1: no column 'body' (found 'text', 'label')"),
     (["predict", "{tmp}/missing", "text"], "no such file or folder"),
 ])
 def test_bad_input_gives_one_line_and_exit_code_2(tmp_path, capsys, args, message):
@@ -190,4 +190,21 @@ def test_evaluate_with_an_unknown_label_names_file_and_row(demo_folder, tmp_path
     data.write_text("text,label\n好,positive\n差,neutral\n", encoding="utf-8")
     result = run_cli("evaluate", run, "--data", data)
     assert result.returncode == 2
-    assert "test.csv, row 2: label 'neutral' is not among the training labels" in result.stderr
+    assert f"{data}:3: label 'neutral' is not among the training labels" in result.stderr
+
+
+@pytest.mark.parametrize("command", [["train", "translation", "--out", "r"],
+                                     ["predict", "run", "--input", "in.csv"],
+                                     ["evaluate", "run", "--data", "pairs.tsv"]])
+def test_skip_bad_rows_is_the_flag_and_skip_bad_lines_its_hidden_alias(command, capsys):
+    from keras_lstm.app.cli import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(command).skip_bad_rows in (None, False)
+    assert parser.parse_args([*command, "--skip-bad-rows"]).skip_bad_rows is True
+    assert parser.parse_args([*command, "--skip-bad-lines"]).skip_bad_rows is True
+    with pytest.raises(SystemExit):
+        parser.parse_args([*command[:2], "--help"] if command[0] == "train"
+                          else [command[0], "--help"])
+    help_text = capsys.readouterr().out
+    assert "--skip-bad-rows" in help_text and "--skip-bad-lines" not in help_text

@@ -168,17 +168,17 @@ def test_stdin_to_stdout_says_nothing_on_stderr(runs):
 BAD = [
     # (format, content, line, reason)
     ("txt", "好\n很好\n".encode() + b"\xff" + "坏\n".encode(), 3,
-     "invalid UTF-8 (byte 1 of the line)"),
+     "not valid UTF-8 (byte 0xff at byte 1 of the line); save the file as UTF-8"),
     ("txt", "好\n   \n很好\n".encode(), 2, "empty text"),
     ("csv", "id,text\n1,好\n2\n".encode(), 3, "missing column 'text' (the row has 1 of 2 fields)"),
     ("csv", 'id,text\n1,"好\n很好"\n2,""\n'.encode(), 4, "empty text in column 'text'"),
     ("csv", "id,text\n1,好\n".encode() + b"2,\xe5\xa5\n", 3,
-     "invalid UTF-8 (byte 3 of the line)"),
-    ("jsonl", b'{"text": "a"}\n[1]\n', 2, "not a JSON object"),
+     "not valid UTF-8 (byte 0xe5 at byte 3 of the line); save the file as UTF-8"),
+    ("jsonl", b'{"text": "a"}\n[1]\n', 2, "expected a JSON object"),
     ("jsonl", b'{"text": "a"}\n{"texts": "b"}\n', 2, "no field 'text'"),
     ("jsonl", b'{"text": "a"}\n{"text": 5}\n', 2, "field 'text' is int, expected a string"),
     ("jsonl", b'{"text": "a"}\n{"text": "b"\n', 2,
-     "not valid JSON: Expecting ',' delimiter: line 1 column 13 (char 12)"),
+     "not valid JSON (Expecting ',' delimiter at column 13)"),
 ]
 
 
@@ -193,18 +193,43 @@ def test_a_bad_row_is_one_line_naming_it_and_leaves_no_output(runs, tmp_path, ca
     assert list(tmp_path.iterdir()) == [source]  # no output, no temporary file left
 
 
-def test_skip_bad_rows_counts_and_skips_them(runs, tmp_path):
+@pytest.mark.parametrize("flag", ["--skip-bad-rows", "--skip-bad-lines"])  # and its old name
+def test_skip_bad_rows_counts_and_skips_them(runs, tmp_path, flag):
     source = tmp_path / "in.csv"
     source.write_bytes("id,text\n1,质量很好\n2\n3,\n".encode() + b"4,\xff\n"
                        + "5,太差了\n".encode())
     out = tmp_path / "out.csv"
     result = cli("predict", str(runs / "sentiment"), "--input", str(source), "--output",
-                 str(out), "--skip-bad-rows")
+                 str(out), flag)
     assert result.stderr.decode() == (
         f"keras-lstm: warning: skipped 3 bad rows (first: {source}:3: missing column 'text' "
         "(the row has 1 of 2 fields))\n")
     assert [row[:2] for row in read_csv(out)] == [["id", "text"], ["1", "质量很好"],
                                                    ["5", "太差了"]]
+
+
+class EchoRuntime:
+    """A sentiment runtime that labels every text "pos" (no model: the reading is under test)."""
+
+    task, labels = "sentiment", ["pos"]
+
+    def rows(self, texts, beam=None):
+        return [{"label": "pos", "probabilities": {"pos": 1.0}} for _ in texts]
+
+
+def test_a_huge_field_reads_and_the_csv_limit_is_scoped_to_the_reader(tmp_path):
+    """predict_file used to raise the csv module's limit for the whole process, for good."""
+    from keras_lstm.app.predict_file import predict_file
+
+    huge = "好 " * 200_000  # 400 000 characters, 3 x csv's default field limit
+    source = tmp_path / "in.csv"
+    write_csv(source, ["id", "text"], [["1", huge], ["2", "short"]])
+    limit = csv.field_size_limit()
+    result = predict_file(EchoRuntime(), str(source), output=str(tmp_path / "out.jsonl"))
+    assert result == {"rows": 2, "skipped": 0, "first_skipped": None}
+    assert csv.field_size_limit() == limit
+    rows = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert [row["text"] for row in rows] == [huge, "short"]
 
 
 def test_options_are_checked(runs, tmp_path, capsys):
@@ -225,9 +250,9 @@ def test_options_are_checked(runs, tmp_path, capsys):
         (["--input", str(tmp_path / "empty.csv")],
          f"{tmp_path / 'empty.csv'}: empty file (expected a header row)"),
         (["--input", str(tmp_path / "other.csv")],
-         f"{tmp_path / 'other.csv'}: no column 'text' (columns: a, b); give --text-column"),
+         f"{tmp_path / 'other.csv'}:1: no column 'text' (columns: a, b); give --text-column"),
         (["--input", str(tmp_path / "missing.txt")],
-         f"{tmp_path / 'missing.txt'}: no such file or directory"),
+         f"{tmp_path / 'missing.txt'}: file not found"),
         (["--input", str(tmp_path / "in.txt"), "--batch-size", "0"],
          "--batch-size: expected a positive number, got 0"),
         (["--input", str(tmp_path / "in.txt"), "--beam", "2"],

@@ -122,3 +122,37 @@ def test_pair_datasets_know_their_number_of_batches(shuffle):
     counted = sum(1 for _ in dataset)
     assert counted == (dataset.steps_per_epoch if shuffle else int(dataset.cardinality()))
     assert sum(int(batch[1].shape[0]) for batch in dataset) == 50
+
+
+def test_a_run_written_with_skip_bad_lines_still_loads():
+    """Runs made before the flag was renamed hold `skip_bad_lines` in config.json."""
+    from pathlib import Path
+
+    from keras_lstm.core import schemas
+    from keras_lstm.tasks.config import TranslationConfig
+
+    legacy = Path(__file__).parent / "fixtures" / "legacy_73ab711" / "translation"
+    assert "skip_bad_lines" in json.loads((legacy / "config.json").read_text())["training"]
+    training = schemas.read_config(legacy, task="translation")["training"]
+    assert "skip_bad_lines" not in training and training["skip_bad_rows"] is False
+    assert TranslationConfig.from_dict(training).skip_bad_rows is False
+    old = {"out": "run", "skip_bad_lines": True}  # a dict not read through the schema
+    assert TranslationConfig.from_dict(old).skip_bad_rows is True
+
+
+def test_bad_pair_lines_stop_training_or_are_skipped_and_counted(tmp_path, capsys):
+    data = tmp_path / "pairs.tsv"
+    good = [f"{i} apples\t{i} 个苹果" for i in range(40)]
+    data.write_text("\n".join([good[0], "no tab here", *good[1:20], "x\t", *good[20:]]) + "\n",
+                    encoding="utf-8")
+    args = ["train", "translation", "--data", str(data), "--preset", "none", "--units", "4",
+            "--embedding-dim", "4", "--epochs", "1"]
+    assert main([*args, "--out", str(tmp_path / "a")]) == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"keras-lstm: error: {data}:2: no tab (expected source<TAB>target) (--skip-bad-rows "
+        "skips such rows)")
+    assert main([*args, "--out", str(tmp_path / "b"), "--skip-bad-lines"]) == 0  # the old name
+    assert (f"keras-lstm: warning: skipped 2 bad rows (first: {data}:2: no tab (expected "
+            "source<TAB>target))") in capsys.readouterr().err
+    config = json.loads((tmp_path / "b" / "config.json").read_text())
+    assert config["training"]["skip_bad_rows"] is True and "skip_bad_lines" not in config["training"]

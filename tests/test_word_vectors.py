@@ -35,12 +35,12 @@ def test_glove_and_word2vec_files_give_the_vocabulary_rows(tmp_path, header):
 
 
 @pytest.mark.parametrize("text, message", [
-    ("good 1 2 3\n", "vectors.txt, line 1: the vectors have 3 numbers, the embedding 2; "
+    ("good 1 2 3\n", "vectors.txt:1: the vectors have 3 numbers, the embedding 2; "
                      "set --embedding-dim 3"),
-    ("9 3\ngood 1 2 3\n", "vectors.txt, line 1: the vectors have 3 numbers, the embedding 2"),
-    ("good 1 2\nbad 1\n", "vectors.txt, line 2: expected a word and 2 numbers separated by "
+    ("9 3\ngood 1 2 3\n", "vectors.txt:1: the vectors have 3 numbers, the embedding 2"),
+    ("good 1 2\nbad 1\n", "vectors.txt:2: expected a word and 2 numbers separated by "
                           "spaces, got 1 numbers"),
-    ("good 1 2\nbad 1 x\n", "vectors.txt, line 2: 'x' is not a number"),
+    ("good 1 2\nbad 1 x\n", "vectors.txt:2: 'x' is not a number"),
     ("other 1 2\n", "vectors.txt: none of the 4 vocabulary tokens has a vector among its 1 "
                     "words"),
     ("\n\n", "vectors.txt: no word vectors in the file"),
@@ -71,7 +71,7 @@ def test_classic_mac_line_endings_are_named(tmp_path):
     with pytest.raises(DataError) as error:
         read_word_vectors(write(tmp_path, "good 1 2\rbad 3 4\r"), VOCABULARY, 2)
     assert str(error.value).endswith(
-        "vectors.txt, line 1: the vectors have 4 numbers, the embedding 2; set --embedding-dim "
+        "vectors.txt:1: the vectors have 4 numbers, the embedding 2; set --embedding-dim "
         "4; the line holds a carriage return (\\r): lines end with \\n or \\r\\n")
 
 
@@ -80,13 +80,13 @@ def test_numbers_that_are_not_finite_are_errors(tmp_path, number):
     with pytest.raises(DataError) as error:
         read_word_vectors(write(tmp_path, f"good 1 2\nbad 3 {number}\n"), VOCABULARY, 2)
     assert str(error.value).endswith(
-        f"vectors.txt, line 2: {number!r} is not a finite float32 number")
+        f"vectors.txt:2: {number!r} is not a finite float32 number")
 
 
 def test_invalid_utf8_names_the_line(tmp_path):
     path = tmp_path / "vectors.txt"
     path.write_bytes(b"good 1 2\nb\xffd 1 2\n")
-    with pytest.raises(DataError, match=r"vectors.txt, line 2: not valid UTF-8"):
+    with pytest.raises(DataError, match=r"vectors.txt:2: not valid UTF-8"):
         read_word_vectors(path, VOCABULARY, 2)
 
 
@@ -119,7 +119,7 @@ def test_cli_reports_a_bad_vectors_file_in_one_line_before_writing(tmp_path, sma
     code = main(train_args(small_csv, tmp_path / "run", "--embeddings", str(path)))
     err = capsys.readouterr().err
     assert code == 2
-    assert "vectors.txt, line 1: the vectors have 2 numbers, the embedding 8; set " \
+    assert "vectors.txt:1: the vectors have 2 numbers, the embedding 8; set " \
            "--embedding-dim 2" in err
     assert err.count("\n") == 1 and "Traceback" not in err
     assert not (tmp_path / "run").exists()

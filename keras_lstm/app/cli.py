@@ -38,7 +38,7 @@ TRAIN_HELP = {
     "max_length": "tokens kept per text (sentiment) / longest pair kept (translation)",
     "max_examples": "use at most this many examples (quick runs)",
     "reverse": "translate column 2 into column 1",
-    "skip_bad_lines": "count and skip malformed lines instead of stopping",
+    "skip_bad_rows": "count and skip malformed lines instead of stopping",
     "attention": "Luong attention over the encoder's outputs",
     "strategy": "tf.distribute strategy: mirrored over this machine's GPUs (or --cpu-devices), "
                 "or multi-worker via TF_CONFIG",
@@ -58,9 +58,11 @@ def _add_config_flags(parser, task, only=None):
 
     `only`: just these fields (and no --resume/--cpu-devices).
     """
+    names = set()
     for field in dataclasses.fields(task.config_class):
         if field.name == "preset" or (only is not None and field.name not in only):
             continue
+        names.add(field.name)
         flag = "--" + field.name.replace("_", "-")
         kind = str(field.type).replace("| None", "").strip()
         extra = {"help": TRAIN_HELP.get(field.name)}
@@ -71,6 +73,9 @@ def _add_config_flags(parser, task, only=None):
         else:
             parser.add_argument(flag, type={"int": int, "float": float}.get(kind, str),
                                 default=None, choices=CHOICES.get(field.name), **extra)
+    if "skip_bad_rows" in names:  # its name until issue 25, kept as a hidden alias
+        parser.add_argument("--skip-bad-lines", action=argparse.BooleanOptionalAction,
+                            dest="skip_bad_rows", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--preset", choices=(*presets.names(task.name), "none"), default=None,
                         help="start from these settings (default: chosen from the data; "
                              "'none': the plain defaults); flags override them")
@@ -145,6 +150,10 @@ def build_parser():
                           help="translation: swap the columns of --data (default: as the run "
                                "was trained)")
     evaluate.add_argument("--max-examples", type=int, help="score at most this many examples")
+    evaluate.add_argument("--skip-bad-rows", action="store_const", const=True, default=None,
+                          help="count and skip bad rows of --data instead of stopping")
+    evaluate.add_argument("--skip-bad-lines", action="store_const", const=True,
+                          dest="skip_bad_rows", help=argparse.SUPPRESS)  # its old name
     evaluate.add_argument("--json", action="store_true", help="print JSON")
 
     predict = commands.add_parser("predict", parents=[common], help="label or translate texts")
@@ -167,6 +176,8 @@ def build_parser():
                          help="with --input: rows per runtime call (default 256)")
     predict.add_argument("--skip-bad-rows", action="store_true",
                          help="with --input: count and skip bad rows instead of stopping")
+    predict.add_argument("--skip-bad-lines", action="store_true", dest="skip_bad_rows",
+                         help=argparse.SUPPRESS)  # the translation flag's old name
     predict.add_argument("--explain", action="store_true",
                          help="sentiment: add each token's weight toward the label (occlusion: "
                               "one more model run per token)")
@@ -320,9 +331,12 @@ def run_evaluate(args):
     task, runtime = _runtime(args)
     options = {name: getattr(args, name) for name in ("data", "text_column", "label_column",
                                                       "plot", "beam", "reverse",
-                                                      "max_examples")}
+                                                      "max_examples", "skip_bad_rows")}
     _refuse_other_options(task, args, options)
     metrics = task.evaluate(runtime, **options)
+    if metrics.get("skipped_rows"):
+        args.reporter.warning(f"skipped {metrics['skipped_rows']} bad rows (first: "
+                              f"{metrics['first_skipped']})")
     print(json.dumps(metrics, ensure_ascii=False) if args.json else task.format_metrics(metrics))
 
 

@@ -15,10 +15,12 @@ Memory does not grow with the file: rows are read, predicted and written
 the same folder and renamed over the final name only when the whole input
 was read, so an interrupted run leaves either the previous file or nothing.
 
-A bad row (invalid UTF-8, a missing column, an empty text, a line that is
-not a JSON object) stops the run with one line naming the file and line,
-unless `skip_bad_rows`, which counts and skips them. In CSV and JSON Lines a
-line of only white space is not a row; in plain text it is an empty text.
+Rows are read by `keras_lstm.data.rows.RowReader`, the project's one row
+reader: a bad row (invalid UTF-8, a missing column, an empty text, a line
+that is not a JSON object) stops the run with one line, `FILE:LINE: reason`,
+unless `skip_bad_rows`, which counts and skips them; the CSV field limit is
+raised only while the reader parses. In CSV and JSON Lines a line of only
+white space is not a row; in plain text it is an empty text.
 """
 
 from __future__ import annotations
@@ -34,48 +36,10 @@ from pathlib import Path
 from keras_lstm.core.errors import ConfigError, DataError
 from keras_lstm.core.files import atomic_output
 from keras_lstm.core.reporter import Reporter
+from keras_lstm.data.rows import RowReader, open_binary
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl",
            ".json": "jsonl", ".txt": "txt", ".text": "txt"}
-BOM = b"\xef\xbb\xbf"
-
-
-class BadRows:
-    """Counts bad rows (skip) or raises the first one as a `DataError` line."""
-
-    def __init__(self, name, skip):
-        self.name = name
-        self.skip = skip
-        self.count = 0
-        self.first = None
-
-    def __call__(self, line, reason):
-        message = f"{self.name}:{line}: {reason}"
-        if not self.skip:
-            raise DataError(message + " (--skip-bad-rows skips such rows)")
-        self.count += 1
-        self.first = self.first or message
-
-
-class Lines:
-    """Decoded lines of a binary stream, split at "\\n" only, counted in lines and bytes."""
-
-    def __init__(self, stream, bad):
-        self.stream = stream
-        self.bad = bad
-        self.number = 0
-        self.bytes = 0
-
-    def __iter__(self):
-        for raw in self.stream:
-            self.number += 1
-            self.bytes += len(raw)
-            if self.number == 1 and raw.startswith(BOM):
-                raw = raw[len(BOM):]
-            try:
-                yield raw.decode("utf-8")
-            except UnicodeDecodeError as error:
-                self.bad(self.number, f"invalid UTF-8 (byte {error.start + 1} of the line)")
 
 
 def guess_format(path, given=None):
@@ -89,84 +53,58 @@ def guess_format(path, given=None):
         raise ConfigError(f"{path}: unknown format; give --format csv, tsv, jsonl or txt") from None
 
 
-def read_rows(lines, format, text_column, name):  # noqa: A002
-    """Yields `(line, row, text)`; `row` is a list (CSV/TSV), a dict (JSON Lines) or a str.
+def text_column_of(reader, text_column):
+    """The CSV/TSV column of the texts (default "text", or a table's only column), checked."""
+    header = reader.header
+    if header is None:
+        raise DataError(f"{reader.name}: empty file (expected a header row)")
+    if text_column is None:
+        text_column = "text" if "text" in header or len(header) != 1 else header[0]
+    if text_column not in header:
+        raise reader.error(reader.header_line, f"no column {text_column!r} (columns: "
+                                               f"{', '.join(header)}); give --text-column")
+    return text_column
 
-    The first item of CSV/TSV is `(0, header, None)`.
+
+def read_rows(reader, text_column):
+    """Yields `(line, row, text)` of each good row of a `keras_lstm.data.rows.RowReader`.
+
+    `row` is a list (CSV/TSV; the header is `reader.header`), a dict (JSON
+    Lines) or a str (plain text); a bad row goes to `reader.bad`.
     """
-    if format in ("csv", "tsv"):
-        yield from _table_rows(lines, "," if format == "csv" else "\t", text_column, name)
-    elif format == "jsonl":
+    if reader.format in ("csv", "tsv"):
+        text_column = text_column_of(reader, text_column)
+        width = len(reader.header)
+        index = reader.header.index(text_column)
+        for line, row in reader:
+            if index >= len(row):
+                reader.bad(line, f"missing column {text_column!r} (the row has {len(row)} of "
+                                 f"{width} fields)")
+            elif not row[index].strip():
+                reader.bad(line, f"empty text in column {text_column!r}")
+            else:
+                yield line, row, row[index]
+    elif reader.format == "jsonl":
         column = text_column or "text"
-        for text_line in lines:
-            line = lines.number
-            if not text_line.strip():
-                continue
-            try:
-                row = json.loads(text_line.removesuffix("\n").removesuffix("\r"))
-            except ValueError as error:
-                lines.bad(line, f"not valid JSON: {error}")
-                continue
-            if not isinstance(row, dict):
-                lines.bad(line, "not a JSON object")
-                continue
+        for line, row in reader:
             if column not in row:
-                lines.bad(line, f"no field {column!r}")
+                reader.bad(line, f"no field {column!r}")
                 continue
             text = row[column]
             if not isinstance(text, str):
-                lines.bad(line, f"field {column!r} is {type(text).__name__}, expected a string")
+                reader.bad(line, f"field {column!r} is {type(text).__name__}, expected a string")
             elif not text.strip():
-                lines.bad(line, f"empty text in field {column!r}")
+                reader.bad(line, f"empty text in field {column!r}")
             else:
                 yield line, row, text
     else:
         if text_column:
             raise ConfigError("--text-column does not apply to plain text (one text per line)")
-        for text_line in lines:
-            text = text_line[:-1] if text_line.endswith("\n") else text_line
-            text = text[:-1] if text.endswith("\r") else text
+        for line, text in reader:
             if not text.strip():
-                lines.bad(lines.number, "empty text")
+                reader.bad(line, "empty text")
             else:
-                yield lines.number, text, text
-
-
-def _table_rows(lines, delimiter, text_column, name):
-    csv.field_size_limit(2**31 - 1)  # texts of any length (a 1 MB field is one field)
-    reader = csv.reader(iter(lines), delimiter=delimiter)
-    start = 1
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise DataError(f"{name}: empty file (expected a header row)") from None
-    except csv.Error as error:
-        raise DataError(f"{name}:1: {error}") from None
-    if text_column is None:
-        text_column = "text" if "text" in header or len(header) != 1 else header[0]
-    if text_column not in header:
-        raise DataError(f"{name}: no column {text_column!r} (columns: {', '.join(header)}); "
-                        "give --text-column")
-    index = header.index(text_column)
-    yield 0, header, None
-    while True:
-        start = lines.number + 1
-        try:
-            row = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as error:
-            lines.bad(start, str(error))
-            continue
-        if not any(field.strip() for field in row):
-            continue
-        if index >= len(row):
-            lines.bad(start, f"missing column {text_column!r} (the row has {len(row)} of "
-                             f"{len(header)} fields)")
-        elif not row[index].strip():
-            lines.bad(start, f"empty text in column {text_column!r}")
-        else:
-            yield start, row, row[index]
+                yield line, text, text
 
 
 class Writer:
@@ -242,11 +180,7 @@ def _input(path):
     if str(path) == "-":
         yield sys.stdin.buffer, None
         return
-    try:
-        stream = open(path, "rb")  # noqa: SIM115
-    except OSError as error:
-        raise DataError(f"{path}: {error.strerror.lower()}") from None
-    with stream:
+    with open_binary(path) as stream:
         size = os.fstat(stream.fileno()).st_size
         yield stream, size if Path(path).is_file() else None
 
@@ -287,18 +221,18 @@ def predict_file(runtime, input, output="-", format=None, text_column=None,  # n
     if format == "txt" or (str(output) != "-" and Path(output).suffix.lower() in (".jsonl",
                                                                                   ".ndjson")):
         out_format = "jsonl"
-    bad = BadRows(name, skip_bad_rows)
     labels = list(getattr(runtime, "labels", None) or [])
     written = 0
     with _input(input) as (stream, size), _output(output) as out:
-        lines = Lines(stream, bad)
+        reader = RowReader(stream, format, name, size=size, skip_bad_rows=skip_bad_rows)
         # Quiet when piped and quick: no closing line unless asked for (-v).
         progress = (reporter or Reporter(0)).progress(
             "predict", total=size, unit="B", summary=bool(reporter) and reporter.enabled(2))
         writer = Writer(out, out_format, runtime.task, labels)
-        rows = read_rows(lines, format, text_column, name)
+        rows = read_rows(reader, text_column)
         if format in ("csv", "tsv"):
-            writer.write_header(next(rows)[1])
+            text_column_of(reader, text_column)  # the header's errors before any output
+            writer.write_header(reader.header)
         batch = []
 
         def flush():
@@ -310,7 +244,7 @@ def predict_file(runtime, input, output="-", format=None, text_column=None,  # n
             batch.clear()
             out.flush()
             progress.note(f"{written} rows")
-            progress.update(lines.bytes - progress.count)
+            progress.update(reader.bytes - progress.count)
 
         with progress:
             for item in rows:
@@ -320,4 +254,4 @@ def predict_file(runtime, input, output="-", format=None, text_column=None,  # n
             if batch:
                 flush()
             progress.close(f"{written} rows written to {'stdout' if str(output) == '-' else output}")
-    return {"rows": written, "skipped": bad.count, "first_skipped": bad.first}
+    return {"rows": written, "skipped": reader.skipped, "first_skipped": reader.first_skipped}

@@ -54,6 +54,7 @@ __all__ = [
     "FORMAT_VERSION",
     "METADATA_FILE",
     "MODEL_FILE",
+    "RENAMED_FIELDS",
     "SPLITS_DIR",
     "VOCABULARY_FILE",
     "check_version",
@@ -72,6 +73,9 @@ METADATA_FILE = "metadata.json"
 VOCABULARY_FILE = "vocabulary.txt"
 MODEL_FILE = "model.keras"
 SPLITS_DIR = "splits"
+# Training-config fields renamed within format version 2: old name -> new name.
+# `read_config` (and `TrainingConfig.from_dict`) read the old names as the new.
+RENAMED_FIELDS = {"skip_bad_lines": "skip_bad_rows"}
 
 
 def write_json(path: str | Path, value: object) -> Path:
@@ -137,6 +141,10 @@ def read_config(run_dir: str | Path, task: str | None = None) -> dict:
         raise ConfigError(f"{run_dir}: is a {found} run, expected a {task} run")
     if config.get("format_version", 1) == 1:
         config = _config_from_version_1(config, path)
+    training = config.get("training")
+    if isinstance(training, dict) and any(name in training for name in RENAMED_FIELDS):
+        config = dict(config, training={RENAMED_FIELDS.get(name, name): value
+                                         for name, value in training.items()})
     for field in ("training", "model", "preprocessors", "model_file",
                   *(("labels",) if found == "sentiment" else ())):
         require(config, field, path)

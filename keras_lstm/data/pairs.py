@@ -1,12 +1,14 @@
 r"""Sentence pairs for translation: the Tatoeba/Anki TSV format (`source<TAB>target[<TAB>…]`).
 
-A line ends at "\n" ("\r\n" and stray "\r"s before the "\n" are accepted);
-U+2028, U+0085, \x0b and the other characters `str.splitlines()` would break
-at are text. The format has no quoting, so a sentence cannot hold a tab or a
-line break; a "\r" inside a sentence is reported as a bad line, because it is
+Read through `keras_lstm.data.rows.RowReader` (format "pairs"): a line ends
+at "\n" ("\r\n" and stray "\r"s before the "\n" are accepted); U+2028,
+U+0085, \x0b and the other characters `str.splitlines()` would break at are
+text. The format has no quoting, so a sentence cannot hold a tab or a line
+break; a "\r" inside a sentence is reported as a bad line, because it is
 almost always a file saved with classic-Mac "\r" line endings, which would
 otherwise be read as one garbled pair. Each side is stripped of surrounding
-whitespace.
+whitespace. A bad line is one `DataError`, `FILE:LINE: problem`, unless
+`skip_bad_rows` counts and skips it.
 """
 
 import dataclasses
@@ -15,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from keras_lstm.core.errors import DataError
+from keras_lstm.data import rows
 
 __all__ = ["SentencePairs", "pair_length", "read_pairs", "split_by_source", "unknown_token_share"]
 
@@ -27,7 +30,8 @@ class SentencePairs:
     targets: list[str]
     path: str = ""
     read: int = 0
-    bad_lines: int = 0
+    bad_rows: int = 0
+    first_bad: str | None = None
     duplicates: int = 0
     too_long: int = 0
 
@@ -39,13 +43,13 @@ def pair_length(text):
     return len(PyTokenizer(lowercase=False).tokenize(text))
 
 
-def read_pairs(path, reverse=False, skip_bad_lines=False, max_length=None):
+def read_pairs(path, reverse=False, skip_bad_rows=False, max_length=None):
     """Reads tab-separated sentence pairs; extra columns (e.g. attribution) are ignored.
 
     Args:
         path: The file (UTF-8).
         reverse: Swap the columns (translate the second language into the first).
-        skip_bad_lines: Count and skip malformed lines instead of stopping.
+        skip_bad_rows: Count and skip malformed lines instead of stopping.
         max_length: Drop pairs with a side longer than this many tokens.
 
     Raises:
@@ -53,28 +57,13 @@ def read_pairs(path, reverse=False, skip_bad_lines=False, max_length=None):
             empty side (naming the line), no pairs.
     """
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: file not found")
-    try:
-        raw = path.read_bytes()
-    except OSError as error:
-        raise DataError(f"{path}: cannot read ({error.strerror})") from None
     pairs = SentencePairs([], [], str(path))
-    seen = set()
-    # Split the bytes, not the decoded text: only b"\n" ends a line, and a line of
-    # invalid UTF-8 can be skipped on its own.
-    for number, line in enumerate(raw.split(b"\n"), start=1):
-        line = line.rstrip(b"\r")
-        if not line.strip():
-            continue
-        pairs.read += 1
-        problem = None
-        try:
-            text = line.decode("utf-8-sig" if number == 1 else "utf-8")
-        except UnicodeDecodeError:
-            problem = "not valid UTF-8"
-        else:
-            columns = text.split("\t")
+    seen, bad_pairs = set(), 0
+    with rows.open_binary(path) as stream:
+        reader = rows.RowReader(stream, "pairs", str(path), skip_bad_rows=skip_bad_rows)
+        for number, columns in reader:
+            pairs.read += 1
+            problem = None
             if len(columns) < 2:
                 problem = "no tab (expected source<TAB>target)"
             elif not columns[0].strip() or not columns[1].strip():
@@ -82,24 +71,24 @@ def read_pairs(path, reverse=False, skip_bad_lines=False, max_length=None):
             elif "\r" in columns[0].strip() or "\r" in columns[1].strip():
                 problem = ("a carriage return (\\r) inside a sentence (lines end with \\n "
                            "or \\r\\n)")
-        if problem:
-            if not skip_bad_lines:
-                raise DataError(f"{path}, line {number}: {problem}; use --skip-bad-lines "
-                                "to skip such lines")
-            pairs.bad_lines += 1
-            continue
-        source, target = columns[0].strip(), columns[1].strip()
-        if reverse:
-            source, target = target, source
-        if (source, target) in seen:
-            pairs.duplicates += 1
-            continue
-        seen.add((source, target))
-        if max_length and max(pair_length(source), pair_length(target)) > max_length:
-            pairs.too_long += 1
-            continue
-        pairs.sources.append(source)
-        pairs.targets.append(target)
+            if problem:
+                reader.bad(number, problem)
+                bad_pairs += 1
+                continue
+            source, target = columns[0].strip(), columns[1].strip()
+            if reverse:
+                source, target = target, source
+            if (source, target) in seen:
+                pairs.duplicates += 1
+                continue
+            seen.add((source, target))
+            if max_length and max(pair_length(source), pair_length(target)) > max_length:
+                pairs.too_long += 1
+                continue
+            pairs.sources.append(source)
+            pairs.targets.append(target)
+    pairs.bad_rows, pairs.first_bad = reader.skipped, reader.first_skipped
+    pairs.read += reader.skipped - bad_pairs  # lines of invalid UTF-8 never became rows
     if not pairs.sources:
         raise DataError(f"{path}: no sentence pairs")
     return pairs

@@ -1,7 +1,9 @@
 r"""Labelled text files (CSV, TSV, JSON Lines): reading, deduplication, splitting.
 
-Every problem is a `DataError` naming the file, the line and the field, and
-saying what was expected, in one line.
+Files are read through `keras_lstm.data.rows.RowReader`, the project's one
+streaming row reader: every problem is a one-line `DataError`, `FILE:LINE:
+message` (naming the field where there is one, and saying what was expected),
+and the CSV field limit is raised only while the reader parses.
 
 Records end only where the format says, never at the other characters Python's
 `str.splitlines()` treats as line breaks (U+2028, U+2029, U+0085, \x1c-\x1e,
@@ -16,22 +18,17 @@ Records end only where the format says, never at the other characters Python's
   holds any character but NUL.
 """
 
-import contextlib
-import csv
 import dataclasses
-import io
 import itertools
-import json
-import threading
 from pathlib import Path
 
 import numpy as np
 
 from keras_lstm.core.errors import DataError
+from keras_lstm.data import rows
 
 __all__ = [
     "FORMATS",
-    "ROWS_PER_PARSE",
     "LabelledTexts",
     "check_label_count",
     "check_labels",
@@ -39,7 +36,6 @@ __all__ = [
     "deduplicate",
     "iter_labelled_rows",
     "read_labelled_file",
-    "split_lines",
     "stratified_split",
 ]
 
@@ -54,26 +50,6 @@ class LabelledTexts:
     texts: list[str]
     labels: list[str]
     path: str
-
-
-_CSV_LIMIT_LOCK = threading.Lock()
-ROWS_PER_PARSE = 1024  # rows `iter_labelled_rows` parses at a time
-
-
-@contextlib.contextmanager
-def _csv_field_limit(size):
-    # The csv module rejects fields over 131 072 characters by default, a
-    # process-wide setting. No field can be longer than the file, so the limit is
-    # raised to the file's length while it is read and restored afterwards: other
-    # code that relies on the default keeps it. The lock keeps two of our readers
-    # in threads from restoring each other's limit.
-    with _CSV_LIMIT_LOCK:
-        previous = csv.field_size_limit()
-        csv.field_size_limit(max(previous, size))
-        try:
-            yield
-        finally:
-            csv.field_size_limit(previous)
 
 
 def read_labelled_file(path, text_column="text", label_column="label", format=None,  # noqa: A002
@@ -94,175 +70,89 @@ def read_labelled_file(path, text_column="text", label_column="label", format=No
             missing column, empty text or label, bad JSON, or no rows.
     """
     texts, labels = [], []
-    rows = iter_labelled_rows(path, text_column, label_column, format)
-    for _, text, label in itertools.islice(rows, limit):
+    read = iter_labelled_rows(path, text_column, label_column, format)
+    for _, text, label in itertools.islice(read, limit):
         texts.append(text)
         labels.append(label)
     return LabelledTexts(texts, labels, str(path))
 
 
-def iter_labelled_rows(path, text_column="text", label_column="label", format=None):  # noqa: A002
+def iter_labelled_rows(path, text_column="text", label_column="label", format=None,  # noqa: A002
+                       skip_bad_rows=False, hint="", counts=None):
     """`read_labelled_file` one row at a time: yields `(line, text, label)`.
 
     The file is read as a stream (memory does not grow with it), with the
     same checks and the same one-line errors as `read_labelled_file`,
     including "no rows" at the end of an empty file.
+
+    Args:
+        skip_bad_rows: Count and skip bad rows instead of raising the first.
+        hint: Appended to a bad row's error, e.g. `rows.SKIP_HINT` where the
+            command has `--skip-bad-rows`.
+        counts: A dict that receives, when the file has been read, "skipped"
+            (bad rows skipped) and "first_skipped" (the first one's message).
     """
     path = Path(path)
     format = format or FORMATS.get(path.suffix.lower())  # noqa: A001
     if format not in ("csv", "tsv", "jsonl"):
         raise DataError(f"{path}: unknown format (expected a .csv, .tsv or .jsonl file)")
-    if not path.exists():
-        raise DataError(f"{path}: file not found")
-    if not path.is_file():
-        raise DataError(f"{path}: not a file")
-    try:
-        stream = path.open("rb")
-    except OSError as error:
-        raise DataError(f"{path}: cannot read ({error.strerror})") from None
     count = 0
-    with stream:
-        try:
-            if format == "jsonl":
-                rows = _jsonl_rows(path, split_lines(stream))
-            else:
-                text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
-                rows = _table_rows(path, text, format, (text_column, label_column))
-            for line, row in _parsed_in_batches(rows, path.stat().st_size + 1):
+    with rows.open_binary(path) as stream:
+        reader = rows.RowReader(stream, format, str(path), size=path.stat().st_size,
+                                skip_bad_rows=skip_bad_rows, hint=hint)
+        header = reader.header
+        if header is not None:
+            for column in (text_column, label_column):
+                if header.count(column) > 1:
+                    raise reader.error(reader.header_line, f"column {column!r} appears "
+                                       f"{header.count(column)} times in the header")
+                if column not in header:
+                    found = ", ".join(repr(name) for name in header)
+                    raise reader.error(reader.header_line, f"no column {column!r} (found "
+                                       f"{found}); set --text-column/--label-column")
+        for line, row in reader:
+            if header is not None:
+                if len(row) != len(header):
+                    reader.bad(line, f"{len(row)} fields, expected {len(header)} as in the "
+                                     "header")
+                    continue
+                row = dict(zip(header, row))
+            labelled = _labelled(reader, line, row, text_column, label_column)
+            if labelled is not None:
                 count += 1
-                yield (line, *_labelled(path, line, row, text_column, label_column))
-        except UnicodeDecodeError:
-            _raise_utf8_error(path)
+                yield (line, *labelled)
+    if counts is not None:
+        counts.update(skipped=reader.skipped, first_skipped=reader.first_skipped)
     if not count:
         raise DataError(f"{path}: no rows (expected a header and at least one row)"
                         if format != "jsonl" else f"{path}: no rows")
 
 
-def _parsed_in_batches(rows, size):
-    """`rows`, parsed `ROWS_PER_PARSE` at a time with the csv limit raised to `size`.
-
-    The process-wide limit (and its lock, which is not reentrant) is held only
-    while rows are parsed, never across a `yield`: the caller may open another
-    reader meanwhile, or abandon this one. A parse error is raised where its row
-    would have come, so a reader stopped before it never sees it.
-    """
-    while True:
-        batch, error = [], None
-        with _csv_field_limit(size):
-            try:
-                batch.extend(itertools.islice(rows, ROWS_PER_PARSE))
-            except (DataError, UnicodeDecodeError) as caught:
-                error = caught
-        yield from batch
-        if error is not None:
-            raise error
-        if len(batch) < ROWS_PER_PARSE:
-            return
-
-
-def _labelled(path, line, row, text_column, label_column):
+def _labelled(reader, line, row, text_column, label_column):
+    """`(text, label)` of a row, or None when it is bad (and skipped)."""
     for column in (text_column, label_column):
         if column not in row:
             found = ", ".join(repr(k) for k in row) or "none"
-            raise DataError(f"{path}, line {line}: no field {column!r} (found {found}); "
-                            "set --text-column/--label-column")
+            return reader.bad(line, f"no field {column!r} (found {found}); "
+                                    "set --text-column/--label-column")
     value, label = row[text_column], row[label_column]
     if value is not None and not isinstance(value, str):
-        raise DataError(f"{path}, line {line}, field {text_column!r}: expected a string, "
-                        f"got {_json_type(value)}")
+        return reader.bad(line, f"field {text_column!r}: expected a string, got "
+                                f"{_json_type(value)}")
     if value is None or not value.strip():
-        raise DataError(f"{path}, line {line}, field {text_column!r}: empty text")
+        return reader.bad(line, f"field {text_column!r}: empty text")
     if isinstance(label, (list, dict)):
-        raise DataError(f"{path}, line {line}, field {label_column!r}: expected a string "
-                        f"or a number, got {_json_type(label)}")
+        return reader.bad(line, f"field {label_column!r}: expected a string or a number, got "
+                                f"{_json_type(label)}")
     if label is None or not str(label).strip():
-        raise DataError(f"{path}, line {line}, field {label_column!r}: empty label")
+        return reader.bad(line, f"field {label_column!r}: empty label")
     return value, str(label).strip()
-
-
-def split_lines(stream):
-    r"""Decoded lines of a binary stream, split at "\n" only; "\r\n" counts as one break.
-
-    Unlike `str.splitlines()`, this keeps U+2028, U+2029, U+0085, \x0b, \x0c
-    and \x1c-\x1e inside the line, and a lone "\r" too. A final line break
-    does not start an empty last line. Raises UnicodeDecodeError on bad UTF-8.
-
-    Example:
-
-    >>> list(split_lines(io.BytesIO("a\u2028b\r\nc\rd\n".encode())))
-    ['a\u2028b', 'c\rd']
-    """
-    for number, raw in enumerate(stream, start=1):
-        if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
-            raw = raw[3:]
-        line = raw.decode("utf-8")
-        yield line[:-2] if line.endswith("\r\n") else line[:-1] if line.endswith("\n") else line
-
-
-def _raise_utf8_error(path):
-    """The one-line error for the first line of `path` that is not UTF-8."""
-    with Path(path).open("rb") as stream:
-        for number, raw in enumerate(stream, start=1):
-            try:
-                raw.decode("utf-8")
-            except UnicodeDecodeError as error:
-                raise DataError(f"{path}, line {number}: not valid UTF-8 (byte "
-                                f"{raw[error.start]:#04x}); save the file as UTF-8") from None
-    raise DataError(f"{path}: not valid UTF-8; save the file as UTF-8")
 
 
 def _json_type(value):
     names = {bool: "true/false", int: "a number", float: "a number", list: "an array",
              dict: "an object"}
     return names.get(type(value), type(value).__name__)
-
-
-def _table_rows(path, text, format, columns):  # noqa: A002
-    # A text stream opened with newline="" hands the csv module each line with its
-    # own ending ("\n", "\r\n" or "\r"), never splitting at U+2028 and the like.
-    reader = csv.reader(text, delimiter="," if format == "csv" else "\t")
-    try:
-        header = next(reader)
-    except StopIteration:
-        return
-    except csv.Error as error:
-        raise DataError(f"{path}, line {reader.line_num}: {error}") from None
-    for column in columns:
-        if header.count(column) > 1:
-            raise DataError(f"{path}, line 1: column {column!r} appears {header.count(column)} "
-                            "times in the header")
-    while True:
-        try:
-            values = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as error:
-            raise DataError(f"{path}, line {reader.line_num}: {error}") from None
-        if not values:
-            continue
-        if len(values) != len(header):
-            raise DataError(f"{path}, line {reader.line_num}: {len(values)} fields, expected "
-                            f"{len(header)} as in the header")
-        yield reader.line_num, dict(zip(header, values))
-
-
-def _jsonl_rows(path, lines):
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except (ValueError, RecursionError) as error:
-            # ValueError beyond JSONDecodeError: an integer over Python's 4 300 digits.
-            reason = (error.msg if isinstance(error, json.JSONDecodeError)
-                      else "nested too deeply" if isinstance(error, RecursionError)
-                      else "a number too long to read")
-            hint = ("; the line holds a carriage return (\\r): JSON Lines lines end with "
-                    "\\n or \\r\\n" if "\r" in line else "")
-            raise DataError(f"{path}, line {number}: not valid JSON ({reason}){hint}") from None
-        if not isinstance(row, dict):
-            raise DataError(f"{path}, line {number}: expected a JSON object")
-        yield number, row
 
 
 def deduplicate(texts, labels):

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from keras_lstm.core.errors import DataError
+from keras_lstm.data import rows
 
 __all__ = ["WordVectors", "read_word_vectors"]
 
@@ -78,15 +79,10 @@ def read_word_vectors(path, vocabulary, dim):
     matrix = np.zeros((len(vocabulary), dim), np.float32)
     found = np.zeros(len(vocabulary), bool)
     lines = 0
-    # Binary lines end at b"\n" only: a word may hold U+2028, U+0085 or \x0c, which
-    # text mode or str.splitlines() would take for line breaks.
-    with path.open("rb") as file:
-        for number, raw in enumerate(file, 1):
-            try:
-                line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
-            except UnicodeDecodeError:
-                raise DataError(f"{path}, line {number}: not valid UTF-8; word vectors files "
-                                "are UTF-8 text") from None
+    # Lines end at "\n" only (`keras_lstm.data.rows`): a word may hold U+2028, U+0085
+    # or \x0c, which text mode or str.splitlines() would take for line breaks.
+    with rows.open_binary(path) as file:
+        for number, line in rows.RowReader(file, "lines", str(path), hint=""):
             # Fields are separated by spaces (U+0020) only; fastText ends lines with one.
             line = line.rstrip(_LINE_END)
             if not line.strip():
@@ -95,17 +91,17 @@ def read_word_vectors(path, vocabulary, dim):
                 fields = line.split(" ")
                 if _is_header(fields):
                     if int(fields[1]) != dim:
-                        raise DataError(_width_message(path, number, int(fields[1]), dim))
+                        raise rows.line_error(path, number, _width_message(int(fields[1]), dim))
                     continue
                 if len(fields) - 1 != dim:
-                    raise DataError(_width_message(path, number, len(fields) - 1, dim)
-                                    + _carriage_return_hint(line))
+                    raise rows.line_error(path, number, _width_message(len(fields) - 1, dim)
+                                          + _carriage_return_hint(line))
             # Split from the right: a few GloVe words contain spaces.
             fields = line.rsplit(" ", dim)
             if len(fields) != dim + 1 or not fields[0]:
-                raise DataError(f"{path}, line {number}: expected a word and {dim} numbers "
-                                f"separated by spaces, got {len(line.split(' ')) - 1} numbers"
-                                + _carriage_return_hint(line))
+                raise rows.line_error(path, number, f"expected a word and {dim} numbers "
+                                      f"separated by spaces, got {len(line.split(' ')) - 1} "
+                                      "numbers" + _carriage_return_hint(line))
             lines += 1
             index = vocabulary.index.get(_normalise(fields[0]))
             if index is None or found[index] or index < 2:  # PAD and OOV keep their own rows
@@ -115,13 +111,12 @@ def read_word_vectors(path, vocabulary, dim):
                     vector = np.asarray(fields[1:], np.float32)
             except ValueError:
                 bad = next((f for f in fields[1:] if not _is_number(f)), fields[1])
-                raise DataError(f"{path}, line {number}: {bad!r} is not a number"
-                                + _carriage_return_hint(line)) from None
+                raise rows.line_error(path, number, f"{bad!r} is not a number"
+                                      + _carriage_return_hint(line)) from None
             if not np.isfinite(vector).all():
                 # "nan", "inf" or a number beyond float32 would poison every gradient.
                 bad = fields[1 + int(np.flatnonzero(~np.isfinite(vector))[0])]
-                raise DataError(f"{path}, line {number}: {bad!r} is not a finite float32 "
-                                "number")
+                raise rows.line_error(path, number, f"{bad!r} is not a finite float32 number")
             matrix[index] = vector
             found[index] = True
     if not lines:
@@ -141,9 +136,8 @@ def _carriage_return_hint(line):
             if "\r" in line else "")
 
 
-def _width_message(path, number, width, dim):
-    return (f"{path}, line {number}: the vectors have {width} numbers, the embedding "
-            f"{dim}; set --embedding-dim {width}")
+def _width_message(width, dim):
+    return f"the vectors have {width} numbers, the embedding {dim}; set --embedding-dim {width}"
 
 
 def _is_number(text):

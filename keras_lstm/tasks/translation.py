@@ -7,6 +7,7 @@ import dataclasses
 from pathlib import Path
 
 from keras_lstm.core.errors import DataError
+from keras_lstm.core.reporter import Reporter
 from keras_lstm.tasks.base import Splits, Task
 from keras_lstm.tasks.config import TranslationConfig
 
@@ -23,7 +24,7 @@ VOCABULARY_SIZE = 30_000
 class TranslationTask(Task):
     config_class = TranslationConfig
     monitor, monitor_mode = "val_loss", "min"
-    options = ("data", "beam", "reverse", "max_examples")
+    options = ("data", "beam", "reverse", "max_examples", "skip_bad_rows")
     default_data = "the embedded CLDR date/time/number pairs (Chinese → English)"
 
     # ----- training -----
@@ -46,9 +47,12 @@ class TranslationTask(Task):
             source = "the embedded CLDR pairs"
         else:
             read = read_pairs(config.data, reverse=config.reverse,
-                              skip_bad_lines=config.skip_bad_lines, max_length=config.max_length)
+                              skip_bad_rows=config.skip_bad_rows, max_length=config.max_length)
             sources, targets = read.sources, read.targets
             source = config.data
+            if read.bad_rows:
+                Reporter(verbose).warning(f"skipped {read.bad_rows} bad rows (first: "
+                                          f"{read.first_bad})")
         if config.max_examples:
             sources, targets = sources[: config.max_examples], targets[: config.max_examples]
         if not sources:
@@ -140,7 +144,7 @@ class TranslationTask(Task):
     # ----- scoring a trained model (serving: `keras_lstm.runtimes.TranslationRuntime`) -----
 
     def evaluate(self, runtime, data=None, beam=None, reverse=None, max_examples=None,
-                 **options):
+                 skip_bad_rows=None, **options):
         from keras_lstm.data.pairs import read_pairs
         from keras_lstm.evaluation import score_translations
         from keras_lstm.tasks.base import default_split, held_out, warn_if_unknown
@@ -152,7 +156,7 @@ class TranslationTask(Task):
             path = Path(data)
             if reverse is None:  # the run's direction applies to every file it reads
                 reverse = bool((runtime.training or {}).get("reverse", False))
-        pairs = read_pairs(path, reverse=reverse)
+        pairs = read_pairs(path, reverse=reverse, skip_bad_rows=bool(skip_bad_rows))
         sources, references = pairs.sources, pairs.targets
         if max_examples:
             sources, references = sources[:max_examples], references[:max_examples]
@@ -170,6 +174,8 @@ class TranslationTask(Task):
         metrics["length_penalty"] = length_penalty if beam > 1 else None
         metrics["samples"] = [{"source": s, "reference": r, "translation": h}
                               for s, r, h in list(zip(sources, references, hypotheses))[:5]]
+        if skip_bad_rows:
+            metrics["skipped_rows"], metrics["first_skipped"] = pairs.bad_rows, pairs.first_bad
         return metrics
 
     def format_metrics(self, metrics):

@@ -5,6 +5,7 @@ import pytest
 from keras_lstm.core.errors import DataError
 from keras_lstm.data.cldr_pairs import default_pairs, generate_pairs
 from keras_lstm.data.pairs import read_pairs, split_by_source, unknown_token_share
+from keras_lstm.data.rows import SKIP_HINT
 
 
 def write(tmp_path, content):
@@ -21,20 +22,30 @@ def test_reads_pairs_ignores_extra_columns_dedupes_and_reverses(tmp_path):
 
 
 @pytest.mark.parametrize("content, message", [
-    ("Hi.\t嗨。\nno tab here\n", r"pairs\.tsv, line 2: no tab"),
-    ("Hi.\t\n", r"line 1: empty target"),
-    (b"Hi.\t\xff\n", r"line 1: not valid UTF-8"),
-    ("\n\n", r"no sentence pairs"),
+    ("Hi.\t嗨。\nno tab here\n", "2: no tab (expected source<TAB>target)" + SKIP_HINT),
+    ("Hi.\t\n", "1: empty target" + SKIP_HINT),
+    (b"Hi.\t\xff\n", "1: not valid UTF-8 (byte 0xff at byte 5 of the line); save the file as "
+                       "UTF-8" + SKIP_HINT),
 ])
-def test_bad_lines_are_errors_naming_the_line(tmp_path, content, message):
-    with pytest.raises(DataError, match=message):
-        read_pairs(write(tmp_path, content))
+def test_bad_lines_are_errors_naming_file_and_line(tmp_path, content, message):
+    path = write(tmp_path, content)
+    with pytest.raises(DataError) as error:
+        read_pairs(path)
+    assert str(error.value) == f"{path}:{message}"
 
 
-def test_skip_bad_lines_counts_them(tmp_path):
-    pairs = read_pairs(write(tmp_path, "Hi.\t嗨。\nbroken\nRun!\t\nGo.\t走。\n"),
-                       skip_bad_lines=True)
-    assert (pairs.sources, pairs.bad_lines) == (["Hi.", "Go."], 2)
+def test_no_pairs_is_an_error_naming_the_file(tmp_path):
+    path = write(tmp_path, "\n\n")
+    with pytest.raises(DataError) as error:
+        read_pairs(path)
+    assert str(error.value) == f"{path}: no sentence pairs"
+
+
+def test_skip_bad_rows_counts_them(tmp_path):
+    path = write(tmp_path, b"Hi.\t\xe5\x97\xa8\nbroken\nRun!\t\n\xff\tx\nGo.\t\xe8\xb5\xb0\n")
+    pairs = read_pairs(path, skip_bad_rows=True)
+    assert (pairs.sources, pairs.bad_rows, pairs.read) == (["Hi.", "Go."], 3, 5)
+    assert pairs.first_bad == f"{path}:2: no tab (expected source<TAB>target)"
 
 
 def test_length_filter(tmp_path):
@@ -118,11 +129,10 @@ def test_classic_mac_line_endings_are_a_bad_line_not_one_garbled_pair(tmp_path):
     path = write(tmp_path, "Hi.\t嗨。\rRun!\t跑！\r")
     with pytest.raises(DataError) as error:
         read_pairs(path)
-    assert str(error.value) == (f"{path}, line 1: a carriage return (\\r) inside a sentence "
-                                "(lines end with \\n or \\r\\n); use --skip-bad-lines to skip "
-                                "such lines")
-    pairs = read_pairs(write(tmp_path, "Hi.\t嗨。\na\rb\tc\n"), skip_bad_lines=True)
-    assert (pairs.sources, pairs.bad_lines) == (["Hi."], 1)
+    assert str(error.value) == (f"{path}:1: a carriage return (\\r) inside a sentence "
+                                "(lines end with \\n or \\r\\n)" + SKIP_HINT)
+    pairs = read_pairs(write(tmp_path, "Hi.\t嗨。\na\rb\tc\n"), skip_bad_rows=True)
+    assert (pairs.sources, pairs.bad_rows) == (["Hi."], 1)
 
 
 def test_unknown_token_share():

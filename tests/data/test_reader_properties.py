@@ -111,16 +111,16 @@ def folder(tmp_path_factory):
 
 @pytest.mark.parametrize("name", list(CONTENT))
 @settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(data=st.data(), reverse=st.booleans(), skip_bad_lines=st.booleans(),
+@given(data=st.data(), reverse=st.booleans(), skip_bad_rows=st.booleans(),
        max_length=st.sampled_from([None, 3]))
 def test_any_bytes_load_or_raise_one_line_data_error(folder, name, data, reverse,
-                                                     skip_bad_lines, max_length):
+                                                     skip_bad_rows, max_length):
     content = data.draw(CONTENT[name], label="content")
     path = folder / name
     path.write_bytes(content)
     try:
         if name == "pairs.tsv":
-            pairs = read_pairs(path, reverse=reverse, skip_bad_lines=skip_bad_lines,
+            pairs = read_pairs(path, reverse=reverse, skip_bad_rows=skip_bad_rows,
                                max_length=max_length)
         else:
             table = read_labelled_file(path)
