@@ -225,37 +225,52 @@ class RowReader:
     def _lines(self):
         """`(number, decoded line with its ending)`; a line of bad UTF-8 is a bad row."""
         for raw in self.stream:
-            self._line += 1
-            self.bytes += len(raw)
-            if self._line == 1 and raw.startswith(BOM):
-                raw = raw[len(BOM):]
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as error:
-                self.bad(self._line, f"not valid UTF-8 (byte {raw[error.start]:#04x} at byte "
-                                     f"{error.start + 1} of the line); save the file as UTF-8")
-                continue
-            yield self._line, line
+            line = self._decode(raw)
+            if line is not None:
+                yield self._line, line
+
+    def _decode(self, raw):
+        """The next line `raw` decoded and counted, or None when it is a bad row (skipped)."""
+        self._line += 1
+        self.bytes += len(raw)
+        if self._line == 1 and raw.startswith(BOM):
+            raw = raw[len(BOM):]
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError as error:
+            self.bad(self._line, f"not valid UTF-8 (byte {raw[error.start]:#04x} at byte "
+                                 f"{error.start + 1} of the line); save the file as UTF-8")
+            return None
 
     def _table_lines(self):
         # Lines as a text stream opened with newline="" gives them to the csv module:
         # split at "\n", "\r\n" and a lone "\r", each with its ending, never at U+2028
-        # and the like. Lines come split at "\n" already; only a "\r" is left to do.
-        for _, line in self._lines():
-            pieces = [line]
-            if "\r" in _strip_end(line):
-                pieces, start = [], 0
-                for index, char in enumerate(line):
-                    if char == "\r" and (index + 1 == len(line) or line[index + 1] != "\n"):
-                        pieces.append(line[start:index + 1])
-                        start = index + 1
-                if start < len(line):
-                    pieces.append(line[start:])
-            for number, piece in enumerate(pieces):
-                self._line += number > 0  # each piece after the first is a line of its own
+        # and the like. Lines come split at "\n" already; only a lone "\r" is left to do.
+        # (The common case is kept to a few operations: this runs once per line.)
+        for raw in self.stream:
+            line = self._decode(raw)
+            if line is None:
+                continue
+            if self._record_start is None:
+                self._record_start = self._line
+            carriage = line.find("\r")
+            if carriage < 0 or (carriage == len(line) - 2 and line[-1] == "\n"):
+                yield line
+                continue
+            start = 0
+            for index in range(carriage, len(line)):
+                if line[index] == "\r" and (index + 1 == len(line) or line[index + 1] != "\n"):
+                    if start:
+                        self._line += 1  # each piece after the first is a line of its own
+                    if self._record_start is None:
+                        self._record_start = self._line
+                    yield line[start:index + 1]
+                    start = index + 1
+            if start < len(line):
+                self._line += 1
                 if self._record_start is None:
                     self._record_start = self._line
-                yield piece
+                yield line[start:]
 
     def _next_record(self):
         """`(first line, fields)` of the next CSV record; StopIteration at the end."""
@@ -271,13 +286,20 @@ class RowReader:
             return first, None
 
     def _table_rows(self):
+        records = self._csv
         while True:
+            self._record_start = None  # as in `_next_record`, inlined: this runs once per row
             try:
-                line, fields = self._next_record()
+                fields = next(records)
             except StopIteration:
                 return
-            if fields and any(field.strip() for field in fields):
-                yield line, fields
+            except csv.Error as error:
+                first = self._record_start or self._line
+                self.bad(first, str(error))
+                continue
+            # A row whose fields are all blank is no row ([] is a blank line).
+            if fields and (fields[0].strip() or any(field.strip() for field in fields)):
+                yield self._record_start, fields
 
     def _in_batches(self, rows):
         """`rows`, parsed `ROWS_PER_PARSE` at a time with the CSV field limit raised.
