@@ -193,6 +193,23 @@ def test_evaluate_with_an_unknown_label_names_file_and_row(demo_folder, tmp_path
     assert f"{data}:3: label 'neutral' is not among the training labels" in result.stderr
 
 
+def test_evaluate_skip_bad_rows_counts_and_skips_them(demo_folder, tmp_path):
+    run, _ = demo_folder
+    data = tmp_path / "test.csv"
+    data.write_bytes("text,label\n好,positive\n ,negative\n差,negative,x\n".encode()
+                     + b"\xff,positive\n" + "很好,positive\n".encode())
+    result = run_cli("evaluate", run, "--data", data, "--json")
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1] == (f"keras-lstm: error: {data}:3: field 'text': "
+                                              "empty text (--skip-bad-rows skips such rows)")
+    result = run_cli("evaluate", run, "--data", data, "--json", "--skip-bad-rows")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"keras-lstm: warning: skipped 3 bad rows (first: {data}:3: field 'text': empty " \
+           "text)" in result.stderr
+    metrics = json.loads(result.stdout)
+    assert (metrics["skipped_rows"], sum(map(sum, metrics["confusion_matrix"]))) == (3, 2)
+
+
 @pytest.mark.parametrize("command", [["train", "translation", "--out", "r"],
                                      ["predict", "run", "--input", "in.csv"],
                                      ["evaluate", "run", "--data", "pairs.tsv"]])

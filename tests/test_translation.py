@@ -156,3 +156,21 @@ def test_bad_pair_lines_stop_training_or_are_skipped_and_counted(tmp_path, capsy
             "source<TAB>target))") in capsys.readouterr().err
     config = json.loads((tmp_path / "b" / "config.json").read_text())
     assert config["training"]["skip_bad_rows"] is True and "skip_bad_lines" not in config["training"]
+
+
+def test_evaluate_skips_bad_pair_lines_when_asked(tmp_path, capsys):
+    from pathlib import Path
+
+    export = Path(__file__).parent / "fixtures" / "legacy_73ab711" / "translation" / "export"
+    data = tmp_path / "pairs.tsv"
+    data.write_bytes(b"15:30\t3:30 PM\nno tab\n\xff\tx\n75%\t75%\n")
+    args = ["evaluate", str(export), "--runtime", "onnx", "--data", str(data), "--json"]
+    assert main(args) == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"keras-lstm: error: {data}:2: no tab (expected source<TAB>target) (--skip-bad-rows "
+        "skips such rows)")
+    assert main([*args, "--skip-bad-lines"]) == 0  # the old name
+    out, err = capsys.readouterr()
+    assert json.loads(out)["skipped_rows"] == 2
+    assert (f"keras-lstm: warning: skipped 2 bad rows (first: {data}:2: no tab (expected "
+            "source<TAB>target))") in err
