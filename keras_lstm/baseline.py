@@ -38,6 +38,8 @@ import numpy as np
 
 from keras_lstm.core.errors import ConfigError
 
+__all__ = ["Baseline", "comparison", "fit", "load"]
+
 NAME = "TF-IDF + logistic regression"
 FOLDER = "baseline"
 CONFIG_FILE = "baseline.json"

@@ -21,6 +21,8 @@ import json
 import numpy as np
 import tensorflow as tf
 
+__all__ = ["describe_cluster", "fit_custom", "worker_count_and_index"]
+
 
 def worker_count_and_index(strategy):
     """`(number of workers, this worker's index)`; `(1, 0)` outside a cluster."""

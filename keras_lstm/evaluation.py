@@ -3,6 +3,8 @@ translation metrics (sacrebleu BLEU and chrF, exact match). TensorFlow-free."""
 
 import numpy as np
 
+__all__ = ["classification_metrics", "describe_decoding", "format_metrics", "format_translation_metrics", "plot_confusion_matrix", "score_translations"]
+
 
 def classification_metrics(true_ids, predicted_ids, labels):
     """Scores predictions against the truth.

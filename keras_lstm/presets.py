@@ -11,6 +11,8 @@ TensorFlow-free: the CLI reads it to build `--help`.
 
 from lstm_text import decoding
 
+__all__ = ["DECODING", "PRESETS", "STRATEGIES", "get", "is_mostly_cjk", "names"]
+
 # How `keras-lstm train --strategy` spreads the work (`keras_lstm.training.strategy`).
 STRATEGIES = ("default", "mirrored", "multi-worker")
 

@@ -21,6 +21,9 @@ from keras_lstm.core import files, schemas
 from keras_lstm.core.errors import ConfigError, DataError
 from keras_lstm.core.reporter import Reporter, process_seconds
 
+__all__ = ["BestModel", "EpochLine", "FirstStep", "TrainingStateBackup", "configure", "is_chief",
+           "make_strategy", "split_cpu", "train"]
+
 
 def configure(task, values: dict, preset: str | None = None, verbose=1):
     """The training config of `values` (the flags given) on top of a preset.
