@@ -12,7 +12,7 @@ import zipfile
 
 import pytest
 
-from tests.conftest import REPO, train_run
+from tests.helpers import REPO, train_run
 
 PACKAGES = ("keras_lstm", "export", "lstm_text")
 PICKLING_MODULES = {"pickle", "cPickle", "_pickle", "dill", "cloudpickle", "joblib", "shelve"}

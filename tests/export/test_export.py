@@ -15,7 +15,7 @@ from keras_lstm import runtimes
 from keras_lstm.core.errors import ArtifactError
 from keras_lstm.models.sentiment import SentimentModelConfig, build_sentiment_model
 from keras_lstm.text import Preprocessor, PyTokenizer, TokenizerConfig, Vocabulary
-from tests.conftest import in_threads
+from tests.helpers import in_threads
 
 TEXTS = ["good film", "bad plot, bad acting", "不好看", "一般", "great great film !",
          "not good", "", "film"]
@@ -339,7 +339,7 @@ def shipped(tmp_path_factory):
     """A run of the "fast" preset (bidirectional, max pooling, CJK bigrams) on fewer
     reviews, exported with the float32 and int8 TFLite variants."""
     from keras_lstm import presets
-    from tests.conftest import train_run
+    from tests.helpers import train_run
 
     run = tmp_path_factory.mktemp("shipped") / "run"
     train_run("sentiment", out=str(run), **{**presets.get("sentiment", "fast"),

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from keras_lstm import runtimes
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 TEXTS = ["这部电影很好看", "太难看了，浪费时间", "一般般吧", "演员不错但是剧情很差",
          "好", "非常非常喜欢这部电影！"]

@@ -15,7 +15,7 @@ from keras_lstm.app.cli import main
 from keras_lstm.core.errors import ArtifactError, ConfigError
 from keras_lstm.data.pairs import read_pairs
 from keras_lstm.inference import Translator
-from tests.conftest import in_threads, train_run
+from tests.helpers import in_threads, train_run
 
 
 @pytest.fixture(scope="module", params=[("custom", True), ("keras", False)],

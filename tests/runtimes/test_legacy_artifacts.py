@@ -7,14 +7,13 @@ them. Regenerate nothing here: the point is that these files stay as that versio
 """
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from keras_lstm import runtimes
+from tests.helpers import LEGACY
 
-LEGACY = Path(__file__).resolve().parent / "fixtures" / "legacy_73ab711"
 EXPECTED = json.loads((LEGACY / "expected.json").read_text(encoding="utf-8"))
 CASES = [("keras", "sentiment"), ("onnx", "sentiment/export"), ("tflite", "sentiment/export")]
 

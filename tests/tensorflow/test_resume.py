@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from tests.conftest import REPO, kill_after_first_committed_epoch
+from tests.helpers import REPO, kill_after_first_committed_epoch
 
 EPOCHS = 10
 

@@ -6,9 +6,9 @@ import pytest
 import tensorflow as tf
 
 from keras_lstm.layers import LSTM, graph_target
-from tests.layers import twins
-from tests.layers.numpy_lstm import numpy_lstm_masked
-from tests.layers.twins import outputs_and_gradients, random_weights
+from tests.tensorflow.layers import twins
+from tests.tensorflow.layers.numpy_lstm import numpy_lstm_masked
+from tests.tensorflow.layers.twins import outputs_and_gradients, random_weights
 
 ATOL = 1e-5
 BATCH, STEPS, FEATURES, UNITS = 4, 6, 3, 5

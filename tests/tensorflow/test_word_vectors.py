@@ -9,7 +9,7 @@ from keras_lstm.app.cli import main
 from keras_lstm.core.errors import DataError
 from keras_lstm.data.word_vectors import read_word_vectors
 from lstm_text import Vocabulary
-from tests.test_cli import small_csv, train_args  # noqa: F401 (fixture)
+from tests.helpers import train_args
 
 VOCABULARY = Vocabulary.build([["good", "bad", "film", "plot"]], min_count=1)
 

@@ -9,9 +9,9 @@ import tensorflow as tf
 
 import keras_lstm
 from keras_lstm.layers import LSTM, graph_target, recurrence
-from tests.layers import twins
-from tests.layers.numpy_lstm import numpy_lstm
-from tests.layers.twins import outputs_and_gradients, random_weights
+from tests.tensorflow.layers import twins
+from tests.tensorflow.layers.numpy_lstm import numpy_lstm
+from tests.tensorflow.layers.twins import outputs_and_gradients, random_weights
 
 ATOL = 1e-5
 BATCH, STEPS, FEATURES, UNITS = 3, 6, 4, 5
@@ -184,7 +184,7 @@ def test_correctness_with_constant_weights_pins_numbers():
                  return_sequences=True)
     x = np.arange(12, dtype="float32").reshape(2, 3, 2) / 10.0
     out = np.asarray(layer(x))
-    # Computed once with tests/layers/numpy_lstm.py from the six equations.
+    # Computed once with tests/tensorflow/layers/numpy_lstm.py from the six equations.
     expected = np.array([
         [[0.015889, 0.015889], [0.033985, 0.033985], [0.053716, 0.053716]],
         [[0.052706, 0.052706], [0.087844, 0.087844], [0.116448, 0.116448]],

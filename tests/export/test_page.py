@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from lstm_text.contract import TextEncoder
-from tests.conftest import browser_missing
+from tests.helpers import browser_missing
 
 ORT = (Path(__file__).resolve().parents[2] / "web" / "node_modules" / "onnxruntime-web").is_dir()
 MISSING = browser_missing(("onnxruntime-web (npm ci in web/)", ORT))

@@ -20,7 +20,7 @@ from keras_lstm.data import pipeline, prepared, readers
 from keras_lstm.text import GraphPreprocessor, build_vocabulary
 from lstm_text import TokenizerConfig
 from lstm_text.preprocessor import Preprocessor
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 WORDS = ("good bad fine great awful okay movie plot actor nice boring fun sad happy love hate "
          "not very quite story").split()

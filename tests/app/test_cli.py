@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from keras_lstm.app.cli import main
-from tests.conftest import kill_after_first_committed_epoch
+from tests.helpers import kill_after_first_committed_epoch, train_args, write_csv
 
 
 def run_cli(*args, cwd=None):
@@ -69,25 +69,6 @@ def test_evaluate_json_and_predict_with_every_runtime(demo_folder):
         outputs[runtime] = [line["probabilities"]["positive"] for line in lines]
     for runtime in ("onnx", "tflite", "saved_model"):
         assert outputs[runtime] == pytest.approx(outputs["keras"], abs=1e-4)
-
-
-def write_csv(path, rows):
-    path.write_text("text,label\n" + "".join(f'"{t}",{y}\n' for t, y in rows), encoding="utf-8")
-    return path
-
-
-@pytest.fixture
-def small_csv(tmp_path):
-    rows = [(f"good great film {i}", "positive") for i in range(30)]
-    rows += [(f"bad awful plot {i}", "negative") for i in range(30)]
-    rows += [(f"an ordinary day {i}", "neutral") for i in range(30)]
-    return write_csv(tmp_path / "train.csv", rows)
-
-
-def train_args(data, out, *extra):
-    return ["train", "sentiment", "--data", str(data), "--out", str(out), "--preset", "none",
-            "--units", "8", "--embedding-dim", "8", "--epochs", "2", "--batch-size", "16",
-            "--seed", "3", *extra]
 
 
 def test_train_on_a_csv_is_reproducible(tmp_path, small_csv):

@@ -9,7 +9,7 @@ from keras_lstm.app.cli import main
 from keras_lstm.evaluation import score_translations
 from keras_lstm.inference import Translator
 from lstm_text import PyTokenizer
-from tests.conftest import train_run
+from tests.helpers import LEGACY, train_run
 
 TRANSLATION = tasks.get("translation")
 
@@ -126,12 +126,11 @@ def test_pair_datasets_know_their_number_of_batches(shuffle):
 
 def test_a_run_written_with_skip_bad_lines_still_loads():
     """Runs made before the flag was renamed hold `skip_bad_lines` in config.json."""
-    from pathlib import Path
 
     from keras_lstm.core import schemas
     from keras_lstm.tasks.config import TranslationConfig
 
-    legacy = Path(__file__).parent / "fixtures" / "legacy_73ab711" / "translation"
+    legacy = LEGACY / "translation"
     assert "skip_bad_lines" in json.loads((legacy / "config.json").read_text())["training"]
     training = schemas.read_config(legacy, task="translation")["training"]
     assert "skip_bad_lines" not in training and training["skip_bad_rows"] is False
@@ -159,9 +158,8 @@ def test_bad_pair_lines_stop_training_or_are_skipped_and_counted(tmp_path, capsy
 
 
 def test_evaluate_skips_bad_pair_lines_when_asked(tmp_path, capsys):
-    from pathlib import Path
 
-    export = Path(__file__).parent / "fixtures" / "legacy_73ab711" / "translation" / "export"
+    export = LEGACY / "translation" / "export"
     data = tmp_path / "pairs.tsv"
     data.write_bytes(b"15:30\t3:30 PM\nno tab\n\xff\tx\n75%\t75%\n")
     args = ["evaluate", str(export), "--runtime", "onnx", "--data", str(data), "--json"]

@@ -11,8 +11,8 @@ import pytest
 
 from keras_lstm.core.errors import DataError
 
-BENCH = Path(__file__).resolve().parents[1] / "bench"
-if str(BENCH) not in sys.path:  # as when a bench runs (and as tests/test_benches.py does)
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+if str(BENCH) not in sys.path:  # as when a bench runs (and as tests/bench/test_benches.py does)
     sys.path.insert(0, str(BENCH))
 
 import minimal_pairs  # noqa: E402

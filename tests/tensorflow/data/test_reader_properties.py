@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from keras_lstm.core.errors import DataError
 from keras_lstm.data.pairs import read_pairs
 from keras_lstm.data.readers import read_labelled_file
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 # Characters that matter to the formats: separators, quotes, JSON syntax, every
 # character str.splitlines() breaks at, NUL and a byte-order mark.

@@ -1,7 +1,7 @@
 """Explanations by occlusion: the arithmetic on a model of known tokens, the kept tokens,
 determinism, the same weights through every runtime, faithfulness on held-out reviews, and
 what `predict --explain` prints (the server's answers and a translation model's one-line
-error: tests/test_serve.py)."""
+error: tests/app/test_serve.py)."""
 
 import json
 import subprocess
@@ -15,7 +15,7 @@ from keras_lstm.runtimes.explanation import explain, occluded
 from lstm_text.preprocessor import Preprocessor
 from lstm_text.tokenizer import TokenizerConfig
 from lstm_text.vocabulary import Vocabulary
-from tests.conftest import REPO, train_run
+from tests.helpers import REPO, train_run
 
 
 def cli(*args):

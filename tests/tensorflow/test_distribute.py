@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from keras_lstm.app.cli import main
-from tests.conftest import REPO, free_ports
+from tests.helpers import REPO, free_ports
 
 SCRIPT = r"""
 import json, sys
@@ -19,7 +19,7 @@ from keras_lstm.training import split_cpu
 split_cpu(2)
 import tensorflow as tf
 from keras_lstm.runs import load_model
-from tests.conftest import train_run
+from tests.helpers import train_run
 assert len(tf.config.list_logical_devices("CPU")) == 2
 data, out = sys.argv[1], sys.argv[2]
 weights = {}
@@ -54,7 +54,7 @@ WORKER = r"""
 import json, sys
 import numpy as np
 from keras_lstm.runs import load_model
-from tests.conftest import train_run
+from tests.helpers import train_run
 data, out = sys.argv[1], sys.argv[2]
 result = train_run("sentiment", out=out, data=data, units=8, embedding_dim=8, epochs=2,
                    batch_size=16, dropout=0.2, strategy="multi-worker")
@@ -114,7 +114,7 @@ import keras
 import tensorflow as tf
 from keras_lstm.runs import load_model
 from keras_lstm.tasks.sentiment import SentimentTask
-from tests.conftest import train_run
+from tests.helpers import train_run
 
 data, out, learning_rate = sys.argv[1], sys.argv[2], float(sys.argv[3])
 # Plain SGD in place of Adam: Adam divides a gradient's scale away, so only SGD shows

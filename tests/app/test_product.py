@@ -10,7 +10,7 @@ import pytest
 
 from keras_lstm import presets, tasks
 from keras_lstm.app.cli import main
-from tests.conftest import REPO, kill_after_first_committed_epoch
+from tests.helpers import REPO, kill_after_first_committed_epoch
 
 
 def run_cli(*args, env=None):

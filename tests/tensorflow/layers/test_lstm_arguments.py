@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 from keras_lstm.layers import LSTM
-from tests.layers import twins
+from tests.tensorflow.layers import twins
 
 BATCH, STEPS, FEATURES, UNITS = 3, 6, 4, 5
 HOLES = np.array([[1, 1, 1, 1, 1, 1], [0, 1, 1, 0, 1, 1], [1, 1, 0, 0, 0, 0]], bool)

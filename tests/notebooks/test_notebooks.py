@@ -13,7 +13,7 @@ import pytest
 from matplotlib import font_manager
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 NOTEBOOKS = REPO / "notebooks"
 RENDER = NOTEBOOKS / "render.py"

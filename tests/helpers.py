@@ -1,0 +1,110 @@
+"""Helpers the tests share: plain functions and constants, imported as `from tests import helpers`.
+
+Fixtures live in tests/conftest.py (pytest finds them there); everything a test
+calls by name lives here, so no test imports from conftest or from another test.
+"""
+
+import os
+import shutil
+import socket
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+LEGACY = Path(__file__).resolve().parent / "fixtures" / "legacy_73ab711"
+
+
+def train_run(task_name, verbose=0, **values):
+    """Trains a run of `task_name` with the plain defaults and `values`; returns the result."""
+    from keras_lstm import tasks
+    from keras_lstm.training import train
+
+    task = tasks.get(task_name)
+    return train(task, task.config_class(**values).validate(), verbose=verbose)
+
+
+def kill_after_first_committed_epoch(args, out):
+    """Runs `keras-lstm ARGS` and SIGKILLs it once an epoch is committed; returns that epoch."""
+    import json
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    process = subprocess.Popen([sys.executable, "-m", "keras_lstm", *map(str, args)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO)
+    metadata = Path(out) / "backup" / "training_metadata.json"
+    deadline = time.time() + 300
+    while not metadata.exists() and process.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    assert process.wait() == -signal.SIGKILL, "training ended before it could be interrupted"
+    return json.loads(metadata.read_text())["epoch"]
+
+
+# ----- a real browser: Debian's headless Chromium through its chromedriver -----
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = "/usr/bin/chromedriver" if Path("/usr/bin/chromedriver").is_file() else None
+
+
+def free_ports(count=1):
+    """`count` distinct ports free on 127.0.0.1 a moment ago (bound together, then released)."""
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def browser_missing(*extra):
+    """What the browser tests lack here ("" when nothing), `extra` being (name, present) pairs.
+
+    In CI (CI=true) a missing tool is an error, not a skip: .ci/run installs them all.
+    """
+    import importlib.util
+
+    missing = ", ".join(name for name, present in (
+        ("chromium", CHROMIUM), ("chromedriver", CHROMEDRIVER),
+        ("selenium", importlib.util.find_spec("selenium") is not None), *extra) if not present)
+    if missing and os.environ.get("CI") == "true":
+        raise RuntimeError(f"the browser tests need {missing} in CI")
+    return missing
+
+
+def in_threads(work, count):
+    """Runs `work(k)` for k in range(count) on as many threads at once; returns the results.
+
+    An exception on any thread fails the test with that exception.
+    """
+    import threading
+
+    results, errors = {}, []
+
+    def run(k):
+        try:
+            results[k] = work(k)
+        except Exception as error:  # noqa: BLE001 (re-raised below)
+            errors.append(error)
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return [results[k] for k in range(count)]
+
+
+def write_csv(path, rows):
+    path.write_text("text,label\n" + "".join(f'"{t}",{y}\n' for t, y in rows), encoding="utf-8")
+    return path
+
+
+def train_args(data, out, *extra):
+    return ["train", "sentiment", "--data", str(data), "--out", str(out), "--preset", "none",
+            "--units", "8", "--embedding-dim", "8", "--epochs", "2", "--batch-size", "16",
+            "--seed", "3", *extra]
