@@ -19,6 +19,8 @@ from keras_lstm.core.errors import ConfigError, KerasLSTMError
 from keras_lstm.core.reporter import Reporter
 from keras_lstm.tasks import config
 
+__all__ = ["build_parser", "main"]
+
 EXIT_USER_ERROR = 2
 
 # Flag help for the training configs' fields (the dataclasses' docstrings say more).

@@ -5,6 +5,8 @@ from pathlib import Path
 
 from keras_lstm.core.reporter import Reporter
 
+__all__ = ["demo", "demo_config"]
+
 DEMO_SENTENCES = [
     "质量很好，物流也快，非常满意！",
     "太差了，用了两天就坏了，不推荐。",

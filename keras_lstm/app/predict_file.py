@@ -38,6 +38,8 @@ from keras_lstm.core.files import atomic_output
 from keras_lstm.core.reporter import Reporter
 from keras_lstm.data.rows import RowReader, open_binary
 
+__all__ = ["Writer", "guess_format", "predict_file", "read_rows", "text_column_of"]
+
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl",
            ".json": "jsonl", ".txt": "txt", ".text": "txt"}
 

@@ -54,6 +54,8 @@ from keras_lstm.app.batcher import Batcher
 from keras_lstm.core.schemas import METADATA_FILE, read_metadata
 from lstm_text.decoding import DECODING
 
+__all__ = ["BadRequest", "ModelServer", "app_from_environment", "default_backend", "default_name", "load_server", "serve"]
+
 MAX_TEXTS = 1024  # texts per request
 MAX_BODY_BYTES = 4 * 1024 * 1024  # a 1 MB text fits, even as JSON escapes
 MAX_BEAM = 16
