@@ -56,12 +56,16 @@ class Batcher:
             a batch that holds all of them (but those running) does not wait.
             Default: the requests submitted and not answered yet.
         parallel: Most batches running at once.
+        observe: Called as `observe(key, texts, waits)` as each call of `run`
+            starts: its number of texts and each request's seconds in the
+            queue (the server's batch-size and queue-wait metrics).
     """
 
     def __init__(self, run: Callable[[Hashable, list], list], max_batch: int, max_wait: float,
                  executor: Executor, in_flight: Callable[[], int] | None = None,
-                 parallel: int = 2):
+                 parallel: int = 2, observe: Callable[[Hashable, int, list], None] | None = None):
         self.run = run
+        self.observe = observe
         self.max_batch = max_batch
         self.max_wait = max_wait
         self.executor = executor
@@ -114,11 +118,12 @@ class Batcher:
         """
         if self.task is None or self.stopping:
             raise RuntimeError("the batcher is not running")
-        future = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
         self.pending += 1
         self.idle.clear()
         try:
-            self.queue.put_nowait((key, list(texts), future))
+            self.queue.put_nowait((key, list(texts), future, loop.time()))
             return await future
         finally:
             self.pending -= 1
@@ -172,12 +177,16 @@ class Batcher:
             self.slots.release()
 
     async def _run(self, key, batch):
+        # A request cancelled while it waited (its client left, or its time ran out) is dropped.
         batch = [item for item in batch if not item[2].cancelled()]
         if not batch:
             return
-        texts = [text for _, item_texts, _ in batch for text in item_texts]
+        texts = [text for _, item_texts, _, _ in batch for text in item_texts]
         loop = asyncio.get_running_loop()
         self.batches += 1
+        if self.observe is not None:
+            now = loop.time()
+            self.observe(key, len(texts), [now - item[3] for item in batch])
         try:
             results = await loop.run_in_executor(self.executor, self.run, key, texts)
         except Exception as error:  # noqa: BLE001  one bad request must not fail the others
@@ -188,7 +197,7 @@ class Batcher:
                 await self._run(key, [item])
             return
         start = 0
-        for _, item_texts, future in batch:
+        for _, item_texts, future, _ in batch:
             _settle(future, results[start:start + len(item_texts)])
             start += len(item_texts)
 

@@ -201,6 +201,19 @@ def build_parser():
                             "(default 32)")
     serve.add_argument("--max-wait-ms", type=float, default=2.0,
                        help="how long a batch waits for more requests (default 2)")
+    serve.add_argument("--max-queue", type=int, metavar="N",
+                       help="most inference requests admitted at once; beyond it a 503 with "
+                            "Retry-After, at once (default: no bound)")
+    serve.add_argument("--timeout-ms", type=float, metavar="T",
+                       help="a request not answered in T ms gets a 504; its work is dropped "
+                            "if not started (default: no limit)")
+    serve.add_argument("--no-access-log", dest="access_log", action="store_false",
+                       help="no JSON access-log line per request on stderr")
+    serve.add_argument("--token-file", metavar="F",
+                       help="every route but /v2/health/* needs 'Authorization: Bearer TOKEN', "
+                            "TOKEN being F's content")
+    serve.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
+                       help="let browsers on ORIGIN call the server (CORS; repeatable)")
 
     export = commands.add_parser("export", parents=[common],
                                  help="export a run to SavedModel, TFLite and ONNX, verified")
@@ -395,9 +408,19 @@ def run_serve(args):
             raise ConfigError(f"--{name.replace('_', '-')}: expected a positive number")
     if args.max_wait_ms < 0:
         raise ConfigError("--max-wait-ms: expected a number >= 0")
+    if args.max_queue is not None and args.max_queue < 1:
+        raise ConfigError("--max-queue: expected a positive number")
+    if args.timeout_ms is not None and not args.timeout_ms > 0:
+        raise ConfigError("--timeout-ms: expected a number > 0")
+    if args.token_file is not None:
+        from keras_lstm.app.serving import read_token
+
+        read_token(args.token_file)  # a missing or empty file: one line, before the model loads
     serve(args.target, runtime=args.runtime, name=args.name, host=args.host, port=args.port,
           workers=args.workers, max_batch=args.max_batch, max_wait_ms=args.max_wait_ms,
           log_level="info" if args.verbosity > 1 else "warning",
+          max_queue=args.max_queue, timeout_ms=args.timeout_ms, access_log=args.access_log,
+          token_file=args.token_file, cors_origins=args.cors_origin,
           announce=args.reporter.message)
 
 
