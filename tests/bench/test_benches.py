@@ -14,7 +14,7 @@ from keras_lstm import presets, tasks
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 BENCHES = ("cli_startup", "input_pipeline", "int8_calibration", "runtimes", "serve_load",
            "sentiment_quality", "translation_quality", "scale", "corpus", "serve_http",
-           "decoding")
+           "decoding", "install_size")
 
 
 def load(name):
