@@ -1,0 +1,26 @@
+"""bench/serve_overload.py: its flags, and a tiny smoke run (a real server, under a second a
+level) that prints one table row per factor with the columns filled."""
+
+from tests.bench.test_benches import load
+
+
+def test_the_overload_bench_builds_its_parser():
+    module = load("serve_overload")
+    assert module.build_parser().description == module.__doc__.splitlines()[0]
+    args = module.build_parser().parse_args([])
+    assert (args.factors, args.max_queue, args.seconds) == ("0.5,1,2,4", 32, 10.0)
+
+
+def test_the_overload_bench_smoke_run(capsys):
+    module = load("serve_overload")
+    assert module.main(["--seconds", "0.4", "--factors", "0.5,4", "--capacity-concurrency",
+                        "4", "--max-queue", "4"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("capacity: ") and "--max-queue 4" in lines[0]
+    rows = [line for line in lines if line.startswith("| 0.5x") or line.startswith("| 4x")]
+    assert len(rows) == 2
+    for row in rows:
+        cells = [cell.strip() for cell in row.strip("|").split("|")]
+        assert len(cells) == 9 and float(cells[1]) > 0
+        assert cells[6] == "0"  # no status but 200 and 503, no client error
+        assert float(cells[7].split()[0]) > 10  # the server's RSS in MiB
