@@ -270,7 +270,9 @@ def test_beyond_max_queue_a_503_with_retry_after_at_once():
         assert status == 503 and headers["retry-after"] == "1"
         assert json.loads(body) == {"error": "overloaded: 2 requests queued, the limit is 2; "
                                              "retry later"}
-        assert seconds < 0.05, f"the 503 took {seconds * 1000:.1f} ms"
+        # Not behind the held requests (they wait up to 10 s for `release`): at once. The bound
+        # is loose so that a loaded machine cannot fail it; bench/serve_overload.py measures.
+        assert seconds < 1, f"the 503 took {seconds * 1000:.1f} ms"
         assert [answer[0] for answer in held] == [200, 200]
         # The bound counts requests, not connections: answered, there is room again.
         assert client.json("POST", "/predict", {"texts": ["y"]})[0] == 200
