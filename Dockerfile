@@ -22,7 +22,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 COPY --from=wheel /wheels /wheels
-RUN pip install /wheels/*.whl && rm -rf /wheels \
+# No extras by default; --build-arg EXTRAS=[grpc] adds `serve --grpc-port` (grpcio, tritonclient).
+ARG EXTRAS=""
+RUN pip install "$(echo /wheels/*.whl)${EXTRAS}" && rm -rf /wheels \
     && useradd --system --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin app
 # The export folder to bake in (relative to the build context); the default is a
 # placeholder that says to mount one at /models/model instead.

@@ -73,6 +73,7 @@ def test_the_dockerfile_serves_the_tensorflow_free_install_as_a_user():
     (install,) = [rest for k, rest in final if k == "RUN" and "pip install" in rest]
     # The wheel alone, without extras: its declared (TensorFlow-free) dependencies.
     assert "/wheels/*.whl" in install and "[" not in install and "-r " not in install
+    assert ("ARG", 'EXTRAS=""') in final  # no extras unless asked
     user = instruction(final, "USER").split(":")[0]
     assert user.isdigit() and int(user) != 0
     assert f"--uid {user}" in install
