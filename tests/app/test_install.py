@@ -6,7 +6,8 @@ A wheel of this checkout is installed with its declared dependencies only
 TFLite exports with the answers of the full install, refuses to train with
 one line naming the extra, and cannot import TensorFlow. The venv's size is
 printed and held to the issue's goal (bench/install_size.py measures both
-installs for bench/README.md).
+installs for bench/README.md). Beside it, fast: in this environment with a module
+of the extra made unimportable, a command that needs it says so in one line.
 """
 
 import contextlib
@@ -15,6 +16,7 @@ import json
 import os
 import subprocess
 import sys
+import textwrap
 import time
 import urllib.error
 import urllib.request
@@ -29,8 +31,20 @@ LEGACY = ROOT / "tests" / "fixtures" / "legacy_73ab711"
 TEXTS = ["great flight, friendly crew", "lost my bag and waited three hours", "ok"]
 PAIRS = ["hello", "I am happy .", "where is the station ?"]
 GOAL_MB = 400
+# Run in a process where these cannot be imported, as in the TensorFlow-free install.
+WITHOUT = textwrap.dedent('''
+    import sys
 
-pytestmark = pytest.mark.slow
+    class Missing:
+        def find_spec(self, name, path=None, target=None):
+            if name.partition(".")[0] in sys.argv[1].split(","):
+                raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+
+    sys.meta_path.insert(0, Missing())
+    from keras_lstm.app.cli import main
+
+    sys.exit(main(sys.argv[2:]))
+''')
 
 
 def _install_size():
@@ -73,6 +87,7 @@ def full_install(*arguments):
     return result.stdout
 
 
+@pytest.mark.slow
 def test_the_venv_is_small_and_has_no_tensorflow(venv):
     _, size = venv
     assert size <= GOAL_MB * 1e6, f"the TensorFlow-free venv takes {size / 1e6:.0f} MB"
@@ -82,6 +97,7 @@ def test_the_venv_is_small_and_has_no_tensorflow(venv):
     assert Path(where.strip()).is_relative_to(venv[0]), where  # the wheel's copy, not the tree's
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("task, texts", [("sentiment", TEXTS), ("translation", PAIRS)])
 @pytest.mark.parametrize("runtime", ["onnx", "tflite"])
 def test_predict_answers_as_the_full_install(venv, task, texts, runtime):
@@ -91,6 +107,7 @@ def test_predict_answers_as_the_full_install(venv, task, texts, runtime):
     assert answers == full_install(*arguments)
 
 
+@pytest.mark.slow
 def test_tokenize_answers_as_the_full_install(venv, tmp_path):
     lines = "".join(json.dumps({"text": text}) + "\n" for text in TEXTS)
     folder, _ = venv
@@ -104,6 +121,7 @@ def test_tokenize_answers_as_the_full_install(venv, tmp_path):
     assert result.stdout == full.stdout and len(result.stdout.splitlines()) == len(TEXTS)
 
 
+@pytest.mark.slow
 def test_training_commands_name_the_extra_in_one_line(venv, tmp_path):
     for command in (["train", "sentiment", "--out", str(tmp_path / "run")],
                     ["export", str(tmp_path / "run")], ["demo", "--out", str(tmp_path / "d")]):
@@ -122,6 +140,7 @@ def _get(url, body=None):
         return response.status, json.loads(response.read())
 
 
+@pytest.mark.slow
 def test_serve_answers_ready_and_predict(venv):
     folder, _ = venv
     port = free_ports()[0]
@@ -146,3 +165,33 @@ def test_serve_answers_ready_and_predict(venv):
     finally:
         process.terminate()
         process.communicate(timeout=30)
+
+
+def _without(modules, *arguments):
+    return subprocess.run([sys.executable, "-c", WITHOUT, ",".join(modules), *arguments],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize("module, command", [
+    ("tensorflow", ["train", "sentiment", "--out", "{tmp}/run"]),
+    ("tensorflow", ["prepare", "sentiment", "--out", "{tmp}/run"]),
+    ("tensorflow", ["predict", str(LEGACY / "sentiment" / "export"), "--runtime", "saved_model",
+                    "ok"]),
+    ("sklearn", ["evaluate", str(LEGACY / "sentiment" / "export"), "--runtime", "onnx", "--data",
+                 "{tmp}/data.csv"]),
+])
+def test_a_module_of_the_train_extra_missing_is_one_line(tmp_path, module, command):
+    (tmp_path / "data.csv").write_text("text,label\ngood,positive\nbad,negative\n")
+    command = [part.replace("{tmp}", str(tmp_path)) for part in command]
+    result = _without([module], *command)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == (f"keras-lstm: error: {command[0]} needs {module}, which this install "
+                             "lacks: pip install 'keras-lstm[train]'\n")
+    assert not (tmp_path / "run").exists()
+
+
+def test_any_other_missing_module_stays_a_traceback():
+    result = _without(["onnxruntime"], "predict", str(LEGACY / "sentiment" / "export"),
+                      "--runtime", "onnx", "ok")
+    assert result.returncode == 1 and "Traceback" in result.stderr
+    assert "No module named 'onnxruntime'" in result.stderr
