@@ -118,13 +118,13 @@ def cue_run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("cue")
     data = write_rows(folder / "data.csv", cue_rows())
     run = folder / "run"
-    printed = io.StringIO()
-    with contextlib.redirect_stdout(printed):
+    printed, said = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(said):
         code = main(["train", "sentiment", "--data", str(data), "--out", str(run), "--preset",
                      "none", "--units", "2", "--embedding-dim", "2", "--epochs", "1",
                      "--learning-rate", "0.0001", "--seed", "1"])
-    assert code == 0, printed.getvalue()
-    return run, printed.getvalue()
+    assert code == 0, said.getvalue()
+    return run, printed.getvalue(), said.getvalue()
 
 
 def evaluate_json(capsys, *args):
@@ -134,7 +134,7 @@ def evaluate_json(capsys, *args):
 
 
 def test_train_ends_with_the_lstm_and_the_baseline_on_the_held_out_split(cue_run):
-    run, printed = cue_run
+    run, printed, said = cue_run  # results on stdout, messages on stderr
     lines = printed.splitlines()
     assert lines[-1].startswith("run folder:")
     assert lines[-3].startswith("held-out test split (12 texts): LSTM accuracy ")
@@ -142,7 +142,7 @@ def test_train_ends_with_the_lstm_and_the_baseline_on_the_held_out_split(cue_run
                                 "accuracy 1.0000, macro-F1 1.0000 — the LSTM is ")
     assert "points below it" in lines[-2]
     assert any(line.startswith("baseline (TF-IDF + logistic regression) fitted on 96 training "
-                               "texts in ") for line in lines)
+                               "texts in ") for line in said.splitlines())
     assert (run / "baseline" / "baseline.json").is_file()
 
 
@@ -151,7 +151,7 @@ def test_evaluate_scores_the_baseline_fitted_on_the_runs_training_split(cue_run,
     from keras_lstm.core import schemas
     from keras_lstm.data import readers
 
-    run, _ = cue_run
+    run, _, _ = cue_run
     task = tasks.get("sentiment")
     config = task.config_class.from_dict(schemas.read_config(run)["training"], "config.json")
     splits = task.load_data(config)
@@ -175,7 +175,7 @@ def test_evaluate_scores_the_baseline_fitted_on_the_runs_training_split(cue_run,
 
 
 def test_a_run_made_before_baselines_says_so(cue_run, capsys, tmp_path):
-    run, _ = cue_run
+    run, _, _ = cue_run
     old = tmp_path / "old"
     shutil.copytree(run, old, ignore=shutil.ignore_patterns("baseline"))
     metrics = evaluate_json(capsys, old)

@@ -228,7 +228,7 @@ def test_cli_multi_worker_job_writes_one_run_folder(tmp_path):
     command = [sys.executable, "-m", "keras_lstm", "train", "sentiment", "--data", str(data),
                "--out", str(out), "--units", "4", "--embedding-dim", "4", "--epochs", "1",
                "--strategy", "multi-worker"]
-    chief, worker = _launch_workers(command, tmp_path)
+    (chief, _), (worker, _) = _launch_workers(command, tmp_path)  # stdout: the results
     assert f"run folder: {out}" in chief
     assert f"the chief wrote {out}" in worker
     assert (out / "model.keras").is_file()
@@ -306,7 +306,7 @@ def test_translation_trains_under_both_strategies(tmp_path):
     out = tmp_path / "workers"
     command = [sys.executable, "-m", "keras_lstm", *common, "--out", str(out), "--strategy",
                "multi-worker"]
-    chief, worker = _launch_workers(command, tmp_path)
+    (chief, _), (worker, _) = _launch_workers(command, tmp_path)  # stdout: the results
     assert f"run folder: {out}" in chief and f"the chief wrote {out}" in worker
     assert (out / "model.weights.h5").is_file()
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("workers")) == ["workers"]
