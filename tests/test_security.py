@@ -146,6 +146,7 @@ def _assert_refused(result, run, reason=None):
     assert reason is None or reason in result.stderr
 
 
+@pytest.mark.slow
 def test_a_model_with_a_lambda_layer_is_refused_and_its_code_never_runs(run_folder, tmp_path):
     import keras
 
@@ -169,6 +170,7 @@ def test_a_model_with_a_lambda_layer_is_refused_and_its_code_never_runs(run_fold
     assert not marker.exists()
 
 
+@pytest.mark.slow
 def test_a_model_naming_an_unregistered_class_is_refused_and_its_module_never_imported(
         run_folder, tmp_path):
     # A module that would leave a file if anything imported it, on the predicting

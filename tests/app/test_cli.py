@@ -10,6 +10,9 @@ import pytest
 from keras_lstm.app.cli import main
 from tests.helpers import kill_after_first_committed_epoch, train_args, write_csv
 
+# Trains, exports or runs a subprocess per test: CI runs it; `pytest -m "not slow"` skips it.
+pytestmark = pytest.mark.slow
+
 
 def run_cli(*args, cwd=None):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}

@@ -15,6 +15,9 @@ from pathlib import Path
 
 import pytest
 
+# Trains, exports or runs a subprocess per test: CI runs it; `pytest -m "not slow"` skips it.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[2]
 TEXTS = ["质量很好", "太差了，不买", "物流很快, 包装也好", "一般般\n还行吧", "This was not good"]
 SKIP_HINT = " (--skip-bad-rows skips such rows)"

@@ -12,6 +12,9 @@ from keras_lstm import presets, tasks
 from keras_lstm.app.cli import main
 from tests.helpers import REPO, kill_after_first_committed_epoch
 
+# Trains, exports or runs a subprocess per test: CI runs it; `pytest -m "not slow"` skips it.
+pytestmark = pytest.mark.slow
+
 
 def run_cli(*args, env=None):
     return subprocess.run([sys.executable, "-m", "keras_lstm", *map(str, args)],

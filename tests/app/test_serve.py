@@ -23,6 +23,9 @@ import pytest
 
 from tests.helpers import browser_missing, free_ports
 
+# Trains, exports or runs a subprocess per test: CI runs it; `pytest -m "not slow"` skips it.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[2]
 TEXTS = ["质量很好", "太差了，不买", "一般般吧", "物流很快 包装也好", "退货", "This was not good"]
 

@@ -11,6 +11,9 @@ import pytest
 
 from keras_lstm import presets, tasks
 
+# Trains, exports or runs a subprocess per test: CI runs it; `pytest -m "not slow"` skips it.
+pytestmark = pytest.mark.slow
+
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 BENCHES = ("cli_startup", "input_pipeline", "int8_calibration", "runtimes", "serve_load",
            "sentiment_quality", "translation_quality", "scale", "corpus", "serve_http",

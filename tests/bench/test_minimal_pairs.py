@@ -17,6 +17,9 @@ if str(BENCH) not in sys.path:  # as when a bench runs (and as tests/bench/test_
 
 import minimal_pairs  # noqa: E402
 
+# Trains, exports or runs a subprocess per test: CI runs it; `pytest -m "not slow"` skips it.
+pytestmark = pytest.mark.slow
+
 CATEGORIES = {"negation", "contrast", "double_negation", "nothing_but", "could_not_be",
               "intensifier", "question", "negated_negative"}
 

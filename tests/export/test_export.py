@@ -320,6 +320,9 @@ def test_a_one_megabyte_text_and_odd_characters_are_served(exported):
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
+# Trains, exports or runs a subprocess per test: CI runs it; `pytest -m "not slow"` skips it.
+pytestmark = pytest.mark.slow
+
 
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.text(alphabet=st.characters(exclude_categories=("Cs",)), max_size=40),

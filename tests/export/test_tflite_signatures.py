@@ -11,6 +11,9 @@ import pytest
 from keras_lstm import runtimes
 from tests.helpers import REPO
 
+# Trains, exports or runs a subprocess per test: CI runs it; `pytest -m "not slow"` skips it.
+pytestmark = pytest.mark.slow
+
 TEXTS = ["这部电影很好看", "太难看了，浪费时间", "一般般吧", "演员不错但是剧情很差",
          "好", "非常非常喜欢这部电影！"]
 VARIANTS = ("float32", "dynamic_range", "float16", "int8")

@@ -17,6 +17,9 @@ from keras_lstm.data.pairs import read_pairs
 from keras_lstm.inference import Translator
 from tests.helpers import in_threads, train_run
 
+# Trains, exports or runs a subprocess per test: CI runs it; `pytest -m "not slow"` skips it.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module", params=[("custom", True), ("keras", False)],
                 ids=["custom-attention", "keras-plain"])

@@ -15,6 +15,9 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from tests.helpers import REPO
 
+# Trains, exports or runs a subprocess per test: CI runs it; `pytest -m "not slow"` skips it.
+pytestmark = pytest.mark.slow
+
 NOTEBOOKS = REPO / "notebooks"
 RENDER = NOTEBOOKS / "render.py"
 # What a reader should see on the code host without running anything.

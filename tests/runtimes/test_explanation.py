@@ -17,6 +17,9 @@ from lstm_text.tokenizer import TokenizerConfig
 from lstm_text.vocabulary import Vocabulary
 from tests.helpers import REPO, train_run
 
+# Trains, exports or runs a subprocess per test: CI runs it; `pytest -m "not slow"` skips it.
+pytestmark = pytest.mark.slow
+
 
 def cli(*args):
     return subprocess.run([sys.executable, "-m", "keras_lstm", *map(str, args)],

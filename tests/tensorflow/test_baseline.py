@@ -15,6 +15,9 @@ from keras_lstm import baseline
 from keras_lstm.app.cli import main
 from keras_lstm.core.errors import ConfigError
 
+# Trains, exports or runs a subprocess per test: CI runs it; `pytest -m "not slow"` skips it.
+pytestmark = pytest.mark.slow
+
 WORDS = "the a flight crew seat gate bag delay time plane app call".split()
 
 

@@ -12,6 +12,9 @@ import pytest
 from keras_lstm.app.cli import main
 from tests.helpers import REPO, free_ports
 
+# Trains, exports or runs a subprocess per test: CI runs it; `pytest -m "not slow"` skips it.
+pytestmark = pytest.mark.slow
+
 SCRIPT = r"""
 import json, sys
 import numpy as np

@@ -22,6 +22,9 @@ from lstm_text import TokenizerConfig
 from lstm_text.preprocessor import Preprocessor
 from tests.helpers import REPO
 
+# Trains, exports or runs a subprocess per test: CI runs it; `pytest -m "not slow"` skips it.
+pytestmark = pytest.mark.slow
+
 WORDS = ("good bad fine great awful okay movie plot actor nice boring fun sad happy love hate "
          "not very quite story").split()
 

@@ -12,6 +12,9 @@ import pytest
 
 from tests.helpers import REPO, kill_after_first_committed_epoch
 
+# Trains, exports or runs a subprocess per test: CI runs it; `pytest -m "not slow"` skips it.
+pytestmark = pytest.mark.slow
+
 EPOCHS = 10
 
 

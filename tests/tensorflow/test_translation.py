@@ -11,6 +11,9 @@ from keras_lstm.inference import Translator
 from lstm_text import PyTokenizer
 from tests.helpers import LEGACY, train_run
 
+# Trains, exports or runs a subprocess per test: CI runs it; `pytest -m "not slow"` skips it.
+pytestmark = pytest.mark.slow
+
 TRANSLATION = tasks.get("translation")
 
 

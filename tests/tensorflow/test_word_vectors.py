@@ -11,6 +11,9 @@ from keras_lstm.data.word_vectors import read_word_vectors
 from lstm_text import Vocabulary
 from tests.helpers import train_args
 
+# Trains, exports or runs a subprocess per test: CI runs it; `pytest -m "not slow"` skips it.
+pytestmark = pytest.mark.slow
+
 VOCABULARY = Vocabulary.build([["good", "bad", "film", "plot"]], min_count=1)
 
 

@@ -75,6 +75,7 @@ def unassigned_in(encoder, text):
 
 @pytest.mark.parametrize("name", [
     name if name == "plain" else pytest.param(name, marks=pytest.mark.slow) for name in CONFIGS])
+@pytest.mark.slow
 def test_twin_matches_python_and_tensorflow_text_on_the_corpus_and_hard_cases(
         tmp_path, corpus, name):
     from keras_lstm.text import TextTokenizer

@@ -24,8 +24,9 @@ NODE = shutil.which("node")
 
 if NODE is None and os.environ.get("CI") == "true":
     raise RuntimeError("node is required in CI (apt-get install nodejs)")
-pytestmark = pytest.mark.skipif(NODE is None, reason="node not found on PATH: the JavaScript "
-                                                     "tokenizer cannot be run here")
+# Trains, exports or runs a subprocess per test: CI runs it; `pytest -m "not slow"` skips it.
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(NODE is None, reason="node not found on PATH: the JavaScript "
+                                                     "tokenizer cannot be run here")]
 
 CONFIGS = {
     "sentiment": (TokenizerConfig(), "text", 100),

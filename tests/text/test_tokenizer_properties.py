@@ -1,5 +1,6 @@
 """Property tests: arbitrary Unicode never crashes the tokenizers and never splits the twins."""
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -16,6 +17,7 @@ CJK_TEXT = st.text(alphabet=st.one_of(st.sampled_from("质量很好不错日本�
                                       st.characters(exclude_categories=("Cs",))), max_size=40)
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(TEXT, min_size=1, max_size=8))
 def test_twins_agree_on_arbitrary_unicode(texts):
@@ -26,6 +28,7 @@ def test_twins_agree_on_arbitrary_unicode(texts):
         assert in_graph == [py_tokenizer.tokenize(text) for text in texts]
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(CJK_TEXT, min_size=1, max_size=8))
 def test_bigram_twins_agree_on_cjk_heavy_text(texts):

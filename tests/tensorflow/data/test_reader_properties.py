@@ -113,6 +113,7 @@ def folder(tmp_path_factory):
 @settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data(), reverse=st.booleans(), skip_bad_rows=st.booleans(),
        max_length=st.sampled_from([None, 3]))
+@pytest.mark.slow
 def test_any_bytes_load_or_raise_one_line_data_error(folder, name, data, reverse,
                                                      skip_bad_rows, max_length):
     content = data.draw(CONTENT[name], label="content")
