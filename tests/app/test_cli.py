@@ -52,6 +52,24 @@ def test_demo_trains_evaluates_exports_and_verifies(demo_folder):
     assert not [p for p in run.parent.iterdir() if p.name.startswith(".sentiment")]
 
 
+def test_everything_written_gets_the_modes_the_umask_gives(demo_folder, tmp_path):
+    # Shared, not private: an export copied to a server that runs as another user must be
+    # readable (before core.files, config.json, the vocabularies, best_score.json, the export
+    # report and the export folder itself were 0600/0700, as tempfile makes them).
+    run, _ = demo_folder
+    mask = os.umask(0o022)
+    os.umask(mask)
+    source = tmp_path / "in.txt"
+    source.write_text("质量很好\n", encoding="utf-8")
+    result = run_cli("predict", run, "--runtime", "onnx", "--input", source, "--output",
+                     tmp_path / "out.jsonl")
+    assert result.returncode == 0, result.stderr[-2000:]
+    wrong = [f"{oct(path.stat().st_mode & 0o777)} {path}"
+             for path in [*run.parent.rglob("*"), tmp_path / "out.jsonl"]
+             if path.stat().st_mode & 0o777 != (0o777 if path.is_dir() else 0o666) & ~mask]
+    assert wrong == []
+
+
 def test_evaluate_json_and_predict_with_every_runtime(demo_folder):
     run, _ = demo_folder
     before = {p: p.stat().st_mtime_ns for p in run.rglob("*") if p.is_file()}
