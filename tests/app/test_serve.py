@@ -429,12 +429,13 @@ def test_the_bench_wrk_client_counts_requests_and_wrong_answers(runs, tmp_path):
         pairs = tmp_path / "cases.pairs"
         pairs.write_text("".join(f"{b}\n{a}\n" for b, a in zip(bodies, answers)),
                          encoding="utf-8")
-        out = subprocess.run([WRK or "wrk", "-t1", "-c1", "-d1s", "-s",
+        out = subprocess.run([WRK or "wrk", "-t1", "-c1", "-d3s", "-s",
                               str(ROOT / "bench" / "load_client.lua"), url + "/predict", "--",
                               str(pairs)], capture_output=True, text=True, check=True)
     result = json.loads(out.stdout.strip().splitlines()[-1])
     sent = result["sent"]
-    assert sent > 20 and result["errors"] == 0
+    # Every case at least once (a loaded CI machine answers far fewer than the usual hundreds).
+    assert sent >= len(TEXTS) and result["errors"] == 0
     # One connection: request i carries case i % 6, and every third case's answer differs.
     assert result["differing"] == sum(1 for i in range(sent) if i % len(TEXTS) == 2)
     assert 0 < result["p50"] <= result["p99"]
