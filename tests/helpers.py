@@ -35,7 +35,15 @@ def kill_after_first_committed_epoch(args, out):
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO)
     metadata = Path(out) / "backup" / "training_metadata.json"
     deadline = time.time() + 300
-    while not metadata.exists() and process.poll() is None and time.time() < deadline:
+
+    def committed():
+        # Keras writes the file in place: it exists, empty, for a moment before it holds JSON.
+        try:
+            return json.loads(metadata.read_text())["epoch"]
+        except (OSError, ValueError, KeyError):
+            return None
+
+    while committed() is None and process.poll() is None and time.time() < deadline:
         time.sleep(0.02)
     process.send_signal(signal.SIGKILL)
     assert process.wait() == -signal.SIGKILL, "training ended before it could be interrupted"

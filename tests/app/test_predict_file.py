@@ -313,7 +313,10 @@ def test_an_interrupted_run_leaves_the_previous_output(runs, tmp_path, how):
     process = subprocess.Popen([sys.executable, "-m", "keras_lstm", "predict",
                                 str(runs / "sentiment"), "--runtime", "onnx", "--input", "-",
                                 "--output", str(out), "--batch-size", "10"], cwd=ROOT,
-                               stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+                               stdin=subprocess.PIPE, stderr=subprocess.PIPE,
+                               # Ctrl-C as in a terminal: a test run in a background job (as CI
+                               # may be) inherits SIGINT ignored, and Python then keeps it so.
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     process.stdin.write("好\n".encode() * 25)
     process.stdin.flush()
     deadline = time.monotonic() + 300
