@@ -67,6 +67,30 @@ def free_ports(count=1):
     return ports
 
 
+def wait_until_ready(process, url, seconds=60):
+    """Waits until the `keras-lstm serve` subprocess `process` answers 200 on URL/v2/health/ready.
+
+    Fails the test with the server's stderr if it exits first, or after `seconds`.
+    """
+    import time
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + seconds
+    while True:
+        assert process.poll() is None, process.communicate()[1][-2000:]
+        assert time.monotonic() < deadline, f"the server did not start in {seconds} s"
+        try:
+            with urllib.request.urlopen(url + "/v2/health/ready", timeout=10) as response:
+                if response.status == 200:
+                    return
+        except urllib.error.HTTPError:
+            pass  # 503: loaded, not warmed yet
+        except OSError:
+            pass  # not listening yet
+        time.sleep(0.1)
+
+
 def browser_missing(*extra):
     """What the browser tests lack here ("" when nothing), `extra` being (name, present) pairs.
 

@@ -8,13 +8,11 @@ Deployment's own arguments, on a committed export); the user is not root; and
 KServe sees a v2 custom predictor.
 """
 
-import contextlib
 import fnmatch
 import json
 import shlex
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -23,7 +21,7 @@ import pytest
 import yaml
 
 from keras_lstm.app.cli import build_parser
-from tests.helpers import free_ports
+from tests.helpers import free_ports, wait_until_ready
 
 ROOT = Path(__file__).resolve().parents[2]
 EXPORT = ROOT / "tests" / "fixtures" / "legacy_73ab711" / "sentiment" / "export"
@@ -186,14 +184,7 @@ def deployed():
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, process.communicate()[1][-2000:]
-            assert time.monotonic() < deadline, "the server did not start in 60 s"
-            with contextlib.suppress(OSError):
-                if _status(url + "/v2/health/ready") == 200:
-                    break
-            time.sleep(0.1)
+        wait_until_ready(process, url)
         yield port
     finally:
         process.terminate()

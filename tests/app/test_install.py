@@ -10,21 +10,19 @@ installs for bench/README.md). Beside it, fast: in this environment with a modul
 of the extra made unimportable, a command that needs it says so in one line.
 """
 
-import contextlib
 import importlib.util
 import json
 import os
 import subprocess
 import sys
 import textwrap
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import free_ports
+from tests.helpers import free_ports, wait_until_ready
 
 ROOT = Path(__file__).resolve().parents[2]
 LEGACY = ROOT / "tests" / "fixtures" / "legacy_73ab711"
@@ -150,14 +148,7 @@ def test_serve_answers_ready_and_predict(venv):
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, process.communicate()[1][-2000:]
-            assert time.monotonic() < deadline, "the server did not start in 60 s"
-            with contextlib.suppress(OSError):
-                if _get(url + "/v2/health/ready")[0] == 200:
-                    break
-            time.sleep(0.1)
+        wait_until_ready(process, url)
         status, answer = _get(url + "/predict", {"texts": TEXTS})
         expected = full_install("predict", str(export), "--runtime", "onnx", *TEXTS)
         assert status == 200

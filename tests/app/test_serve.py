@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.helpers import browser_missing, free_ports
+from tests.helpers import browser_missing, free_ports, wait_until_ready
 
 # Trains, exports or runs a subprocess per test: CI runs it; `pytest -m "not slow"` skips it.
 pytestmark = pytest.mark.slow
@@ -538,14 +538,8 @@ def start_server(target, *args):
         [sys.executable, "-m", "keras_lstm", "serve", str(target), "--port", str(port), *args],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        assert process.poll() is None, process.communicate()[1][-2000:]
-        assert time.monotonic() < deadline, "the server did not start in 60 s"
-        with contextlib.suppress(OSError):
-            if call(url, "/v2/health/ready")[0] == 200:
-                return process, port
-        time.sleep(0.1)
+    wait_until_ready(process, url)
+    return process, port
 
 
 def test_sigterm_lets_the_request_in_flight_finish_then_exits_0(runs):

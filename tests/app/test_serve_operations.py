@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from keras_lstm.app.serving import ModelServer, load_server, read_token
 from keras_lstm.core.errors import ConfigError
-from tests.helpers import free_ports
+from tests.helpers import free_ports, wait_until_ready
 
 ROOT = Path(__file__).resolve().parents[2]
 LEGACY = ROOT / "tests" / "fixtures" / "legacy_73ab711"
@@ -483,16 +483,7 @@ def test_the_serve_flags_end_to_end(tmp_path):
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, process.communicate()[1][-2000:]
-            assert time.monotonic() < deadline, "the server did not start"
-            try:
-                if http(url, "/v2/health/ready")[0] == 200:
-                    break
-            except OSError:
-                pass
-            time.sleep(0.1)
+        wait_until_ready(process, url)
         assert http(url, "/predict", predict(["a"]))[0] == 401
         status, headers, _ = http(url, "/predict", predict(["a"]), {
             "Authorization": "Bearer t0ken", "X-Request-ID": "r-1",
