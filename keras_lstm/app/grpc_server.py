@@ -25,14 +25,13 @@ build or run time (docs/design.md, "Serving").
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import socket
 import struct
 
 import numpy as np
 
-from keras_lstm.app.serving import BadRequest, ModelServer, _version
+from keras_lstm.app.serving import BadRequest, ModelServer, Refused, _version
 from keras_lstm.core.errors import ConfigError
 
 try:
@@ -110,31 +109,16 @@ class InferenceService(service_pb2_grpc.GRPCInferenceServiceServicer):
     async def ModelInfer(self, request, context):
         await self._authorized(context)
         server = self.server
-        # The HTTP routes' bound and counters: one queue for both protocols.
-        limit = getattr(server, "max_queue", None)
-        if limit is not None and server.admitted >= limit:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, f"overloaded: {server.admitted} "
-                                f"requests queued, the limit is {limit}; retry later")
-        timeout_ms = getattr(server, "timeout_ms", None)
         # Counted as the HTTP requests are: the batcher closes a batch early when every
-        # request the server holds is in it.
-        admitted = hasattr(server, "admitted")
+        # request the server holds is in it. Admission is the HTTP routes' (one queue bound
+        # and one time limit for both protocols).
         server.requests += 1
-        if admitted:
-            server.admitted += 1
         try:
-            work = self._checked(context, self._infer, request)
-            answer = await (work if timeout_ms is None else
-                            asyncio.wait_for(work, timeout_ms / 1000))
-        except TimeoutError:
-            answer = None
+            answer = await server.run_admitted(self._checked(context, self._infer, request))
+        except Refused as refused:
+            await context.abort(STATUS[refused.status], str(refused))
         finally:
             server.requests -= 1
-            if admitted:
-                server.admitted -= 1
-        if answer is None:
-            await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED,
-                                f"not answered within {timeout_ms:g} ms")
         return _response(answer)
 
     # ----- helpers -----

@@ -80,7 +80,7 @@ from keras_lstm.core.errors import ConfigError
 from keras_lstm.core.schemas import METADATA_FILE, read_metadata
 from lstm_text.decoding import DECODING
 
-__all__ = ["BadRequest", "ModelServer", "app_from_environment", "default_backend", "default_name", "load_server", "read_token", "serve"]
+__all__ = ["BadRequest", "ModelServer", "Refused", "app_from_environment", "default_backend", "default_name", "load_server", "read_token", "serve"]
 
 MAX_TEXTS = 1024  # texts per request
 MAX_BODY_BYTES = 4 * 1024 * 1024  # a 1 MB text fits, even as JSON escapes
@@ -101,6 +101,10 @@ class BadRequest(Exception):
     def __init__(self, message: str, status: int = 400):
         super().__init__(message)
         self.status = status
+
+
+class Refused(BadRequest):
+    """A request the server did not admit (503) or did not answer in time (504)."""
 
 
 class ModelServer:
@@ -418,23 +422,39 @@ class ModelServer:
 
     # ----- operations: admission, timeouts, readiness, the access log, the token -----
 
+    async def run_admitted(self, work):
+        """Awaits the coroutine `work` behind the queue bound and the time limit.
+
+        One admission for every protocol (the HTTP routes below, gRPC's ModelInfer).
+
+        Raises:
+            Refused: 503 when `max_queue` requests are already admitted (`work` is closed
+                unstarted), 504 when `work` is not done within `timeout_ms`.
+        """
+        if self.max_queue is not None and self.admitted >= self.max_queue:
+            work.close()
+            raise Refused(f"overloaded: {self.admitted} requests queued, the limit is "
+                          f"{self.max_queue}; retry later", 503)
+        self.admitted += 1
+        try:
+            if self.timeout_ms is None:
+                return await work
+            # wait_for cancels the work: a request still queued in the batcher is
+            # dropped from its batch; one in a running call loses only its answer.
+            return await asyncio.wait_for(work, self.timeout_ms / 1000)
+        except TimeoutError:
+            raise Refused(f"not answered within {self.timeout_ms:g} ms", 504) from None
+        finally:
+            self.admitted -= 1
+
     def admitted_work(self, handler):
-        """`handler` behind the queue bound (503 at once) and the time limit (504)."""
+        """`handler` behind `run_admitted`: 503 (with Retry-After) at once, or 504."""
         async def endpoint(request):
-            if self.max_queue is not None and self.admitted >= self.max_queue:
-                return _error(f"overloaded: {self.admitted} requests queued, the limit is "
-                              f"{self.max_queue}; retry later", 503, {"Retry-After": "1"})
-            self.admitted += 1
             try:
-                if self.timeout_ms is None:
-                    return await handler(request)
-                # wait_for cancels the handler: a request still queued in the batcher is
-                # dropped from its batch; one in a running call loses only its answer.
-                return await asyncio.wait_for(handler(request), self.timeout_ms / 1000)
-            except TimeoutError:
-                return _error(f"not answered within {self.timeout_ms:g} ms", 504)
-            finally:
-                self.admitted -= 1
+                return await self.run_admitted(handler(request))
+            except Refused as refused:
+                return _error(refused, refused.status,
+                              {"Retry-After": "1"} if refused.status == 503 else None)
         return endpoint
 
     async def warm(self):
