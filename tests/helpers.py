@@ -4,9 +4,12 @@ Fixtures live in tests/conftest.py (pytest finds them there); everything a test
 calls by name lives here, so no test imports from conftest or from another test.
 """
 
+import asyncio
+import json
 import os
 import shutil
 import socket
+import threading
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -140,3 +143,104 @@ def train_args(data, out, *extra):
     return ["train", "sentiment", "--data", str(data), "--out", str(out), "--preset", "none",
             "--units", "8", "--embedding-dim", "8", "--epochs", "2", "--batch-size", "16",
             "--seed", "3", *extra]
+
+
+class Client:
+    """An ASGI app with its lifespan, on an event loop of its own; requests in-process."""
+
+    def __init__(self, app):
+        self.app = app
+        self.loop = asyncio.new_event_loop()
+
+    def __enter__(self):
+        self.run(self.start())
+        return self
+
+    def __exit__(self, *exc):
+        self.run(self.stop())
+        self.loop.close()
+
+    def run(self, coroutine):
+        return self.loop.run_until_complete(coroutine)
+
+    async def start(self, wait=True):
+        self.inbox, self.outbox = asyncio.Queue(), asyncio.Queue()
+        self.lifespan = asyncio.ensure_future(self.app(
+            {"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}},
+            self.inbox.get, self.outbox.put))
+        await self.inbox.put({"type": "lifespan.startup"})
+        if wait:
+            await self.started()
+
+    async def started(self):
+        message = await self.outbox.get()
+        assert message["type"] == "lifespan.startup.complete", message
+
+    async def stop(self):
+        await self.inbox.put({"type": "lifespan.shutdown"})
+        assert (await self.outbox.get())["type"] == "lifespan.shutdown.complete"
+        await self.lifespan
+
+    async def send(self, method, path, body=b"", headers=None):
+        """(status, headers with lower-case names, body bytes) of one request."""
+        headers = {"content-type": "application/json", **(headers or {})}
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+                 "method": method, "scheme": "http", "path": path,
+                 "raw_path": path.encode(), "query_string": b"", "root_path": "",
+                 "headers": [(k.lower().encode("latin-1"), v.encode("latin-1"))
+                             for k, v in headers.items()],
+                 "client": ("127.0.0.1", 5000), "server": ("testserver", 80), "state": {}}
+        answered = asyncio.Event()
+        messages = [{"type": "http.request", "body": body, "more_body": False}]
+
+        async def receive():
+            if messages:
+                return messages.pop()
+            await answered.wait()
+            return {"type": "http.disconnect"}
+
+        answer = {"body": b""}
+
+        async def send(message):
+            if message["type"] == "http.response.start":
+                answer["status"] = message["status"]
+                answer["headers"] = {k.decode("latin-1").lower(): v.decode("latin-1")
+                                     for k, v in message.get("headers", [])}
+            elif message["type"] == "http.response.body":
+                answer["body"] += message.get("body", b"")
+                if not message.get("more_body"):
+                    answered.set()
+
+        await self.app(scope, receive, send)
+        return answer["status"], answer["headers"], answer["body"]
+
+    def request(self, method, path, body=b"", headers=None):
+        return self.run(self.send(method, path, body, headers))
+
+    def json(self, method, path, body=None, headers=None):
+        """(status, parsed answer)."""
+        raw = b"" if body is None else json.dumps(body).encode()
+        status, _, answer = self.request(method, path, raw, headers)
+        return status, json.loads(answer)
+
+
+class HeldRuntime:
+    """A fake sentiment runtime whose calls wait for `release` (set by default)."""
+
+    task, backend, options, labels = "sentiment", "fake", (), ["negative", "positive"]
+
+    def __init__(self):
+        self.release = threading.Event()
+        self.release.set()
+        self.calls = []
+
+    def rows(self, texts, beam=None, **_):
+        self.calls.append(list(texts))
+        assert self.release.wait(10), "never released"
+        return [{"text": text, "label": "positive"} for text in texts]
+
+    def infer(self, texts, beam=None):
+        return [{"labels": "positive"} for _ in self.rows(texts)]
+
+    def tensors(self):
+        return [{"name": "labels", "datatype": "BYTES", "shape": [-1]}]

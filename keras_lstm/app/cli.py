@@ -191,12 +191,19 @@ def build_parser():
                               "one more model run per token)")
 
     serve = commands.add_parser("serve", parents=[common],
-                                help="serve a model over HTTP (KServe v2, /predict and a page)")
-    serve.add_argument("target", help="run folder or export folder")
+                                help="serve models over HTTP (KServe v2, /predict and a page)")
+    serve.add_argument("targets", nargs="+", metavar="TARGET",
+                       help="run folder, export folder, or model repository REPO/ of "
+                            "NAME/VERSION/ export folders (several: several models)")
     serve.add_argument("--runtime", choices=("onnx", "tflite", "saved_model", "keras"),
                        help="backend (default: onnx where there is an ONNX export, else keras)")
     serve.add_argument("--name", help="the model's name in the URLs (default: the run "
-                                      "folder's name)")
+                                      "folder's name; a repository names its models)")
+    serve.add_argument("--versions", type=int, default=1, metavar="N",
+                       help="serve the newest N versions of each model (default 1)")
+    serve.add_argument("--poll-seconds", type=float, metavar="S",
+                       help="rescan the targets every S seconds for new versions (SIGHUP "
+                            "rescans too); each is loaded, warmed and checked, then swapped in")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on "
                                                            "(default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8080, help="port (default 8080)")
@@ -285,13 +292,20 @@ def _needs_tensorflow(args):
         return True
     if args.command == "tokenize":
         return False
-    if args.command == "serve" and args.runtime is None:
-        from keras_lstm.app.serving import default_backend
+    if args.command == "serve":
+        from keras_lstm.app.repository import default_backend, scan
 
-        args.runtime = default_backend(args.target)
-    runtime = args.runtime or ("keras" if (Path(args.target) / "config.json").is_file()
-                               else "onnx")
-    return runtime in ("keras", "saved_model")
+        folders = [path for versions in scan(args.targets, args.name).values()
+                   for path in versions.values()]
+        return any(_backend(path, args.runtime or default_backend(path)) in ("keras",
+                                                                           "saved_model")
+                   for path in folders)
+    return _backend(args.target, args.runtime) in ("keras", "saved_model")
+
+
+def _backend(target, runtime):
+    """The runtime that will load TARGET: the one given, else keras for a run folder."""
+    return runtime or ("keras" if (Path(target) / "config.json").is_file() else "onnx")
 
 
 def _refuse_other_options(task, args, names):
@@ -430,6 +444,10 @@ def run_serve(args):
         raise ConfigError("--max-queue: expected a positive number")
     if args.timeout_ms is not None and not args.timeout_ms > 0:
         raise ConfigError("--timeout-ms: expected a number > 0")
+    if args.versions < 1:
+        raise ConfigError("--versions: expected a positive number")
+    if args.poll_seconds is not None and not args.poll_seconds > 0:
+        raise ConfigError("--poll-seconds: expected a number > 0")
     if args.token_file is not None:
         from keras_lstm.app.serving import read_token
 
@@ -441,11 +459,12 @@ def run_serve(args):
         grpc_server.check_port(args.host, args.grpc_port, args.workers)
         services.append(lambda server: grpc_server.GRPCServer(server, args.host, args.grpc_port))
         args.reporter.message(f"gRPC (KServe v2) on {args.host}:{args.grpc_port}")
-    serve(args.target, runtime=args.runtime, name=args.name, host=args.host, port=args.port,
+    serve(args.targets, runtime=args.runtime, name=args.name, host=args.host, port=args.port,
           workers=args.workers, max_batch=args.max_batch, max_wait_ms=args.max_wait_ms,
           log_level="info" if args.verbosity > 1 else "warning",
           max_queue=args.max_queue, timeout_ms=args.timeout_ms, access_log=args.access_log,
-          token_file=args.token_file, cors_origins=args.cors_origin,
+          token_file=args.token_file, cors_origins=args.cors_origin, versions=args.versions,
+          poll_seconds=args.poll_seconds,
           announce=args.reporter.message, services=services)
 
 

@@ -28,6 +28,8 @@ from __future__ import annotations
 import hmac
 import socket
 import struct
+import time
+import uuid
 
 import numpy as np
 
@@ -72,7 +74,7 @@ def check_port(host: str, port: int, workers: int = 1) -> None:
 
 
 class InferenceService(service_pb2_grpc.GRPCInferenceServiceServicer):
-    """The v2 gRPC methods over one `ModelServer` (async: on the server's event loop).
+    """The v2 gRPC methods over a `ModelServer`'s models (async: on the server's event loop).
 
     Args:
         server: The `ModelServer` whose runtime, batcher and checks answer.
@@ -88,40 +90,70 @@ class InferenceService(service_pb2_grpc.GRPCInferenceServiceServicer):
         return service_pb2.ServerReadyResponse(ready=self._ready())
 
     async def ServerMetadata(self, request, context):
-        await self._authorized(context)
-        return service_pb2.ServerMetadataResponse(name="keras-lstm", version=_version())
+        async def answer(_):
+            return service_pb2.ServerMetadataResponse(name="keras-lstm", version=_version())
+        return await self._observed("ServerMetadata", context, answer)
 
     async def ModelReady(self, request, context):
-        await self._authorized(context)
-        await self._checked(context, self._check_model, request.name, request.version)
-        return service_pb2.ModelReadyResponse(ready=self._ready())
+        async def answer(served):
+            version = await self._checked(context, self.server.version, request.name,
+                                          request.version)
+            served[:] = [version.name, version.label]
+            return service_pb2.ModelReadyResponse(ready=self._ready())
+        return await self._observed("ModelReady", context, answer)
 
     async def ModelMetadata(self, request, context):
-        await self._authorized(context)
-        await self._checked(context, self._check_model, request.name, request.version)
-        metadata = self.server.model_metadata()
-        tensor = service_pb2.ModelMetadataResponse.TensorMetadata
-        return service_pb2.ModelMetadataResponse(
-            name=metadata["name"], versions=metadata["versions"], platform=metadata["platform"],
-            inputs=[tensor(**t) for t in metadata["inputs"]],
-            outputs=[tensor(**t) for t in metadata["outputs"]])
+        async def answer(served):
+            metadata = await self._checked(context, self.server.model_metadata, request.name,
+                                           request.version)
+            served[:] = [metadata["name"], metadata["parameters"]["version"]]
+            tensor = service_pb2.ModelMetadataResponse.TensorMetadata
+            return service_pb2.ModelMetadataResponse(
+                name=metadata["name"], versions=metadata["versions"],
+                platform=metadata["platform"], inputs=[tensor(**t) for t in metadata["inputs"]],
+                outputs=[tensor(**t) for t in metadata["outputs"]])
+        return await self._observed("ModelMetadata", context, answer)
 
     async def ModelInfer(self, request, context):
-        await self._authorized(context)
         server = self.server
-        # Counted as the HTTP requests are: the batcher closes a batch early when every
-        # request the server holds is in it. Admission is the HTTP routes' (one queue bound
-        # and one time limit for both protocols).
-        server.requests += 1
-        try:
-            answer = await server.run_admitted(self._checked(context, self._infer, request))
-        except Refused as refused:
-            await context.abort(STATUS[refused.status], str(refused))
-        finally:
-            server.requests -= 1
-        return _response(answer)
+
+        async def answer(served):
+            # Counted as the HTTP requests are, and admitted as they are: one queue bound
+            # and one time limit for both protocols.
+            server.requests += 1
+            try:
+                body = await server.run_admitted(self._checked(context, self._infer, request))
+            except Refused as refused:
+                await context.abort(STATUS[refused.status], str(refused))
+            finally:
+                server.requests -= 1
+            served[:] = [body["model_name"], body["model_version"]]
+            return _response(body)
+        return await self._observed("ModelInfer", context, answer)
 
     # ----- helpers -----
+
+    async def _observed(self, method, context, answer):
+        """Runs `answer(served)` behind the token check, and counts the call as HTTP requests
+        are counted (`ModelServer.record`: metrics, one access-log line, a request id)."""
+        start = time.perf_counter()
+        metadata = dict(context.invocation_metadata() or ())
+        given = metadata.get("x-request-id", "")
+        request_id = (given if 0 < len(given) <= 200 and given.isascii() and given.isprintable()
+                      and " " not in given else uuid.uuid4().hex)
+        await context.send_initial_metadata((("x-request-id", request_id),))
+        served, status = ["", ""], "OK"
+        try:
+            await self._authorized(context)
+            return await answer(served)
+        except BaseException:
+            code = getattr(context, "code", lambda: None)()
+            status = getattr(code, "name", None) or "UNKNOWN"
+            raise
+        finally:
+            self.server.record(f"grpc {method}", status, time.perf_counter() - start,
+                               request_id, tuple(served), client=context.peer(),
+                               method="grpc", path=method)
 
     async def _authorized(self, context):
         """Aborts with UNAUTHENTICATED without the server's bearer token (HTTP's check: the
@@ -149,15 +181,9 @@ class InferenceService(service_pb2_grpc.GRPCInferenceServiceServicer):
             await context.abort(STATUS.get(error.status, grpc.StatusCode.INVALID_ARGUMENT),
                                 " ".join(str(error).split()))
 
-    def _check_model(self, name, version):
-        self.server.check_name(name)
-        if version not in ("", "1"):
-            raise BadRequest(f"model {name!r} has no version {version!r}; it has version '1'",
-                             404)
-
     async def _infer(self, request):
-        self._check_model(request.model_name, request.model_version)
-        return await self.server.infer_answer(_body(request))
+        return await self.server.infer_answer(_body(request), request.model_name,
+                                              request.model_version)
 
 
 def _body(request) -> dict:

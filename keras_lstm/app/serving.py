@@ -75,32 +75,29 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Match, Route
 
-from keras_lstm.app.batcher import Batcher
-from keras_lstm.core.errors import ConfigError
-from keras_lstm.core.schemas import METADATA_FILE, read_metadata
+from keras_lstm.app.repository import (
+    VERSION,
+    BadRequest,
+    ServedVersion,
+    default_backend,
+    default_name,
+    scan,
+    signature,
+)
+from keras_lstm.core.errors import ConfigError, KerasLSTMError
 from lstm_text.decoding import DECODING
 
 __all__ = ["BadRequest", "ModelServer", "Refused", "app_from_environment", "default_backend", "default_name", "load_server", "read_token", "serve"]
 
 MAX_TEXTS = 1024  # texts per request
 MAX_BODY_BYTES = 4 * 1024 * 1024  # a 1 MB text fits, even as JSON escapes
-MAX_BEAM = 16
 DRAIN_BYTES = 64 * 1024 * 1024  # a body over the limit is read (and dropped) up to this
 PAGE = Path(__file__).with_name("serving_page.html")
 ENVIRONMENT = "KERAS_LSTM_SERVE"  # the options, as JSON, for `--workers N` processes
 MAX_DEPTH = 32  # JSON nesting; a v2 body needs 4 levels
 HEALTH_ROUTES = ("/v2/health/live", "/v2/health/ready")  # open without the token
-VERSION = "1"  # the one version a server holds
 LATENCY_BUCKETS = (.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
-
-
-class BadRequest(Exception):
-    """A request the server refuses: `status` and a one-line message."""
-
-    def __init__(self, message: str, status: int = 400):
-        super().__init__(message)
-        self.status = status
 
 
 class Refused(BadRequest):
@@ -108,7 +105,13 @@ class Refused(BadRequest):
 
 
 class ModelServer:
-    """One model's runtime and batcher, and the HTTP routes around them.
+    """The models' versions, and the HTTP routes around them.
+
+    Built on one runtime (`ModelServer(runtime, name)`: that model, version 1),
+    or on serve targets (`ModelServer(targets=[...])`, what `load_server` does):
+    run and export folders and model repositories (`keras_lstm.app.repository`),
+    whose newest `versions` versions of each model are loaded, and rescanned
+    (`reload`) every `poll_seconds` and on SIGHUP.
 
     Args:
         runtime: An `keras_lstm.runtimes` runtime (thread-safe).
@@ -126,17 +129,23 @@ class ModelServer:
         access_log: One JSON line per request through `log`.
         token: The bearer token every route but the health routes needs.
         cors_origins: Origins whose browsers may call the server (CORS).
-        log: Called with each access-log line (default: written to stderr).
+        log: Called with each access-log and event line (default: written to stderr).
+        targets: Serve targets to load the models from (instead of `runtime`).
+        backend: The runtime for every version loaded from `targets` (default:
+            onnx where a version has an ONNX export, else the runtimes' default).
+        versions: How many of each model's newest versions are served.
+        poll_seconds: Rescan the targets this often (None: only on SIGHUP).
     """
 
-    def __init__(self, runtime, name: str, max_batch: int = 32, max_wait_ms: float = 2.0,
-                 max_texts: int = MAX_TEXTS, max_body_bytes: int = MAX_BODY_BYTES,
-                 threads: int = 4, max_queue: int | None = None,
-                 timeout_ms: float | None = None, access_log: bool = True,
-                 token: str | None = None, cors_origins=(), log=None):
-        self.runtime = runtime
-        self.name = name
+    def __init__(self, runtime=None, name: str | None = None, max_batch: int = 32,
+                 max_wait_ms: float = 2.0, max_texts: int = MAX_TEXTS,
+                 max_body_bytes: int = MAX_BODY_BYTES, threads: int = 4,
+                 max_queue: int | None = None, timeout_ms: float | None = None,
+                 access_log: bool = True, token: str | None = None, cors_origins=(), log=None,
+                 *, targets=None, backend: str | None = None, versions: int = 1,
+                 poll_seconds: float | None = None):
         self.max_batch = max_batch
+        self.max_wait_ms = max_wait_ms
         self.max_texts = max_texts
         self.max_body_bytes = max_body_bytes
         self.max_queue = max_queue
@@ -145,50 +154,191 @@ class ModelServer:
         self.token = token
         self.cors_origins = list(cors_origins or ())
         self.log = log or _stderr_line
+        self.targets = [str(target) for target in targets or ()]
+        self.fixed_name = name if targets else None
+        self.backend = backend
+        self.keep = versions
+        self.poll_seconds = poll_seconds
         self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="runtime")
         self.requests = 0  # requests held now
         self.admitted = 0  # inference requests admitted and not answered (bounded by max_queue)
-        self.warmed = False  # the first runtime call is done: ready
+        self.warmed = False  # every version's first runtime call is done: ready
         self.draining = False  # SIGTERM came: not ready, requests in flight finish
+        self.models: dict[str, dict[int, ServedVersion]] = {}  # name → version → loaded
+        self.refused: dict[tuple[str, int], tuple] = {}  # versions that failed, as they were
+        self.unloading: set[asyncio.Task] = set()
+        self.reloading: asyncio.Lock | None = None
         self.metrics = _Metrics(self)
-        self.batcher = Batcher(self.call, max_batch, max_wait_ms / 1000, self.executor,
-                               in_flight=lambda: self.requests, observe=self.observe_batch)
-        self.labels = list(getattr(runtime, "labels", None) or [])
-        # Servers beside HTTP on the same event loop, runtime and batcher (the gRPC one):
+        if runtime is not None:
+            self.add(self.served(runtime, name or "model", 1))
+        elif targets:
+            self.load_targets()
+        # Servers beside HTTP on the same event loop, runtimes and batchers (the gRPC one):
         # objects with `async start()` and `async stop()`, run by the app's lifespan.
         self.services = []
 
-    # ----- the runtime call (in a worker thread) -----
+    # ----- the models -----
 
-    def call(self, key, texts):
-        """`key` = (route, beam): "predict" → the runtime's rows ("attention": with the
-        attention maps, "explain": with the explanations); "infer" → raw outputs per text."""
-        route, beam = key
-        if route == "predict":
-            return self.runtime.rows(texts, beam=beam)
-        if route == "attention":
-            return self.runtime.rows(texts, beam=beam, attention=True)
-        if route == "explain":
-            return self.runtime.rows(texts, explain=True)
-        return self.runtime.infer(texts, beam=beam)
+    @property
+    def name(self) -> str:
+        """The model a request that names none gets (the only one, or the first by name)."""
+        return min(self.models) if self.models else ""
 
-    async def answer(self, key, texts):
-        if self.max_batch <= 1:
-            loop = asyncio.get_running_loop()
-            queued = time.perf_counter()
+    @property
+    def runtime(self):
+        """The runtime of that model's newest version."""
+        return self.version().runtime
 
-            def timed():
-                self.observe_batch(key, len(texts), [time.perf_counter() - queued])
-                return self.call(key, texts)
+    @property
+    def labels(self) -> list:
+        return self.version().labels
 
-            # Cancelled (a timeout) before a thread takes it, the call never runs.
-            return await loop.run_in_executor(self.executor, timed)
-        return await self.batcher.submit(key, texts)
+    def served(self, runtime, name, number, path=None) -> ServedVersion:
+        return ServedVersion(runtime, name, number, path, max_batch=self.max_batch,
+                             max_wait_ms=self.max_wait_ms, executor=self.executor,
+                             observe=self.observe_batch)
 
-    def observe_batch(self, key, size, waits):
+    def load_version(self, name: str, number: int, path) -> ServedVersion:
+        """Loads one version folder (errors are `KerasLSTMError` lines); thread-safe."""
+        from keras_lstm import runtimes
+
+        backend = self.backend or default_backend(path)
+        return self.served(runtimes.load(path, backend=backend), name, number, path)
+
+    def load_targets(self):
+        """The first load: each model's newest versions; any failure stops the server (one line)."""
+        for name, folders in scan(self.targets, self.fixed_name).items():
+            for number in sorted(folders, reverse=True)[:self.keep]:
+                self.add(self.load_version(name, number, folders[number]))
+        if not self.models:
+            raise ConfigError(f"{', '.join(self.targets)}: no model to serve yet (a repository "
+                              "needs NAME/VERSION/ folders)")
+
+    def add(self, version: ServedVersion):
+        """Serves `version` (it is started): a new dict, so a request sees one state or the other."""
+        known = version.name in self.models
+        self.models[version.name] = {**self.models.get(version.name, {}),
+                                     version.version: version}
+        self.metrics.loaded(version, True)
+        if not known:
+            self.metrics.track(version.name)
+
+    def retire(self, version: ServedVersion):
+        """Takes `version` out of service; it unloads once its requests are answered."""
+        left = {n: v for n, v in self.models[version.name].items() if v is not version}
+        self.models[version.name] = left
+        version.retired = True
+
+        async def unload():
+            await version.stop()
+            self.metrics.loaded(version, False)
+            self.event("version unloaded", version)
+
+        task = asyncio.get_running_loop().create_task(unload())
+        self.unloading.add(task)
+        task.add_done_callback(self.unloading.discard)
+
+    def version(self, name: str | None = None, number=None) -> ServedVersion:
+        """The loaded version a request asks for: the newest of `name` without `number`.
+
+        Raises:
+            BadRequest: no such model or version (404), or no name where several are served.
+        """
+        if name is None:
+            if len(self.models) != 1:
+                raise BadRequest(f"model: this server serves {len(self.models)} models "
+                                 f"({', '.join(sorted(self.models))}); name one")
+            name = self.name
+        versions = self.models.get(name)
+        if not versions:
+            raise BadRequest(f"unknown model {name!r}; this server serves "
+                             f"{', '.join(repr(n) for n in sorted(self.models))}", 404)
+        if number is None or number == "":
+            return versions[max(versions)]
+        found = versions.get(int(number)) if VERSION.fullmatch(str(number)) else None
+        if found is None:
+            loaded = ", ".join(str(n) for n in sorted(versions, reverse=True))
+            raise BadRequest(f"model {name!r} has no version {str(number)[:20]!r} loaded; "
+                             f"loaded: {loaded}", 404)
+        return found
+
+    def check_name(self, name):
+        self.version(name)
+
+    def event(self, what: str, version=None, **fields):
+        """One JSON log line about the models (loaded, refused, unloaded)."""
+        where = {"model": version.name, "version": version.version} if version else {}
+        self.log(json.dumps({"event": what, **where, **fields}, ensure_ascii=False))
+
+    async def start_versions(self):
+        """Warms every loaded version; ready once all answered their check."""
+        try:
+            for versions in list(self.models.values()):
+                for version in versions.values():
+                    await version.start()
+        except Exception as error:  # noqa: BLE001  not ready, and one line says why
+            self.log(json.dumps({"event": "warm-up failed", "error": _one_line(error)}))
+            return
+        self.warmed = True
+
+    async def reload(self):
+        """Rescans the targets: loads, warms and checks new versions, then swaps them in.
+
+        A version that fails is refused with one log line (and tried again once its
+        files change); the versions being served go on. Versions beyond the newest
+        `versions` of a model are retired: no new request reaches them, and they are
+        unloaded once the requests they hold are answered. A model whose folders
+        vanished keeps serving what it has.
+        """
+        if self.reloading is None:
+            self.reloading = asyncio.Lock()
+        loop = asyncio.get_running_loop()
+        async with self.reloading:
+            try:
+                found = await loop.run_in_executor(None, scan, self.targets, self.fixed_name)
+            except KerasLSTMError as error:
+                self.log(json.dumps({"event": "rescan failed", "error": _one_line(error)}))
+                return
+            for name, folders in found.items():
+                for number in sorted(folders, reverse=True)[:self.keep]:
+                    if number not in self.models.get(name, {}):
+                        await self.try_version(name, number, folders[number])
+                loaded = self.models.get(name, {})
+                present = sorted((n for n in loaded if n in folders), reverse=True)
+                keep = set(present[:self.keep] or sorted(loaded, reverse=True)[:self.keep])
+                for number, version in list(loaded.items()):
+                    if number not in keep:
+                        self.retire(version)
+
+    async def try_version(self, name, number, path):
+        loop = asyncio.get_running_loop()
+        state = await loop.run_in_executor(None, signature, path)
+        if self.refused.get((name, number)) == state:
+            return
+        version = None
+        try:
+            version = await loop.run_in_executor(None, self.load_version, name, number, path)
+            await version.start()
+        except Exception as error:  # noqa: BLE001  refused: one line, the others serve on
+            self.refused[(name, number)] = state
+            self.log(json.dumps({"event": "version refused", "model": name, "version": number,
+                                 "path": str(path), "error": _one_line(error)}))
+            if version is not None:
+                await version.stop()
+            return
+        self.refused.pop((name, number), None)
+        self.add(version)
+        self.event("version loaded", version, runtime=str(version.runtime.backend))
+
+    async def poll(self):
+        while True:
+            await asyncio.sleep(self.poll_seconds)
+            await self.reload()
+
+    def observe_batch(self, version, key, size, waits):
         """Metrics of a runtime call as it starts: its texts and its requests' queue waits."""
-        self.metrics.batch_size.labels(self.name, VERSION).observe(size)
-        wait = self.metrics.queue_wait.labels(self.name, VERSION)
+        self.metrics.batch_size.labels(version.name, version.label).observe(size)
+        wait = self.metrics.queue_wait.labels(version.name, version.label)
         for seconds in waits:
             wait.observe(seconds)
 
@@ -247,82 +397,51 @@ class ModelServer:
             _check_unicode(text, f"{field}[{i}]")
         return value
 
-    def beam(self, value, field="beam"):
-        if value is None:
-            return None
-        if "beam" not in self.runtime.options:
-            raise BadRequest(f"{field} does not apply to a {self.runtime.task} model")
-        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_BEAM:
-            raise BadRequest(f"{field}: expected an integer from 1 to {MAX_BEAM}, got "
-                             f"{json.dumps(value)[:40]}")
-        return value
-
-    @property
-    def gives_attention(self) -> bool:
-        """Whether this model and runtime give attention maps (`"attention": true`)."""
-        return bool(getattr(self.runtime, "gives_attention", False))
-
-    def attention(self, value, beam):
-        """`"attention"` of a /predict body → whether to add the attention maps."""
-        if value is None or value is False:
-            return False
-        if not isinstance(value, bool):
-            raise BadRequest(f"attention: expected true or false, got {json.dumps(value)[:40]}")
-        if not hasattr(self.runtime, "attention_map"):
-            raise BadRequest(f"attention does not apply to a {self.runtime.task} model")
-        if not self.runtime.attention:
-            raise BadRequest("attention: this translation model has no attention (it was "
-                             "trained with --no-attention)")
-        if not self.gives_attention:
-            raise BadRequest(f"attention: the {self.runtime.backend} runtime gives no attention "
-                             "weights; serve with --runtime onnx, tflite or keras")
-        if beam not in (None, 1):
-            raise BadRequest(f"attention: the map is given for greedy decoding only; ask without "
-                             f"beam (got beam {beam})")
-        return True
-
-    def explain(self, value):
-        """`"explain"` of a /predict body → whether to add the explanations."""
-        if value is None or value is False:
-            return False
-        if not isinstance(value, bool):
-            raise BadRequest(f"explain: expected true or false, got {json.dumps(value)[:40]}")
-        if not hasattr(self.runtime, "explain"):
-            raise BadRequest(f"explain: explanations are for sentiment models; this is a "
-                             f"{self.runtime.task} model")
-        return True
-
-    def check_name(self, name):
-        if name != self.name:
-            raise BadRequest(f"unknown model {name!r}; this server serves {self.name!r}", 404)
-
     # ----- routes -----
+
+    @staticmethod
+    def mark(request, version: ServedVersion):
+        """Which model and version answered (the request's metric labels and log line)."""
+        request.scope["keras_lstm.served"] = (version.name, version.label)
 
     async def predict(self, request):
         body = await self.body(request)
-        unknown = sorted(set(body) - {"texts", "beam", "attention", "explain"})
+        unknown = sorted(set(body) - {"texts", "beam", "attention", "explain", "model"})
         if unknown:
-            raise BadRequest(f"unknown field {unknown[0]!r}; expected texts, (sentiment) "
+            raise BadRequest(f"unknown field {unknown[0]!r}; expected texts, model, (sentiment) "
                              "explain and (translation) beam, attention")
+        name = body.get("model")
+        if name is not None and not isinstance(name, str):
+            raise BadRequest(f"model: expected a model's name (a string), got {_json_type(name)}")
+        version = self.version(name)
+        self.mark(request, version)
         if "texts" not in body:
             raise BadRequest("missing field 'texts' (a list of strings)")
         texts = self.texts(body["texts"], "texts")
-        beam = self.beam(body.get("beam"))
-        route = "attention" if self.attention(body.get("attention"), beam) else "predict"
-        if self.explain(body.get("explain")):
-            route = "explain"
-        rows = await self.answer((route, beam), texts)
+        with version.held():
+            beam = version.beam(body.get("beam"))
+            route = "attention" if version.attention(body.get("attention"), beam) else "predict"
+            if version.explain(body.get("explain")):
+                route = "explain"
+            rows = await version.answer((route, beam), texts)
         return JSONResponse({"predictions": rows})
 
     async def infer(self, request):
-        self.check_name(request.path_params["name"])
-        return JSONResponse(await self.infer_answer(await self.body(request)))
+        params = request.path_params
+        version = self.version(params["name"], params.get("version"))
+        self.mark(request, version)
+        body = await self.body(request)
+        return JSONResponse(await self.infer_answer(body, version.name, version.label))
 
-    async def infer_answer(self, body: dict) -> dict:
+    async def infer_answer(self, body: dict, name: str | None = None,
+                           number: str | None = None) -> dict:
         """A v2 infer request in its JSON form → the answer in its JSON form.
 
         The HTTP route and the gRPC service (`keras_lstm.app.grpc_server`) both
         call this: one mapping of requests to the runtime, one set of checks.
+        `name` and `number` choose the model and version (default: the only
+        model, its newest version), chosen again here: a version swapped out
+        since the caller looked is not the one asked.
 
         Raises:
             BadRequest: a request that does not fit the model (one line).
@@ -350,11 +469,13 @@ class ModelServer:
         parameters = body.get("parameters") or {}
         if not isinstance(parameters, dict):
             raise BadRequest("parameters: expected an object")
-        beam = self.beam(parameters.get("beam"), "parameters.beam")
-        wanted = self.output_names(body.get("outputs"))
-        rows = await self.answer(("infer", beam), texts)
+        version = self.version(name, number)
+        with version.held():
+            beam = version.beam(parameters.get("beam"), "parameters.beam")
+            wanted = self.output_names(version, body.get("outputs"))
+            rows = await version.answer(("infer", beam), texts)
         outputs = []
-        for tensor in self.outputs():
+        for tensor in version.outputs():
             if tensor["name"] not in wanted:
                 continue
             values = [row[tensor["name"]] for row in rows]
@@ -362,13 +483,15 @@ class ModelServer:
                 values = [v for row in values for v in row]
             outputs.append({**tensor, "shape": [len(texts), *tensor["shape"][1:]],
                             "data": values})
-        answer = {"model_name": self.name, "model_version": VERSION, "outputs": outputs}
+        answer = {"model_name": version.name, "model_version": version.label,
+                  "outputs": outputs}
         if "id" in body:
             answer["id"] = body["id"]
         return answer
 
-    def output_names(self, requested):
-        names = [tensor["name"] for tensor in self.outputs()]
+    @staticmethod
+    def output_names(version, requested):
+        names = [tensor["name"] for tensor in version.outputs()]
         if requested is None:
             return names
         if not isinstance(requested, list) or not all(
@@ -380,22 +503,35 @@ class ModelServer:
                                  f"{' or '.join(names)}")
         return [o["name"] for o in requested]
 
-    def outputs(self):
-        return self.runtime.tensors()
-
     async def metadata(self, request):
-        self.check_name(request.path_params["name"])
-        return JSONResponse(self.model_metadata())
+        params = request.path_params
+        version = self.version(params["name"], params.get("version"))
+        self.mark(request, version)
+        return JSONResponse(self.model_metadata(version.name, params.get("version")))
 
-    def model_metadata(self) -> dict:
-        """The v2 model metadata (`GET /v2/models/NAME`, gRPC ModelMetadata)."""
+    def model_metadata(self, name: str | None = None, number=None) -> dict:
+        """The v2 model metadata (`GET /v2/models/NAME[/versions/V]`, gRPC ModelMetadata):
+        the version's tensors, and every loaded version, newest first."""
+        version = self.version(name, number)
         return {
-            "name": self.name, "versions": ["1"],
-            "platform": f"keras-lstm-{self.runtime.backend}",
+            "name": version.name,
+            "versions": [str(n) for n in sorted(self.models[version.name], reverse=True)],
+            "platform": f"keras-lstm-{version.runtime.backend}",
             "inputs": [{"name": "texts", "datatype": "BYTES", "shape": [-1]}],
-            "outputs": self.outputs(),
-            "parameters": {"task": self.runtime.task, "labels": self.labels,
-                           "max_texts": self.max_texts, "attention": self.gives_attention}}
+            "outputs": version.outputs(),
+            "parameters": {"task": version.runtime.task, "labels": version.labels,
+                           "max_texts": self.max_texts, "attention": version.gives_attention,
+                           "version": version.label}}
+
+    async def repository_index(self, request):
+        """Triton's repository index: every version loaded or refused, with its state."""
+        rows = [{"name": v.name, "version": v.label, "state": "READY"}
+                for versions in self.models.values() for v in versions.values()]
+        rows += [{"name": name, "version": str(number), "state": "UNAVAILABLE",
+                  "reason": "failed to load (see the server's log)"}
+                 for (name, number) in self.refused
+                 if number not in self.models.get(name, {})]
+        return JSONResponse(sorted(rows, key=lambda row: (row["name"], -int(row["version"]))))
 
     @property
     def ready_now(self) -> bool:
@@ -403,9 +539,12 @@ class ModelServer:
         return self.warmed and not self.draining
 
     async def model_ready(self, request):
-        self.check_name(request.path_params["name"])
-        return JSONResponse({"name": self.name, "ready": self.ready_now},
-                            status_code=200 if self.ready_now else 503)
+        params = request.path_params
+        version = self.version(params["name"], params.get("version"))
+        self.mark(request, version)
+        ready = self.ready_now
+        return JSONResponse({"name": version.name, "version": version.label, "ready": ready},
+                            status_code=200 if ready else 503)
 
     async def server_metadata(self, request):
         return JSONResponse({"name": "keras-lstm", "version": _version(), "extensions": []})
@@ -457,17 +596,6 @@ class ModelServer:
                               {"Retry-After": "1"} if refused.status == 503 else None)
         return endpoint
 
-    async def warm(self):
-        """One runtime call before the server says it is ready (the first one is the slow one)."""
-        loop = asyncio.get_running_loop()
-        try:
-            await loop.run_in_executor(self.executor, self.call, ("predict", None), ["warm up"])
-        except Exception as error:  # noqa: BLE001  not ready, and one line says why
-            self.log(json.dumps({"event": "warm-up failed", "error":
-                                 " ".join(f"{type(error).__name__}: {error}".split())}))
-            return
-        self.warmed = True
-
     def drain_on_sigterm(self):
         """From SIGTERM on, readiness is false (uvicorn's own handler, chained, drains).
 
@@ -488,6 +616,33 @@ class ModelServer:
 
         signal.signal(signal.SIGTERM, on_sigterm)
         return lambda: signal.signal(signal.SIGTERM, previous)
+
+    def watch(self):
+        """Rescans the targets every `poll_seconds` and on SIGHUP (from the main thread: a
+        test's server thread gets the polling only). Returns a function that stops both."""
+        if not self.targets:
+            return lambda: None
+        loop = asyncio.get_running_loop()
+        tasks = set()
+
+        def rescan():
+            task = loop.create_task(self.reload())
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+
+        poller = loop.create_task(self.poll()) if self.poll_seconds else None
+        hangup = threading.current_thread() is threading.main_thread()
+        if hangup:
+            loop.add_signal_handler(signal.SIGHUP, rescan)
+
+        def stop():
+            if poller is not None:
+                poller.cancel()
+            for task in tasks:
+                task.cancel()
+            if hangup:
+                loop.remove_signal_handler(signal.SIGHUP)
+        return stop
 
     def authorized(self, scope) -> bool:
         given = dict(scope["headers"]).get(b"authorization", b"")
@@ -521,21 +676,28 @@ class ModelServer:
         try:
             await app(scope, receive, sending)
         finally:
-            seconds = time.perf_counter() - start
-            route = self.template(scope)
-            named = route == "/predict" or route.startswith("/v2/models/")
-            mine = named and scope.get("path_params", {}).get("name", self.name) == self.name
-            model, version = (self.name, VERSION) if mine else ("", "")
-            self.metrics.requests.labels(model, version, route, str(answer["status"])).inc()
-            self.metrics.latency.labels(model, version, route).observe(seconds)
-            if self.access_log:
-                client = scope.get("client") or ("", 0)
-                self.log(json.dumps({
-                    "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + "Z",
-                    "request_id": request_id, "client": client[0],
-                    "method": scope["method"], "path": scope["path"],
-                    "status": answer["status"], "ms": round(seconds * 1000, 3),
-                    "bytes": answer["bytes"], "model": model}))
+            client = scope.get("client") or ("", 0)
+            self.record(self.template(scope), answer["status"], time.perf_counter() - start,
+                        request_id, scope.get("keras_lstm.served", ("", "")), client=client[0],
+                        method=scope["method"], path=scope["path"], bytes=answer["bytes"])
+
+    def record(self, route: str, status, seconds: float, request_id: str,
+               served=("", ""), **fields):
+        """Counts one answered request (HTTP or gRPC) and writes its access-log line.
+
+        `route` is the path template or the gRPC method, `status` the HTTP
+        status or the gRPC status name, `served` the model and version that
+        answered; `fields` go into the log line.
+        """
+        model, version = served
+        self.metrics.requests.labels(model, version, route, str(status)).inc()
+        self.metrics.latency.labels(model, version, route).observe(seconds)
+        if self.access_log:
+            self.log(json.dumps({
+                "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + "Z",
+                "request_id": request_id, **fields, "status": status,
+                "ms": round(seconds * 1000, 3), "model": model, "version": version},
+                ensure_ascii=False))
 
     async def guarded(self, app, scope, receive, send):
         """401 without the bearer token, but on the health routes (CORS, outside, answers
@@ -548,12 +710,15 @@ class ModelServer:
         await app(scope, receive, send)
 
     async def page(self, request):
-        settings = json.dumps({"name": self.name, "task": self.runtime.task,
-                               "labels": self.labels, "backend": self.runtime.backend,
-                               "attention": self.gives_attention,
-                               "explain": hasattr(self.runtime, "explain"),
+        """The page to try a model: the one `?model=NAME` names, or the default one."""
+        version = self.version(request.query_params.get("model") or self.name)
+        runtime = version.runtime
+        settings = json.dumps({"name": version.name, "version": version.label,
+                               "task": runtime.task, "labels": version.labels,
+                               "backend": runtime.backend, "attention": version.gives_attention,
+                               "explain": hasattr(runtime, "explain"),
                                # the decoding selected first: the server's default
-                               "beam": 1 if getattr(self.runtime, "greedy_only", False)
+                               "beam": 1 if getattr(runtime, "greedy_only", False)
                                else DECODING["beam"]},
                               ensure_ascii=False).replace("<", "\\u003c")
         return HTMLResponse(PAGE.read_text(encoding="utf-8").replace("{{SETTINGS}}", settings))
@@ -572,19 +737,21 @@ class ModelServer:
                     self.requests -= 1
             return endpoint
 
+        infer = counted(self.admitted_work(self.infer))
         routes = [
-            Route("/", self.page),
+            Route("/", counted(self.page)),
             Route("/metrics", self.scrape),
             Route("/predict", counted(self.admitted_work(self.predict)), methods=["POST"]),
             Route("/v2", self.server_metadata),
             Route("/v2/health/live", self.live),
             Route("/v2/health/ready", self.ready),
+            Route("/v2/repository/index", self.repository_index, methods=["GET", "POST"]),
             Route("/v2/models/{name}", counted(self.metadata)),
             Route("/v2/models/{name}/ready", counted(self.model_ready)),
-            Route("/v2/models/{name}/infer", counted(self.admitted_work(self.infer)),
-                  methods=["POST"]),
-            Route("/v2/models/{name}/versions/1/infer", counted(self.admitted_work(self.infer)),
-                  methods=["POST"]),
+            Route("/v2/models/{name}/infer", infer, methods=["POST"]),
+            Route("/v2/models/{name}/versions/{version}", counted(self.metadata)),
+            Route("/v2/models/{name}/versions/{version}/ready", counted(self.model_ready)),
+            Route("/v2/models/{name}/versions/{version}/infer", infer, methods=["POST"]),
         ]
         self.routes = routes
 
@@ -595,9 +762,9 @@ class ModelServer:
             # it (under load, 12 ms each, 3 % of the server's time at 5 000 requests/s).
             gc.collect()
             gc.freeze()
-            self.batcher.start()
             restore = self.drain_on_sigterm()
-            await self.warm()
+            await self.start_versions()
+            rescans = self.watch()
             try:
                 for service in self.services:
                     await service.start()
@@ -605,9 +772,13 @@ class ModelServer:
             finally:
                 self.draining = True
                 restore()
+                rescans()
                 for service in self.services:  # their calls in flight finish first
                     await service.stop()
-                await self.batcher.stop()
+                for versions in self.models.values():
+                    for version in versions.values():
+                        await version.stop()
+                await asyncio.gather(*self.unloading, return_exceptions=True)
                 self.executor.shutdown(wait=True)
 
         async def http_error(request, error):
@@ -651,7 +822,7 @@ class _Metrics:
 
     def __init__(self, server):
         self.registry = registry = CollectorRegistry()
-        self.requests = Counter("keras_lstm_requests", "HTTP requests answered",
+        self.requests = Counter("keras_lstm_requests", "Requests answered (HTTP and gRPC)",
                                 ["model", "version", "route", "code"], registry=registry)
         self.latency = Histogram("keras_lstm_request_duration_seconds",
                                  "Time from request to answer", ["model", "version", "route"],
@@ -663,12 +834,30 @@ class _Metrics:
         self.batch_size = Histogram("keras_lstm_batch_size", "Texts per runtime call",
                                     ["model", "version"], buckets=BATCH_BUCKETS,
                                     registry=registry)
-        depth = Gauge("keras_lstm_queue_depth", "Inference requests admitted and not answered",
-                      ["model"], registry=registry)
-        depth.labels(server.name).set_function(lambda: server.admitted)
-        loaded = Gauge("keras_lstm_model_loaded", "1 for each model version loaded",
-                       ["model", "version", "runtime"], registry=registry)
-        loaded.labels(server.name, VERSION, str(server.runtime.backend)).set(1)
+        self.depth = Gauge("keras_lstm_queue_depth",
+                           "Requests for the model chosen and not answered yet", ["model"],
+                           registry=registry)
+        self.loaded_versions = Gauge("keras_lstm_model_loaded", "1 for each model version loaded",
+                                     ["model", "version", "runtime"], registry=registry)
+        self.server = server
+
+    def track(self, name):
+        """Starts the queue-depth gauge of a model the server serves from now on."""
+        server = self.server
+        self.depth.labels(name).set_function(
+            lambda: sum(v.requests for v in server.models.get(name, {}).values()))
+
+    def loaded(self, version, on: bool):
+        labels = (version.name, version.label, str(version.runtime.backend))
+        if on:
+            self.loaded_versions.labels(*labels).set(1)
+        else:
+            with contextlib.suppress(KeyError):
+                self.loaded_versions.remove(*labels)
+
+
+def _one_line(error) -> str:
+    return " ".join(f"{type(error).__name__}: {error}".split())
 
 
 def _stderr_line(line):
@@ -737,30 +926,6 @@ def _version():
         return "0"
 
 
-def default_name(target) -> str:
-    """The run folder's name: TARGET itself, or the folder around an export folder."""
-    path = Path(target).resolve()
-    if path.is_file():
-        path = path.parent
-    if path.name == "export" and (path.parent / "config.json").is_file():
-        path = path.parent
-    return path.name
-
-
-def default_backend(target) -> str | None:
-    """onnx where TARGET has an ONNX export, else the runtimes' default.
-
-    Raises:
-        ArtifactError: a metadata.json that cannot be read (one line).
-    """
-    path = Path(target)
-    for folder in (path / "export", path):
-        if (folder / METADATA_FILE).is_file():
-            if "onnx" in read_metadata(folder)["artifacts"]:
-                return "onnx"
-    return None
-
-
 def read_token(path) -> str:
     """The bearer token: the file's content, stripped.
 
@@ -779,13 +944,15 @@ def read_token(path) -> str:
 
 def load_server(target, runtime=None, name=None, max_batch=32, max_wait_ms=2.0,
                 token_file=None, **options) -> ModelServer:
-    """Loads TARGET's model (errors are `KerasLSTMError` lines) and wraps it in a `ModelServer`."""
-    from keras_lstm import runtimes
+    """Loads the models of TARGET (a folder, or a list of them) into a `ModelServer`.
 
+    Errors are `KerasLSTMError` lines. `options` are `ModelServer`'s (`versions`,
+    `poll_seconds`, `max_queue`, ...).
+    """
     token = read_token(token_file) if token_file is not None else None
-    loaded = runtimes.load(target, backend=runtime or default_backend(target))
-    return ModelServer(loaded, name or default_name(target), max_batch=max_batch,
-                       max_wait_ms=max_wait_ms, token=token, **options)
+    targets = [target] if isinstance(target, (str, Path)) else list(target)
+    return ModelServer(name=name, max_batch=max_batch, max_wait_ms=max_wait_ms, token=token,
+                       targets=targets, backend=runtime, **options)
 
 
 def app_from_environment():
@@ -799,29 +966,36 @@ def serve(target, runtime=None, name=None, host="127.0.0.1", port=8080, workers=
     """Serves TARGET until SIGTERM or Ctrl-C (in-flight requests finish first).
 
     Args:
-        target: A run folder or an export folder.
+        target: A run folder, an export folder or a model repository
+            (`REPO/NAME/VERSION/`), or a list of them.
         runtime: "onnx", "tflite", "saved_model" or "keras" (default: onnx
             where there is an ONNX export, else keras for a run folder).
-        name: The model's name in the URLs (default: the run folder's name).
+        name: The model's name in the URLs (default: the run folder's name;
+            a repository's models are named by their folders).
         host, port: Where to listen.
-        workers: Server processes (each loads the model; the server is stateless).
+        workers: Server processes (each loads the models; the server is stateless).
         max_batch, max_wait_ms: Dynamic batching (max_batch 1: off).
         announce: Called with the line that says where the server listens.
-        operations: `max_queue`, `timeout_ms`, `access_log`, `cors_origins`
-            (as `ModelServer` takes them) and `token_file` (read by `read_token`).
+        operations: `versions`, `poll_seconds`, `max_queue`, `timeout_ms`,
+            `access_log`, `cors_origins` (as `ModelServer` takes them) and
+            `token_file` (read by `read_token`).
         services: Callables that take the `ModelServer` and return a server
             to run beside HTTP (`ModelServer.services`), e.g. the gRPC one
             (`keras_lstm.app.grpc_server.GRPCServer`).
     """
     import uvicorn
 
-    options = {"target": str(target), "runtime": runtime, "name": name,
+    targets = [str(t) for t in ([target] if isinstance(target, (str, Path)) else target)]
+    options = {"target": targets, "runtime": runtime, "name": name,
                "max_batch": max_batch, "max_wait_ms": max_wait_ms,
                **operations}
     server = load_server(**options)  # errors here are one line, before anything listens
     server.services.extend(service(server) for service in services)
-    announce(f"serving {server.name!r} ({server.runtime.task}, {server.runtime.backend}) on "
-             f"http://{host}:{port}/ (model routes under /v2/models/{server.name}/)")
+    for name_, versions in sorted(server.models.items()):
+        newest = versions[max(versions)]
+        announce(f"serving {name_!r} version {', '.join(map(str, sorted(versions, reverse=True)))}"
+                 f" ({newest.runtime.task}, {newest.runtime.backend}) on http://{host}:{port}/ "
+                 f"(model routes under /v2/models/{name_}/)")
     # uvicorn answers SIGTERM with a graceful shutdown, then raises the signal again
     # with the previous handler restored: this one, so that the process exits 0.
     signal.signal(signal.SIGTERM, lambda number, frame: None)
@@ -834,4 +1008,3 @@ def serve(target, runtime=None, name=None, host="127.0.0.1", port=8080, workers=
         return
     uvicorn.run(server.app(), host=host, port=port, log_level=log_level,
                 timeout_graceful_shutdown=None)
-

@@ -6,6 +6,7 @@ shutdown. On the committed small exports: no training, each test a few seconds."
 import contextlib
 import inspect
 import json
+import shutil
 import signal
 import socket
 import subprocess
@@ -34,7 +35,7 @@ TEXTS = ["质量很好", "太差了，不买", "一般般吧", "物流很快 包
 
 
 @contextlib.contextmanager
-def serving(target, name="m"):
+def serving(target, name="m", **options):
     """HTTP (uvicorn, in a thread) and gRPC on one ModelServer; yields (http url, gRPC client,
     ModelServer, uvicorn server)."""
     import uvicorn
@@ -42,7 +43,7 @@ def serving(target, name="m"):
     from keras_lstm.app.serving import load_server
 
     http_port, grpc_port = free_ports(2)
-    server = load_server(str(target), runtime="onnx", name=name)
+    server = load_server(str(target), runtime="onnx", name=name, **options)
     server.services.append(GRPCServer(server, "127.0.0.1", grpc_port))
     running = uvicorn.Server(uvicorn.Config(server.app(), host="127.0.0.1", port=http_port,
                                             log_level="warning"))
@@ -84,10 +85,12 @@ def http_infer(url, name, texts, datatype="BYTES", input_name="texts", **paramet
     return http(url, f"/v2/models/{name}/infer", body)
 
 
-def grpc_infer(client, name, texts, datatype="BYTES", input_name="texts", **parameters):
+def grpc_infer(client, name, texts, datatype="BYTES", input_name="texts", version="",
+               headers=None, **parameters):
     tensor = grpcclient.InferInput(input_name, [len(texts)], datatype)
     tensor.set_data_from_numpy(np.array(texts, dtype=object if datatype == "BYTES" else None))
-    return client.infer(name, [tensor], parameters=parameters or None)
+    return client.infer(name, [tensor], model_version=version, headers=headers,
+                        parameters=parameters or None)
 
 
 def grpc_refusal(call):
@@ -252,19 +255,19 @@ def test_grpc_port_errors_are_one_line():
 @contextlib.contextmanager
 def runtime_held(server):
     """Holds the runtime calls until the block ends; yields an Event set once one is held."""
-    held, release, run = threading.Event(), threading.Event(), server.batcher.run
+    held, release, run = threading.Event(), threading.Event(), server.version().batcher.run
 
     def slow(key, texts):
         held.set()
         release.wait(30)
         return run(key, texts)
 
-    server.batcher.run = slow
+    server.version().batcher.run = slow
     try:
         yield held
     finally:
         release.set()
-        server.batcher.run = run
+        server.version().batcher.run = run
 
 
 def test_the_token_queue_bound_and_time_limit_apply_to_grpc_too():
@@ -309,3 +312,39 @@ def test_without_grpcio_the_flag_is_one_line_naming_the_extra():
     assert result.stderr.startswith("keras-lstm: error: --grpc-port needs grpcio and "
                                     "tritonclient: pip install 'keras-lstm[grpc]'")
     assert result.stderr.count("\n") == 1
+
+
+def test_versions_of_a_repository_and_grpc_calls_in_the_metrics_and_the_log(tmp_path):
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for name, source, version in (("reviews", SENTIMENT, 1), ("reviews", SENTIMENT, 2),
+                                  ("dates", TRANSLATION, 1)):
+        shutil.copytree(source, tmp_path / name / str(version))
+    lines = []
+    with serving(tmp_path, name=None, versions=2, log=lines.append) as (url, client, _, _):
+        newest = grpc_infer(client, "reviews", TEXTS[:2], headers={"x-request-id": "abc-1"})
+        first = grpc_infer(client, "reviews", TEXTS[:2], version="1")
+        assert (newest.get_response().model_version, first.get_response().model_version) == (
+            "2", "1")
+        assert newest.as_numpy("labels").tolist() == first.as_numpy("labels").tolist()
+        assert grpc_refusal(lambda: grpc_infer(client, "reviews", TEXTS[:1], version="7")) == (
+            "StatusCode.NOT_FOUND", "model 'reviews' has no version '7' loaded; loaded: 2, 1")
+        metadata = client.get_model_metadata("reviews", as_json=True)
+        assert metadata["versions"] == ["2", "1"]
+        assert client.is_model_ready("dates") and client.is_model_ready("reviews", "1")
+        assert grpc_infer(client, "dates", ["15:30"]).get_response().model_name == "dates"
+        with urllib.request.urlopen(url + "/metrics", timeout=30) as answer:
+            families = text_string_to_metric_families(answer.read().decode())
+        counted = {(s.labels["route"], s.labels["model"], s.labels["version"], s.labels["code"]):
+                   s.value for f in families if f.name == "keras_lstm_requests"
+                   for s in f.samples if s.name == "keras_lstm_requests_total"}
+    assert counted[("grpc ModelInfer", "reviews", "2", "OK")] == 1
+    assert counted[("grpc ModelInfer", "reviews", "1", "OK")] == 1
+    assert counted[("grpc ModelInfer", "dates", "1", "OK")] == 1
+    assert counted[("grpc ModelInfer", "", "", "NOT_FOUND")] == 1
+    logged = [json.loads(line) for line in lines if '"grpc"' in line]
+    first_call = next(entry for entry in logged if entry["path"] == "ModelInfer")
+    assert first_call["request_id"] == "abc-1" and first_call["status"] == "OK"
+    assert (first_call["model"], first_call["version"]) == ("reviews", "2")

@@ -120,7 +120,8 @@ def test_sentiment_routes_answer_what_predict_prints(runs, runtime):
         assert server.name == "reviews"
         assert call(url, "/v2/health/live") == (200, {"live": True})
         assert call(url, "/v2/health/ready") == (200, {"ready": True})
-        assert call(url, "/v2/models/reviews/ready") == (200, {"name": "reviews", "ready": True})
+        assert call(url, "/v2/models/reviews/ready") == (200, {"name": "reviews", "version": "1",
+                                                               "ready": True})
         status, metadata = call(url, "/v2/models/reviews")
         assert status == 200
         assert metadata["inputs"] == [{"name": "texts", "datatype": "BYTES", "shape": [-1]}]
@@ -348,7 +349,7 @@ def test_the_saved_model_runtime_gives_no_attention(runs):
 def first_call_held(server, requests):
     """Holds the first runtime call until the server holds `requests` requests, so that the
     others queue up behind it however fast or loaded the machine is."""
-    run, released = server.batcher.run, threading.Event()
+    run, released = server.version().batcher.run, threading.Event()
 
     def held(key, texts):
         deadline = time.monotonic() + 30
@@ -358,11 +359,11 @@ def first_call_held(server, requests):
         released.set()
         return run(key, texts)
 
-    server.batcher.run = held
+    server.version().batcher.run = held
     try:
         yield
     finally:
-        server.batcher.run = run
+        server.version().batcher.run = run
 
 
 def concurrent_answers(url, bodies, path="/predict", threads=64):
@@ -381,7 +382,7 @@ def test_concurrent_requests_are_batched_and_answered_as_serial_ones(runs):
     with in_process(runs["sentiment"], max_batch=32, max_wait_ms=20) as (url, server):
         with first_call_held(server, 64):
             answers = concurrent_answers(url, bodies)
-        calls = server.batcher.batches
+        calls = server.version().batcher.batches
         infer = concurrent_answers(url, [infer_body(b["texts"]) for b in bodies[:32]],
                                    "/v2/models/reviews/infer")
     assert all(status == 200 for status, _ in serial)
@@ -452,7 +453,7 @@ def test_concurrent_translations_with_mixed_beams_match_serial(runs):
         # Behind the first call: 12 requests of each beam, 1-2 texts each, interleaved. Each
         # beam's fill 2 batches of up to 16 texts when a request of the other beam waits for
         # the next batch instead of closing this one.
-        assert server.batcher.batches <= 6, f"{server.batcher.batches} calls for 24 requests"
+        assert server.version().batcher.batches <= 6, f"{server.version().batcher.batches} calls for 24 requests"
     assert answers == serial
 
 
@@ -468,7 +469,7 @@ def test_bad_requests_are_one_line_errors_and_the_server_goes_on(runs):
         (predict, {"body": ["a"]}, 400, "request body must be a JSON object, got a list"),
         (predict, {"body": {}}, 400, "missing field 'texts' (a list of strings)"),
         (predict, {"body": {"text": ["a"]}}, 400,
-         "unknown field 'text'; expected texts, (sentiment) explain and (translation) beam, "
+         "unknown field 'text'; expected texts, model, (sentiment) explain and (translation) beam, "
          "attention"),
         (predict, {"body": {"texts": "a"}}, 400, "texts: expected a list of strings, got a string"),
         (predict, {"body": {"texts": ["a", 3]}}, 400, "texts[1]: expected a string, got a number"),

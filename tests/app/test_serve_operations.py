@@ -23,111 +23,10 @@ from hypothesis import strategies as st
 
 from keras_lstm.app.serving import ModelServer, load_server, read_token
 from keras_lstm.core.errors import ConfigError
-from tests.helpers import free_ports, wait_until_ready
+from tests.helpers import Client, HeldRuntime, free_ports, wait_until_ready
 
 ROOT = Path(__file__).resolve().parents[2]
 LEGACY = ROOT / "tests" / "fixtures" / "legacy_73ab711"
-
-
-class Client:
-    """An ASGI app with its lifespan, on an event loop of its own; requests in-process."""
-
-    def __init__(self, app):
-        self.app = app
-        self.loop = asyncio.new_event_loop()
-
-    def __enter__(self):
-        self.run(self.start())
-        return self
-
-    def __exit__(self, *exc):
-        self.run(self.stop())
-        self.loop.close()
-
-    def run(self, coroutine):
-        return self.loop.run_until_complete(coroutine)
-
-    async def start(self, wait=True):
-        self.inbox, self.outbox = asyncio.Queue(), asyncio.Queue()
-        self.lifespan = asyncio.ensure_future(self.app(
-            {"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}},
-            self.inbox.get, self.outbox.put))
-        await self.inbox.put({"type": "lifespan.startup"})
-        if wait:
-            await self.started()
-
-    async def started(self):
-        message = await self.outbox.get()
-        assert message["type"] == "lifespan.startup.complete", message
-
-    async def stop(self):
-        await self.inbox.put({"type": "lifespan.shutdown"})
-        assert (await self.outbox.get())["type"] == "lifespan.shutdown.complete"
-        await self.lifespan
-
-    async def send(self, method, path, body=b"", headers=None):
-        """(status, headers with lower-case names, body bytes) of one request."""
-        headers = {"content-type": "application/json", **(headers or {})}
-        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
-                 "method": method, "scheme": "http", "path": path,
-                 "raw_path": path.encode(), "query_string": b"", "root_path": "",
-                 "headers": [(k.lower().encode("latin-1"), v.encode("latin-1"))
-                             for k, v in headers.items()],
-                 "client": ("127.0.0.1", 5000), "server": ("testserver", 80), "state": {}}
-        answered = asyncio.Event()
-        messages = [{"type": "http.request", "body": body, "more_body": False}]
-
-        async def receive():
-            if messages:
-                return messages.pop()
-            await answered.wait()
-            return {"type": "http.disconnect"}
-
-        answer = {"body": b""}
-
-        async def send(message):
-            if message["type"] == "http.response.start":
-                answer["status"] = message["status"]
-                answer["headers"] = {k.decode("latin-1").lower(): v.decode("latin-1")
-                                     for k, v in message.get("headers", [])}
-            elif message["type"] == "http.response.body":
-                answer["body"] += message.get("body", b"")
-                if not message.get("more_body"):
-                    answered.set()
-
-        await self.app(scope, receive, send)
-        return answer["status"], answer["headers"], answer["body"]
-
-    def request(self, method, path, body=b"", headers=None):
-        return self.run(self.send(method, path, body, headers))
-
-    def json(self, method, path, body=None, headers=None):
-        """(status, parsed answer)."""
-        raw = b"" if body is None else json.dumps(body).encode()
-        status, _, answer = self.request(method, path, raw, headers)
-        return status, json.loads(answer)
-
-
-class HeldRuntime:
-    """A fake sentiment runtime whose calls wait for `release` (set by default)."""
-
-    task, backend, options, labels = "sentiment", "fake", (), ["negative", "positive"]
-
-    def __init__(self):
-        self.release = threading.Event()
-        self.release.set()
-        self.calls = []
-
-    def rows(self, texts, beam=None, **_):
-        self.calls.append(list(texts))
-        assert self.release.wait(10), "never released"
-        return [{"text": text, "label": "positive"} for text in texts]
-
-    def infer(self, texts, beam=None):
-        return [{"labels": "positive"} for _ in self.rows(texts)]
-
-    def tensors(self):
-        return [{"name": "labels", "datatype": "BYTES", "shape": [-1]}]
 
 
 def predict(texts):
@@ -151,7 +50,7 @@ JSON = st.recursive(
 TEXTS = st.lists(_strings(), min_size=1, max_size=3)
 BEAM = st.none() | st.integers(-2, 20) | JSON
 PREDICT = st.fixed_dictionaries({"texts": TEXTS | JSON}, optional={
-    "beam": BEAM, "explain": st.booleans() | JSON, "attention": st.booleans() | JSON})
+    "model": _strings() | JSON, "beam": BEAM, "explain": st.booleans() | JSON, "attention": st.booleans() | JSON})
 TENSOR = st.fixed_dictionaries({
     "name": st.just("texts") | JSON, "datatype": st.just("BYTES") | JSON,
     "shape": st.lists(st.integers(-1, 4), max_size=2) | JSON, "data": TEXTS | JSON})
@@ -166,6 +65,8 @@ INFER = st.fixed_dictionaries({"inputs": st.lists(TENSOR, min_size=1, max_size=2
 BODIES = (st.binary(max_size=64)
           | (JSON | PREDICT | INFER).map(lambda value: json.dumps(value).encode()))
 ROUTES = ["/predict", "/v2/models/{name}/infer", "/v2/models/{name}/versions/1/infer",
+          "/v2/models/{name}/versions/x%00/infer", "/v2/models/{name}/versions/99999999999999",
+          "/v2/models/{name}/versions/1/ready", "/v2/repository/index",
           "/v2/models/{name}", "/v2/models/{name}/ready", "/v2/models/nope/infer", "/metrics",
           "/v2/health/ready", "/v2", "/", "/nowhere"]
 
@@ -335,7 +236,8 @@ def test_ready_after_the_warm_up_and_not_from_sigterm_on(monkeypatch):
     installed[signal.SIGTERM](signal.SIGTERM, None)  # what uvicorn's process receives
     assert chained, "uvicorn's own handler (the previous one) was not called"
     assert client.json("GET", "/v2/health/ready") == (503, {"ready": False})
-    assert client.json("GET", "/v2/models/held/ready") == (503, {"name": "held", "ready": False})
+    assert client.json("GET", "/v2/models/held/ready") == (503, {"name": "held", "version": "1",
+                                                               "ready": False})
     assert client.json("POST", "/predict", {"texts": ["in flight"]})[0] == 200  # still served
     client.__exit__(None, None, None)
 

@@ -140,10 +140,12 @@ def test_the_server_calls_the_runtime(sentiment):
     from keras_lstm.app.serving import ModelServer
 
     server = ModelServer(sentiment, "fake", max_batch=1)
+    version = server.version()  # the only model, its newest version
     try:
-        assert server.call(("predict", None), ["good"]) == sentiment.rows(["good"])
-        assert server.call(("explain", None), ["good"]) == sentiment.rows(["good"], explain=True)
-        assert server.call(("infer", None), ["good"]) == sentiment.infer(["good"])
-        assert server.outputs() == sentiment.tensors()
+        assert (version.name, version.version, version.runtime) == ("fake", 1, sentiment)
+        assert version.call(("predict", None), ["good"]) == sentiment.rows(["good"])
+        assert version.call(("explain", None), ["good"]) == sentiment.rows(["good"], explain=True)
+        assert version.call(("infer", None), ["good"]) == sentiment.infer(["good"])
+        assert version.outputs() == sentiment.tensors()
     finally:
         server.executor.shutdown()
