@@ -643,11 +643,11 @@ needs_browser = pytest.mark.skipif(bool(MISSING), reason=f"{MISSING} not install
                                                          "cannot be tested in a browser here")
 
 
-def submit(browser, url, text, beam=None):
+def submit(browser, url, text, beam=None, page="/"):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select, WebDriverWait
 
-    browser.get(url + "/")
+    browser.get(url + page)
     box = browser.find_element(By.ID, "text")
     box.clear()
     box.send_keys(text)
@@ -671,6 +671,27 @@ def test_the_page_shows_the_label_and_probabilities(runs, browser, tmp_path):
         assert bars == [[label, f"{p:.4f}"] for label, p in expected["probabilities"].items()]
         browser.save_screenshot(str(tmp_path / "sentiment.png"))
     assert (tmp_path / "sentiment.png").stat().st_size > 1000
+
+
+@pytest.mark.slow
+@needs_browser
+def test_the_page_of_each_model_in_a_repository(browser, tmp_path):
+    import shutil
+
+    from tests.helpers import LEGACY
+
+    for name, task in (("reviews", "sentiment"), ("dates", "translation")):
+        shutil.copytree(LEGACY / task / "export", tmp_path / "models" / name / "1")
+    with in_process(tmp_path / "models", access_log=False) as (url, _):
+        expected = call(url, "/predict", {"texts": ["质量很好"], "model": "reviews"})[1]
+        by = submit(browser, url, "质量很好", page="/?model=reviews")
+        assert browser.title == "reviews (version 1)"
+        assert browser.find_element(by.ID, "label").text == expected["predictions"][0]["label"]
+        expected = call(url, "/predict", {"texts": ["15:30"], "model": "dates"})[1]
+        by = submit(browser, url, "15:30")  # without ?model: the first model by name
+        assert browser.title == "dates (version 1)"
+        assert browser.find_element(by.ID, "translation").text == \
+            expected["predictions"][0]["translation"].strip()
 
 
 @pytest.mark.slow
