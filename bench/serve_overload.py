@@ -3,6 +3,7 @@
 Usage: python bench/serve_overload.py [--target EXPORT] [--runtime onnx] [--max-queue 32]
                                       [--factors 0.5,1,2,4] [--seconds 10]
                                       [--capacity-concurrency N] [--max-batch 32]
+                                      [--workers 1] [--no-reload] [--poll-seconds 0.5]
 
 The server (a subprocess on 127.0.0.1, `--no-access-log`) serves TARGET (default: the
 committed small translation export, whose beam search makes a request cost milliseconds,
@@ -19,15 +20,32 @@ share of capacity), p50/p99 of the admitted requests (200), the share of 503s an
 p50/p99, other statuses and client errors, and the server's resident memory after the
 level (its peak too, from /proc), and the client's own CPU (of one core): on a small
 machine the client competes with the server for the cores.
+
+Then (unless --no-reload) a hot reload under load: a second server serves a temporary
+model repository `REPO/model/1/` (a copy of TARGET, an export folder) with
+`--poll-seconds S`; requests go to `/v2/models/model/infer` open loop at 0.5x the capacity
+(whose answers name their `model_version`); after --seconds, version 2 (another copy) is put
+in place the way docs/serving.md says (copied beside, then renamed into `REPO/model/`), and
+the load goes on until --seconds after the first answer from version 2. Prints the failed
+requests (anything but a 200), p50/p99 before the placement, during it (from the placement to
+the first answer from version 2) and after, the time from the placement to the server's
+"version loaded" line and to the first answer from version 2, against the goal S + the
+version's load time (a `keras_lstm.runtimes.load` of the folder and one call, timed in this
+process before the server starts), and the server's RSS before, after the old version's
+"version unloaded" line, and its peak.
 """
 
 import argparse
 import asyncio
+import contextlib
 import json
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -49,6 +67,11 @@ def build_parser():
     parser.add_argument("--capacity-concurrency", type=int,
                         help="closed-loop clients for the capacity (default: --max-queue, the "
                              "most requests the server holds, so its batches are as full)")
+    parser.add_argument("--workers", type=int, default=1, help="server processes (uvicorn's)")
+    parser.add_argument("--reload", action=argparse.BooleanOptionalAction, default=True,
+                        help="measure a hot reload under 0.5x load too (default: on)")
+    parser.add_argument("--poll-seconds", type=float, default=0.5,
+                        help="the reload server's --poll-seconds")
     return parser
 
 
@@ -58,44 +81,100 @@ def free_port():
         return s.getsockname()[1]
 
 
+def process_tree(pid):
+    """`pid` and its descendants (the `--workers` processes), from /proc."""
+    pids, index = [pid], 0
+    while index < len(pids):
+        for task in Path(f"/proc/{pids[index]}/task").glob("*/children"):
+            pids.extend(int(child) for child in task.read_text().split())
+        index += 1
+    return pids
+
+
 def rss_mib(pid):
-    """(resident, peak resident) memory of process `pid` in MiB, from /proc."""
-    fields = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        fields[key] = value
-    return (int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024)
+    """(resident, peak resident) memory in MiB of process `pid` and its descendants (summed),
+    from /proc."""
+    rss = peak = 0
+    for one in process_tree(pid):
+        fields = {}
+        try:
+            for line in Path(f"/proc/{one}/status").read_text().splitlines():
+                key, _, value = line.partition(":")
+                fields[key] = value
+        except OSError:  # exited meanwhile
+            continue
+        rss += int(fields["VmRSS"].split()[0]) / 1024
+        peak += int(fields["VmHWM"].split()[0]) / 1024
+    return rss, peak
 
 
-def start_server(args):
+class ServerLog:
+    """The server's stderr lines, each with the time it was read (a thread reads them)."""
+
+    def __init__(self, stream):
+        self.lines = []
+        self.thread = threading.Thread(target=self.read, args=(stream,), daemon=True)
+        self.thread.start()
+
+    def read(self, stream):
+        for line in stream:
+            self.lines.append((time.perf_counter(), line.rstrip("\n")))
+
+    def text(self):
+        return "\n".join(line for _, line in self.lines)
+
+    def event(self, what, version=None):
+        """The time of the first JSON log line whose "event" is `what` (and "version"), or None."""
+        for when, line in self.lines:
+            if f'"{what}"' not in line:
+                continue
+            with contextlib.suppress(ValueError):
+                fields = json.loads(line)
+                if fields.get("event") == what and (version is None
+                                                    or fields.get("version") == version):
+                    return when
+        return None
+
+
+def start_server(args, target=None, *extra):
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "keras_lstm", "serve", args.target, "--runtime", args.runtime,
-         "--port", str(port), "--max-queue", str(args.max_queue), "--max-batch",
-         str(args.max_batch), "--no-access-log"],
+        [sys.executable, "-m", "keras_lstm", "serve", target or args.target, "--runtime",
+         args.runtime, "--port", str(port), "--max-queue", str(args.max_queue), "--max-batch",
+         str(args.max_batch), "--workers", str(args.workers), "--no-access-log", *extra],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    log = ServerLog(process.stderr)
     deadline = time.monotonic() + 120
     while True:
         if process.poll() is not None:
-            raise SystemExit(f"the server exited: {process.stderr.read()[-2000:]}")
+            log.thread.join(5)
+            raise SystemExit(f"the server exited: {log.text()[-2000:]}")
         if time.monotonic() > deadline:
             process.kill()
             raise SystemExit("the server did not become ready in 120 s")
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/health/ready", timeout=2):
-                return process, port
+                return process, port, log
         except OSError:
             time.sleep(0.1)
 
 
-async def one_request(port, index, keep=None):
-    """(status or None for a client error, seconds) of one POST /predict on its own connection
-    (or on `keep`, a (reader, writer) pair kept alive)."""
-    body = json.dumps({"texts": [TEXTS[index % len(TEXTS)]]}).encode()
-    head = (f"POST /predict HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
+async def one_request(port, index, keep=None, model=None):
+    """(status or None for a client error, seconds, the answer's model_version or None) of one
+    POST /predict (or, with `model`, POST /v2/models/MODEL/infer) on its own connection (or on
+    `keep`, a (reader, writer) pair kept alive)."""
+    text = TEXTS[index % len(TEXTS)]
+    if model is None:
+        path, body = "/predict", {"texts": [text]}
+    else:
+        path = f"/v2/models/{model}/infer"
+        body = {"inputs": [{"name": "texts", "datatype": "BYTES", "shape": [1], "data": [text]}]}
+    body = json.dumps(body).encode()
+    head = (f"POST {path} HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
             f"Content-Length: {len(body)}\r\n"
             f"{'' if keep else 'Connection: close' + chr(13) + chr(10)}\r\n").encode()
     start = time.perf_counter()
+    version = None
     try:
         reader, writer = keep or await asyncio.open_connection("127.0.0.1", port)
         writer.write(head + body)
@@ -106,13 +185,15 @@ async def one_request(port, index, keep=None):
             name, _, value = line.decode("latin-1").partition(":")
             if name.lower() == "content-length":
                 length = int(value)
-        await reader.readexactly(length)
+        answer = await reader.readexactly(length)
         status = int(status_line.split()[1])
+        if model is not None and status == 200:
+            version = json.loads(answer).get("model_version")
         if keep is None:
             writer.close()
     except (OSError, ValueError, IndexError, asyncio.IncompleteReadError):
-        return None, time.perf_counter() - start
-    return status, time.perf_counter() - start
+        return None, time.perf_counter() - start, None
+    return status, time.perf_counter() - start, version
 
 
 async def capacity(port, concurrency, seconds):
@@ -125,7 +206,7 @@ async def capacity(port, concurrency, seconds):
         keep = await asyncio.open_connection("127.0.0.1", port)
         index = number
         while time.perf_counter() < stop:
-            status, _ = await one_request(port, index, keep)
+            status, _, _ = await one_request(port, index, keep)
             index += concurrency
             if status == 200:
                 done += 1
@@ -136,37 +217,114 @@ async def capacity(port, concurrency, seconds):
     return done / (time.perf_counter() - start)
 
 
-async def offered(port, rate, seconds):
+async def offered(port, rate, seconds=None, model=None, until=None, answered=None):
     """Open loop: request i is sent at i / rate seconds, on an idle keep-alive connection or a
-    new one (so it never waits for an answer to another); returns [(status, seconds)]."""
+    new one (so it never waits for an answer to another), for `seconds` or until `until()` is
+    true; returns [(status, seconds)] (with `model`, to its v2 infer route:
+    [(sent at, status, seconds, model_version)], each also passed to `answered` as it comes)."""
     loop = asyncio.get_running_loop()
     idle = []
 
     async def pooled(index):
+        sent = time.perf_counter()
         keep = idle.pop() if idle else None
         if keep is None:
             try:
                 keep = await asyncio.open_connection("127.0.0.1", port)
             except OSError:
-                return None, 0.0
-        status, took = await one_request(port, index, keep)
+                return sent, None, 0.0, None
+        status, took, version = await one_request(port, index, keep, model)
         if status is not None:
             idle.append(keep)
         else:
             keep[1].close()
-        return status, took
+        if answered is not None:
+            answered(sent, status, took, version)
+        return sent, status, took, version
 
     start = loop.time()
     tasks = []
-    for index in range(int(rate * seconds)):
+    index = 0
+    while (index < rate * seconds) if until is None else not until():
         delay = start + index / rate - loop.time()
         if delay > 0:
             await asyncio.sleep(delay)
         tasks.append(asyncio.ensure_future(pooled(index)))
+        index += 1
     results = await asyncio.gather(*tasks)
     for _, writer in idle:
         writer.close()
-    return results
+    if model is not None:
+        return results
+    return [(status, took) for _, status, took, _ in results]
+
+
+def place(source, repository, name, version):
+    """Puts a version in place the way docs/serving.md says: copied beside, then renamed in
+    (the server never sees half a folder). Returns the time of the rename."""
+    staging = Path(repository) / f".staging-{name}-{version}"
+    shutil.copytree(source, staging)
+    (Path(repository) / name).mkdir(parents=True, exist_ok=True)
+    placed = time.perf_counter()
+    staging.rename(Path(repository) / name / str(version))
+    return placed
+
+
+def load_seconds(args):
+    """Seconds to load TARGET with `keras_lstm.runtimes` and answer one text (the version's
+    load time, which a hot reload adds to the polling interval)."""
+    from keras_lstm import runtimes
+
+    start = time.perf_counter()
+    runtime = runtimes.load(args.target, backend=args.runtime)
+    runtime.rows(TEXTS[:1])
+    return time.perf_counter() - start
+
+
+def hot_reload(args, rate):
+    """The hot-reload phase (see the module docstring); returns the lines it prints."""
+    load_time = load_seconds(args)
+    with tempfile.TemporaryDirectory(prefix="serve_overload_") as repository:
+        place(args.target, repository, "model", 1)
+        process, port, log = start_server(args, repository, "--poll-seconds",
+                                          str(args.poll_seconds))
+        try:
+            placed = {}
+            first_v2 = []  # when the first answer from version 2 arrived
+
+            def answered(sent, status, took, version):
+                if version == "2" and not first_v2:
+                    first_v2.append(sent + took)
+
+            def until():
+                now = time.perf_counter()
+                return (bool(first_v2) and now > first_v2[0] + args.seconds
+                        or now > start + args.seconds + 60)  # version 2 never answered
+
+            async def run():
+                loop = asyncio.get_running_loop()
+                load = asyncio.ensure_future(offered(port, rate, model="model", until=until,
+                                                     answered=answered))
+                await asyncio.sleep(args.seconds)
+                placed["rss"] = rss_mib(process.pid)
+                # In a thread: the copy must not stall this loop's arrivals.
+                placed["at"] = await loop.run_in_executor(None, place, args.target, repository,
+                                                          "model", 2)
+                return await load
+
+            # Warmed up as the first server was (unmeasured), so the phase starts steady.
+            asyncio.run(capacity(port, args.capacity_concurrency, min(1.0, args.seconds)))
+            start = time.perf_counter()
+            results = asyncio.run(run())
+            deadline = time.monotonic() + 30
+            while log.event("version unloaded", 1) is None and time.monotonic() < deadline:
+                time.sleep(0.1)
+            unloaded = log.event("version unloaded", 1)
+            after_rss = rss_mib(process.pid)
+        finally:
+            stop_server(process)
+    return reload_lines(args, rate, results, placed, first_v2[0] if first_v2 else None, log,
+                        unloaded, after_rss, load_time)
 
 
 def percentile(values, q):
@@ -188,18 +346,69 @@ def level_row(factor, rate, seconds, results, capacity_rate, memory, client_cpu)
             f"{other} | {memory[0]:.0f} ({memory[1]:.0f}) | {client_cpu:.0%} |")
 
 
+def reload_lines(args, rate, results, placed, first_v2, log, unloaded, after_rss, load_time):
+    """The hot-reload table and its verdicts."""
+    ms = lambda values, q: (f"{percentile(values, q) * 1000:.1f}" if values  # noqa: E731
+                            else "–")
+    at = placed["at"]
+    end_of_during = first_v2 if first_v2 is not None else float("inf")
+    windows = {"before (v1)": [], "during (placed → first v2 answer)": [], "after (v2)": []}
+    failed = {window: {} for window in windows}  # window → status (None: client error) → n
+    for sent, status, took, _ in results:
+        window = ("before (v1)" if sent < at else "during (placed → first v2 answer)"
+                  if sent < end_of_during else "after (v2)")
+        if status == 200:
+            windows[window].append(took)
+        else:
+            failed[window][status] = failed[window].get(status, 0) + 1
+    shown = lambda counts: ", ".join(f"{n} × {status or 'client error'}"  # noqa: E731
+                                     for status, n in sorted(counts.items(), key=str)) or "0"
+    total_failed = sum(sum(counts.values()) for counts in failed.values())
+    loaded = log.event("version loaded", 2)
+    lines = [f"hot reload: --poll-seconds {args.poll_seconds:g}, {rate:.0f} requests/s (0.5x) to "
+             f"/v2/models/model/infer; version 2 placed {args.seconds:g} s in; {len(results)} "
+             f"requests, {total_failed} failed (not 200)", "",
+             "| window | answered (200) | p50 / p99 ms | failed |", "|---|---|---|---|"]
+    lines += [f"| {window} | {len(values)} | {ms(values, .5)} / {ms(values, .99)} | "
+              f"{shown(failed[window])} |" for window, values in windows.items()]
+    seconds = lambda when: "never" if when is None else f"{when - at:.2f} s"  # noqa: E731
+    goal = args.poll_seconds + load_time
+    lines += ["",
+              f"- placed → server's \"version loaded\" line: {seconds(loaded)}; → first answer "
+              f"from version 2: {seconds(first_v2)} (goal: within --poll-seconds + the load time"
+              f" = {args.poll_seconds:g} + {load_time:.2f} = {goal:.2f} s: "
+              f"{'met' if first_v2 is not None and first_v2 - at <= goal else 'NOT met'}; the "
+              f"load time: runtimes.load of the folder and one call, in this process)",
+              f"- failed requests: {total_failed} (goal 0: "
+              f"{'met' if total_failed == 0 else 'NOT met'})",
+              f"- server RSS MiB: {placed['rss'][0]:.0f} before the placement, "
+              f"{after_rss[0]:.0f} after version 1's \"version unloaded\" line "
+              f"({seconds(unloaded)} after the placement), peak {after_rss[1]:.0f}"]
+    return lines
+
+
+def stop_server(process):
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     factors = [float(f) for f in args.factors.split(",")]
     args.capacity_concurrency = args.capacity_concurrency or args.max_queue
-    process, port = start_server(args)
+    process, port, _ = start_server(args)
     try:
         # Warm up (unmeasured), then the capacity.
         asyncio.run(capacity(port, args.capacity_concurrency, min(1.0, args.seconds)))
         capacity_rate = asyncio.run(capacity(port, args.capacity_concurrency, args.seconds))
         print(f"capacity: {capacity_rate:.0f} requests/s (closed loop, "
               f"{args.capacity_concurrency} clients); --max-queue {args.max_queue}, "
-              f"--max-batch {args.max_batch}, {args.runtime}, {Path(args.target).name}")
+              f"--max-batch {args.max_batch}, --workers {args.workers}, {args.runtime}, "
+              f"{Path(args.target).name}")
         print()
         print("| offered | requests/s | goodput/s (of capacity) | admitted p50 / p99 ms | 503s | "
               "503 p50 / p99 ms | other | server RSS MiB (peak) | client CPU |")
@@ -213,12 +422,11 @@ def main(argv=None):
                             rss_mib(process.pid), cpu), flush=True)
             time.sleep(0.5)  # let the queue empty between levels
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        process.communicate()
+        stop_server(process)
+    if args.reload:
+        print()
+        for line in hot_reload(args, 0.5 * capacity_rate):
+            print(line, flush=True)
     return 0
 
 

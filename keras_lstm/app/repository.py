@@ -50,10 +50,11 @@ MAX_BEAM = 16
 
 
 def is_model_folder(path) -> bool:
-    """Whether `path` is a run folder, an export folder, or one file of an export."""
+    """Whether `path` is a run folder, an export folder, or one file of an export (a folder
+    holding `export/metadata.json` counts as the run folder around it)."""
     path = Path(path)
-    return path.is_file() or any((path / name).is_file()
-                                 for name in (CONFIG_FILE, METADATA_FILE))
+    return path.is_file() or any((path / name).is_file() for name in
+                                 (CONFIG_FILE, METADATA_FILE, f"export/{METADATA_FILE}"))
 
 
 def default_name(target) -> str:

@@ -78,7 +78,7 @@ def test_the_dockerfile_serves_the_tensorflow_free_install_as_a_user():
     entrypoint, cmd = image_argv()
     assert entrypoint == ["keras-lstm"]
     args = serve_args(cmd)
-    assert (args.target, args.host) == ("/models/model", "0.0.0.0")
+    assert (args.targets, args.host) == (["/models/model"], "0.0.0.0")
     assert instruction(final, "EXPOSE") == str(args.port)
     assert "ARG EXPORT=deploy/model" in (ROOT / "Dockerfile").read_text("utf-8")
     assert (ROOT / "deploy" / "model" / "README.md").is_file()
@@ -160,7 +160,7 @@ def test_kserve_sees_a_v2_custom_predictor():
     args = serve_args(container["args"])
     # The storage initializer downloads STORAGE_URI to /mnt/models; the URLs carry the
     # InferenceService's name.
-    assert "STORAGE_URI" in env and args.target == "/mnt/models"
+    assert "STORAGE_URI" in env and args.targets == ["/mnt/models"]
     assert args.name == document["metadata"]["name"]
 
 

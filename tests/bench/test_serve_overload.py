@@ -1,5 +1,6 @@
 """bench/serve_overload.py: its flags, and a tiny smoke run (a real server, under a second a
-level) that prints one table row per factor with the columns filled."""
+level) that prints one table row per factor with the columns filled, then the hot reload's
+three windows, with version 2 answering."""
 
 from tests.bench.test_benches import load
 
@@ -9,6 +10,8 @@ def test_the_overload_bench_builds_its_parser():
     assert module.build_parser().description == module.__doc__.splitlines()[0]
     args = module.build_parser().parse_args([])
     assert (args.factors, args.max_queue, args.seconds) == ("0.5,1,2,4", 32, 10.0)
+    assert (args.reload, args.poll_seconds, args.workers) == (True, 0.5, 1)
+    assert module.build_parser().parse_args(["--no-reload"]).reload is False
 
 
 def test_the_overload_bench_smoke_run(capsys):
@@ -24,3 +27,13 @@ def test_the_overload_bench_smoke_run(capsys):
         assert len(cells) == 9 and float(cells[1]) > 0
         assert cells[6] == "0"  # no status but 200 and 503, no client error
         assert float(cells[7].split()[0]) > 10  # the server's RSS in MiB
+    # The hot reload: version 2 put in place mid-run answered, and nothing failed but (on a
+    # loaded machine) a 503 from the queue bound: no 5xx, no 404, no client error.
+    windows = [line for line in lines if line.startswith(("| before", "| during", "| after"))]
+    assert len(windows) == 3
+    assert int(windows[2].split("|")[2]) > 0  # answered by version 2
+    for window in windows:
+        assert set(window.split("|")[4].replace("× 503", "").split(",")) <= {" 0 "} | {
+            f" {n} " for n in range(1000)}, window
+    assert any(line.startswith("- placed → ") and "version 2: never" not in line
+               for line in lines)
