@@ -2,6 +2,8 @@
 level) that prints one table row per factor with the columns filled, then the hot reload's
 three windows, with version 2 answering."""
 
+import re
+
 from tests.bench.test_benches import load
 
 
@@ -33,7 +35,6 @@ def test_the_overload_bench_smoke_run(capsys):
     assert len(windows) == 3
     assert int(windows[2].split("|")[2]) > 0  # answered by version 2
     for window in windows:
-        assert set(window.split("|")[4].replace("× 503", "").split(",")) <= {" 0 "} | {
-            f" {n} " for n in range(1000)}, window
+        assert re.fullmatch(r"0|\d+ × 503", window.split("|")[4].strip()), window
     assert any(line.startswith("- placed → ") and "version 2: never" not in line
                for line in lines)
