@@ -9,11 +9,11 @@ A serve target is one of
   an export folder (or a run folder), e.g. `models/reviews/1/`,
   `models/reviews/2/`, `models/dates/1/`.
 
-`scan` reads the targets into `{name: {version: folder}}`; the server loads
-the newest versions, and on a rescan (`--poll-seconds`, SIGHUP) loads new ones
-and retires old ones. `ServedVersion` is one loaded version: its runtime, its
-batcher, the requests it holds, and the checks of a request against its model
-(beam, attention, explain). Both know nothing of HTTP.
+`scan` reads the targets into `{name: {version: folder}}`. `Models` holds the
+versions served, loads the newest at start, and on a rescan (`--poll-seconds`,
+SIGHUP) loads new ones and retires old ones. `ServedVersion` is one loaded
+version: its runtime, its batcher, the requests it holds, and the checks of a
+request against its model (beam, attention, explain). None of them knows HTTP.
 
 Put a new version in place whole: write it beside the repository and rename
 it into `NAME/` (`keras-lstm export` writes its folder that way). A version
@@ -30,11 +30,11 @@ import re
 from pathlib import Path
 
 from keras_lstm.app.batcher import Batcher
-from keras_lstm.core.errors import ConfigError
+from keras_lstm.core.errors import ConfigError, KerasLSTMError
 from keras_lstm.core.schemas import CONFIG_FILE, METADATA_FILE, read_metadata
 
-__all__ = ["BadRequest", "ServedVersion", "default_backend", "default_name", "is_model_folder", "scan",
-           "signature"]
+__all__ = ["BadRequest", "Models", "ServedVersion", "default_backend", "default_name",
+           "is_model_folder", "one_line", "scan", "signature"]
 
 class BadRequest(Exception):
     """A request the server refuses: `status` and a one-line message."""
@@ -295,3 +295,162 @@ class ServedVersion:
 
     def outputs(self):
         return self.runtime.tensors()
+
+
+class Models:
+    """The versions being served, by model name, and their loading and swapping.
+
+    Args:
+        served: `served(runtime, name, number, path)` → a `ServedVersion` (the
+            server's batching and metrics around a runtime).
+        targets: Serve targets (`scan`); none for a server built on one runtime.
+        name: `--name`, for a single run or export folder.
+        backend: The runtime for every version (default: onnx where a version
+            has an ONNX export, else the runtimes' default).
+        keep: How many of each model's newest versions are served.
+        log: Called with each JSON event line (loaded, refused, unloaded).
+        on_load: `on_load(version, loaded)` as a version comes and goes (metrics).
+    """
+
+    def __init__(self, served, targets=(), name: str | None = None,
+                 backend: str | None = None, keep: int = 1, log=print,
+                 on_load=lambda version, loaded: None):
+        self.served = served
+        self.targets = [str(target) for target in targets or ()]
+        self.name = name
+        self.backend = backend
+        self.keep = keep
+        self.log = log
+        self.on_load = on_load
+        self.models: dict[str, dict[int, ServedVersion]] = {}  # name → version → loaded
+        self.refused: dict[tuple[str, int], tuple] = {}  # versions that failed, as they were
+        self.unloading: set[asyncio.Task] = set()
+        self.reloading: asyncio.Lock | None = None
+
+    def load_version(self, name: str, number: int, path) -> ServedVersion:
+        """Loads one version folder (errors are `KerasLSTMError` lines); thread-safe."""
+        from keras_lstm import runtimes
+
+        backend = self.backend or default_backend(path)
+        return self.served(runtimes.load(path, backend=backend), name, number, path)
+
+    def load_targets(self):
+        """The first load: each model's newest versions; any failure stops the server (one line)."""
+        for name, folders in scan(self.targets, self.name).items():
+            for number in sorted(folders, reverse=True)[:self.keep]:
+                self.add(self.load_version(name, number, folders[number]))
+        if not self.models:
+            raise ConfigError(f"{', '.join(self.targets)}: no model to serve yet (a repository "
+                              "needs NAME/VERSION/ folders)")
+
+    def add(self, version: ServedVersion):
+        """Serves `version` (started): a new dict, so a request sees one state or the other."""
+        self.models[version.name] = {**self.models.get(version.name, {}),
+                                     version.version: version}
+        self.on_load(version, True)
+
+    def retire(self, version: ServedVersion):
+        """Takes `version` out of service; it unloads once its requests are answered."""
+        self.models[version.name] = {n: v for n, v in self.models[version.name].items()
+                                     if v is not version}
+        version.retired = True
+
+        async def unload():
+            await version.stop()
+            self.on_load(version, False)
+            self.event("version unloaded", version)
+
+        task = asyncio.get_running_loop().create_task(unload())
+        self.unloading.add(task)
+        task.add_done_callback(self.unloading.discard)
+
+    def version(self, name: str | None = None, number=None) -> ServedVersion:
+        """The loaded version a request asks for: the newest of `name` without `number`.
+
+        Raises:
+            BadRequest: no such model or version (404), or no name where several are served.
+        """
+        if name is None:
+            if len(self.models) != 1:
+                raise BadRequest(f"model: this server serves {len(self.models)} models "
+                                 f"({', '.join(sorted(self.models))}); name one")
+            name = next(iter(self.models))
+        versions = self.models.get(name)
+        if not versions:
+            raise BadRequest(f"unknown model {name!r}; this server serves "
+                             f"{', '.join(repr(n) for n in sorted(self.models))}", 404)
+        if number is None or number == "":
+            return versions[max(versions)]
+        found = versions.get(int(number)) if VERSION.fullmatch(str(number)) else None
+        if found is None:
+            loaded = ", ".join(str(n) for n in sorted(versions, reverse=True))
+            raise BadRequest(f"model {name!r} has no version {str(number)[:20]!r} loaded; "
+                             f"loaded: {loaded}", 404)
+        return found
+
+    def event(self, what: str, version=None, **fields):
+        """One JSON log line about the models (loaded, refused, unloaded)."""
+        where = {"model": version.name, "version": version.version} if version else {}
+        self.log(json.dumps({"event": what, **where, **fields}, ensure_ascii=False))
+
+    async def start(self):
+        """Starts (warms and checks) every loaded version; raises what the first failure raised."""
+        for versions in list(self.models.values()):
+            for version in versions.values():
+                await version.start()
+
+    async def reload(self):
+        """Rescans the targets: loads, warms and checks new versions, then swaps them in.
+
+        A version that fails is refused with one log line (and tried again once its
+        files change); the versions being served go on. Versions beyond the newest
+        `keep` of a model are retired: no new request reaches them, and they are
+        unloaded once the requests they hold are answered. A model whose folders
+        vanished keeps serving what it has.
+        """
+        if self.reloading is None:
+            self.reloading = asyncio.Lock()
+        loop = asyncio.get_running_loop()
+        async with self.reloading:
+            try:
+                found = await loop.run_in_executor(None, scan, self.targets, self.name)
+            except KerasLSTMError as error:
+                self.event("rescan failed", error=one_line(error))
+                return
+            for name, folders in found.items():
+                for number in sorted(folders, reverse=True)[:self.keep]:
+                    if number not in self.models.get(name, {}):
+                        await self._try(name, number, folders[number])
+                loaded = self.models.get(name, {})
+                present = sorted((n for n in loaded if n in folders), reverse=True)
+                keep = set(present[:self.keep] or sorted(loaded, reverse=True)[:self.keep])
+                for number, version in list(loaded.items()):
+                    if number not in keep:
+                        self.retire(version)
+
+    async def _try(self, name, number, path):
+        """Loads, starts and adds one version, or refuses it with one log line."""
+        loop = asyncio.get_running_loop()
+        state = await loop.run_in_executor(None, signature, path)
+        if self.refused.get((name, number)) == state:
+            return
+        version = None
+        try:
+            version = await loop.run_in_executor(None, self.load_version, name, number, path)
+            await version.start()
+        except Exception as error:  # noqa: BLE001  refused: one line, the others serve on
+            self.refused[(name, number)] = state
+            self.log(json.dumps({"event": "version refused", "model": name, "version": number,
+                                 "path": str(path), "error": one_line(error)},
+                                ensure_ascii=False))
+            if version is not None:
+                await version.stop()
+            return
+        self.refused.pop((name, number), None)
+        self.add(version)
+        self.event("version loaded", version, runtime=str(version.runtime.backend))
+
+
+def one_line(error) -> str:
+    """An exception as one log line: its type and message, whitespace folded."""
+    return " ".join(f"{type(error).__name__}: {error}".split())

@@ -76,15 +76,14 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Match, Route
 
 from keras_lstm.app.repository import (
-    VERSION,
     BadRequest,
+    Models,
     ServedVersion,
     default_backend,
     default_name,
-    scan,
-    signature,
+    one_line,
 )
-from keras_lstm.core.errors import ConfigError, KerasLSTMError
+from keras_lstm.core.errors import ConfigError
 from lstm_text.decoding import DECODING
 
 __all__ = ["BadRequest", "ModelServer", "Refused", "app_from_environment", "default_backend", "default_name", "load_server", "read_token", "serve"]
@@ -154,30 +153,29 @@ class ModelServer:
         self.token = token
         self.cors_origins = list(cors_origins or ())
         self.log = log or _stderr_line
-        self.targets = [str(target) for target in targets or ()]
-        self.fixed_name = name if targets else None
-        self.backend = backend
-        self.keep = versions
         self.poll_seconds = poll_seconds
         self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="runtime")
         self.requests = 0  # requests held now
         self.admitted = 0  # inference requests admitted and not answered (bounded by max_queue)
         self.warmed = False  # every version's first runtime call is done: ready
         self.draining = False  # SIGTERM came: not ready, requests in flight finish
-        self.models: dict[str, dict[int, ServedVersion]] = {}  # name → version → loaded
-        self.refused: dict[tuple[str, int], tuple] = {}  # versions that failed, as they were
-        self.unloading: set[asyncio.Task] = set()
-        self.reloading: asyncio.Lock | None = None
         self.metrics = _Metrics(self)
+        self.repository = Models(self.served, targets, name if targets else None, backend,
+                                 versions, log=self.log, on_load=self.metrics.loaded)
         if runtime is not None:
-            self.add(self.served(runtime, name or "model", 1))
+            self.repository.add(self.served(runtime, name or "model", 1))
         elif targets:
-            self.load_targets()
+            self.repository.load_targets()
         # Servers beside HTTP on the same event loop, runtimes and batchers (the gRPC one):
         # objects with `async start()` and `async stop()`, run by the app's lifespan.
         self.services = []
 
-    # ----- the models -----
+    # ----- the models (keras_lstm.app.repository.Models) -----
+
+    @property
+    def models(self) -> dict:
+        """`{name: {version: ServedVersion}}`: what is served now."""
+        return self.repository.models
 
     @property
     def name(self) -> str:
@@ -193,147 +191,28 @@ class ModelServer:
     def labels(self) -> list:
         return self.version().labels
 
+    def version(self, name: str | None = None, number=None) -> ServedVersion:
+        """The loaded version a request asks for (`Models.version`)."""
+        return self.repository.version(name, number)
+
+    async def reload(self):
+        """Rescans the targets and swaps new versions in (`Models.reload`)."""
+        await self.repository.reload()
+
     def served(self, runtime, name, number, path=None) -> ServedVersion:
+        """A version with this server's batching, its calls observed by its metrics."""
         return ServedVersion(runtime, name, number, path, max_batch=self.max_batch,
                              max_wait_ms=self.max_wait_ms, executor=self.executor,
                              observe=self.observe_batch)
 
-    def load_version(self, name: str, number: int, path) -> ServedVersion:
-        """Loads one version folder (errors are `KerasLSTMError` lines); thread-safe."""
-        from keras_lstm import runtimes
-
-        backend = self.backend or default_backend(path)
-        return self.served(runtimes.load(path, backend=backend), name, number, path)
-
-    def load_targets(self):
-        """The first load: each model's newest versions; any failure stops the server (one line)."""
-        for name, folders in scan(self.targets, self.fixed_name).items():
-            for number in sorted(folders, reverse=True)[:self.keep]:
-                self.add(self.load_version(name, number, folders[number]))
-        if not self.models:
-            raise ConfigError(f"{', '.join(self.targets)}: no model to serve yet (a repository "
-                              "needs NAME/VERSION/ folders)")
-
-    def add(self, version: ServedVersion):
-        """Serves `version` (it is started): a new dict, so a request sees one state or the other."""
-        known = version.name in self.models
-        self.models[version.name] = {**self.models.get(version.name, {}),
-                                     version.version: version}
-        self.metrics.loaded(version, True)
-        if not known:
-            self.metrics.track(version.name)
-
-    def retire(self, version: ServedVersion):
-        """Takes `version` out of service; it unloads once its requests are answered."""
-        left = {n: v for n, v in self.models[version.name].items() if v is not version}
-        self.models[version.name] = left
-        version.retired = True
-
-        async def unload():
-            await version.stop()
-            self.metrics.loaded(version, False)
-            self.event("version unloaded", version)
-
-        task = asyncio.get_running_loop().create_task(unload())
-        self.unloading.add(task)
-        task.add_done_callback(self.unloading.discard)
-
-    def version(self, name: str | None = None, number=None) -> ServedVersion:
-        """The loaded version a request asks for: the newest of `name` without `number`.
-
-        Raises:
-            BadRequest: no such model or version (404), or no name where several are served.
-        """
-        if name is None:
-            if len(self.models) != 1:
-                raise BadRequest(f"model: this server serves {len(self.models)} models "
-                                 f"({', '.join(sorted(self.models))}); name one")
-            name = self.name
-        versions = self.models.get(name)
-        if not versions:
-            raise BadRequest(f"unknown model {name!r}; this server serves "
-                             f"{', '.join(repr(n) for n in sorted(self.models))}", 404)
-        if number is None or number == "":
-            return versions[max(versions)]
-        found = versions.get(int(number)) if VERSION.fullmatch(str(number)) else None
-        if found is None:
-            loaded = ", ".join(str(n) for n in sorted(versions, reverse=True))
-            raise BadRequest(f"model {name!r} has no version {str(number)[:20]!r} loaded; "
-                             f"loaded: {loaded}", 404)
-        return found
-
-    def check_name(self, name):
-        self.version(name)
-
-    def event(self, what: str, version=None, **fields):
-        """One JSON log line about the models (loaded, refused, unloaded)."""
-        where = {"model": version.name, "version": version.version} if version else {}
-        self.log(json.dumps({"event": what, **where, **fields}, ensure_ascii=False))
-
     async def start_versions(self):
         """Warms every loaded version; ready once all answered their check."""
         try:
-            for versions in list(self.models.values()):
-                for version in versions.values():
-                    await version.start()
+            await self.repository.start()
         except Exception as error:  # noqa: BLE001  not ready, and one line says why
-            self.log(json.dumps({"event": "warm-up failed", "error": _one_line(error)}))
+            self.log(json.dumps({"event": "warm-up failed", "error": one_line(error)}))
             return
         self.warmed = True
-
-    async def reload(self):
-        """Rescans the targets: loads, warms and checks new versions, then swaps them in.
-
-        A version that fails is refused with one log line (and tried again once its
-        files change); the versions being served go on. Versions beyond the newest
-        `versions` of a model are retired: no new request reaches them, and they are
-        unloaded once the requests they hold are answered. A model whose folders
-        vanished keeps serving what it has.
-        """
-        if self.reloading is None:
-            self.reloading = asyncio.Lock()
-        loop = asyncio.get_running_loop()
-        async with self.reloading:
-            try:
-                found = await loop.run_in_executor(None, scan, self.targets, self.fixed_name)
-            except KerasLSTMError as error:
-                self.log(json.dumps({"event": "rescan failed", "error": _one_line(error)}))
-                return
-            for name, folders in found.items():
-                for number in sorted(folders, reverse=True)[:self.keep]:
-                    if number not in self.models.get(name, {}):
-                        await self.try_version(name, number, folders[number])
-                loaded = self.models.get(name, {})
-                present = sorted((n for n in loaded if n in folders), reverse=True)
-                keep = set(present[:self.keep] or sorted(loaded, reverse=True)[:self.keep])
-                for number, version in list(loaded.items()):
-                    if number not in keep:
-                        self.retire(version)
-
-    async def try_version(self, name, number, path):
-        loop = asyncio.get_running_loop()
-        state = await loop.run_in_executor(None, signature, path)
-        if self.refused.get((name, number)) == state:
-            return
-        version = None
-        try:
-            version = await loop.run_in_executor(None, self.load_version, name, number, path)
-            await version.start()
-        except Exception as error:  # noqa: BLE001  refused: one line, the others serve on
-            self.refused[(name, number)] = state
-            self.log(json.dumps({"event": "version refused", "model": name, "version": number,
-                                 "path": str(path), "error": _one_line(error)}))
-            if version is not None:
-                await version.stop()
-            return
-        self.refused.pop((name, number), None)
-        self.add(version)
-        self.event("version loaded", version, runtime=str(version.runtime.backend))
-
-    async def poll(self):
-        while True:
-            await asyncio.sleep(self.poll_seconds)
-            await self.reload()
 
     def observe_batch(self, version, key, size, waits):
         """Metrics of a runtime call as it starts: its texts and its requests' queue waits."""
@@ -529,7 +408,7 @@ class ModelServer:
                 for versions in self.models.values() for v in versions.values()]
         rows += [{"name": name, "version": str(number), "state": "UNAVAILABLE",
                   "reason": "failed to load (see the server's log)"}
-                 for (name, number) in self.refused
+                 for (name, number) in self.repository.refused
                  if number not in self.models.get(name, {})]
         return JSONResponse(sorted(rows, key=lambda row: (row["name"], -int(row["version"]))))
 
@@ -596,6 +475,45 @@ class ModelServer:
                               {"Retry-After": "1"} if refused.status == 503 else None)
         return endpoint
 
+    async def gate(self, app, scope, receive, send):
+        """Refuses an inference request while `max_queue` requests are admitted, before the
+        routing, the middleware and the body: a prebuilt 503 with `Retry-After`, counted in the
+        metrics and the access log like any answer.
+
+        Under overload most requests are refused, and a refusal that went through Starlette's
+        routing, the request-id/metrics middleware, a `Request` and a `JSONResponse` cost the
+        event loop about as much as parsing an admitted one: at 4x capacity the loop's core was
+        spent on refusals, so requests waited in the socket buffers and goodput fell to a third
+        (docs/design.md, "Overload"). A request this gate cannot judge cheaply (a wrong token:
+        401 first; a browser's, which needs CORS headers) takes the usual way, where
+        `run_admitted` refuses it with the same answer.
+        """
+        if (self.admitted < self.max_queue or scope["method"] != "POST"
+                or (route := _inference_route(scope["path"])) is None
+                or (self.token is not None and not self.authorized(scope))
+                or (self.cors_origins and any(name == b"origin" for name, _ in scope["headers"]))):
+            await app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        request_id = _request_id(scope)
+        body, headers = self.refusal
+        await send({"type": "http.response.start", "status": 503,
+                    "headers": [*headers, (b"x-request-id", request_id.encode())]})
+        await send({"type": "http.response.body", "body": body})
+        client = scope.get("client") or ("", 0)
+        self.record(route, 503, time.perf_counter() - start, request_id, client=client[0],
+                    method="POST", path=scope["path"], bytes=len(body))
+
+    @property
+    def refusal(self):
+        """The gate's 503: (body, headers), built once (the request id is added per answer).
+        The gate answers only when `admitted` is at the bound, which it never passes."""
+        if getattr(self, "_refusal", None) is None:
+            refused = _error(f"overloaded: {self.max_queue} requests queued, the limit is "
+                             f"{self.max_queue}; retry later", 503, {"Retry-After": "1"})
+            self._refusal = (refused.body, list(refused.raw_headers))
+        return self._refusal
+
     def drain_on_sigterm(self):
         """From SIGTERM on, readiness is false (uvicorn's own handler, chained, drains).
 
@@ -620,7 +538,7 @@ class ModelServer:
     def watch(self):
         """Rescans the targets every `poll_seconds` and on SIGHUP (from the main thread: a
         test's server thread gets the polling only). Returns a function that stops both."""
-        if not self.targets:
+        if not self.repository.targets:
             return lambda: None
         loop = asyncio.get_running_loop()
         tasks = set()
@@ -630,7 +548,12 @@ class ModelServer:
             tasks.add(task)
             task.add_done_callback(tasks.discard)
 
-        poller = loop.create_task(self.poll()) if self.poll_seconds else None
+        async def poll():
+            while True:
+                await asyncio.sleep(self.poll_seconds)
+                await self.reload()
+
+        poller = loop.create_task(poll()) if self.poll_seconds else None
         hangup = threading.current_thread() is threading.main_thread()
         if hangup:
             loop.add_signal_handler(signal.SIGHUP, rescan)
@@ -778,7 +701,7 @@ class ModelServer:
                 for versions in self.models.values():
                     for version in versions.values():
                         await version.stop()
-                await asyncio.gather(*self.unloading, return_exceptions=True)
+                await asyncio.gather(*self.repository.unloading, return_exceptions=True)
                 self.executor.shutdown(wait=True)
 
         async def http_error(request, error):
@@ -788,9 +711,11 @@ class ModelServer:
         async def server_error(request, error):
             return _error(f"internal error: {type(error).__name__}: {error}", 500)
 
-        # Outermost first: the request id, metrics and log see every answer (401s too); CORS
-        # answers preflights (which carry no token) and adds its headers to 401s.
-        middleware = [Middleware(_Wrap, handle=self.observed)]
+        # Outermost first: the gate refuses what the queue bound would, before everything
+        # else; the request id, metrics and log see every answer (401s too); CORS answers
+        # preflights (which carry no token) and adds its headers to 401s.
+        middleware = [Middleware(_Wrap, handle=self.gate)] if self.max_queue is not None else []
+        middleware.append(Middleware(_Wrap, handle=self.observed))
         if self.cors_origins:
             middleware.append(Middleware(
                 CORSMiddleware, allow_origins=self.cors_origins,
@@ -840,6 +765,7 @@ class _Metrics:
         self.loaded_versions = Gauge("keras_lstm_model_loaded", "1 for each model version loaded",
                                      ["model", "version", "runtime"], registry=registry)
         self.server = server
+        self.tracked = set()
 
     def track(self, name):
         """Starts the queue-depth gauge of a model the server serves from now on."""
@@ -848,16 +774,16 @@ class _Metrics:
             lambda: sum(v.requests for v in server.models.get(name, {}).values()))
 
     def loaded(self, version, on: bool):
+        """The loaded gauge of a version that came (`on`) or went; a new model's depth gauge."""
         labels = (version.name, version.label, str(version.runtime.backend))
+        if on and version.name not in self.tracked:
+            self.tracked.add(version.name)
+            self.track(version.name)
         if on:
             self.loaded_versions.labels(*labels).set(1)
         else:
             with contextlib.suppress(KeyError):
                 self.loaded_versions.remove(*labels)
-
-
-def _one_line(error) -> str:
-    return " ".join(f"{type(error).__name__}: {error}".split())
 
 
 def _stderr_line(line):
@@ -871,6 +797,22 @@ def _request_id(scope):
     if 0 < len(given) <= 200 and all(0x21 <= byte <= 0x7E for byte in given):
         return given.decode("ascii")
     return uuid.uuid4().hex
+
+
+def _inference_route(path):
+    """The route template of an inference path (`/predict`, `/v2/models/NAME[/versions/V]/infer`),
+    or None, without Starlette's routing (the gate's cheap test)."""
+    if path == "/predict":
+        return "/predict"
+    parts = path.split("/")
+    if len(parts) < 5 or parts[1] != "v2" or parts[2] != "models" or not parts[3] \
+            or parts[-1] != "infer":
+        return None
+    if len(parts) == 5:
+        return "/v2/models/{name}/infer"
+    if len(parts) == 7 and parts[4] == "versions" and parts[5]:
+        return "/v2/models/{name}/versions/{version}/infer"
+    return None
 
 
 def _no_constant(name):
