@@ -143,6 +143,9 @@ def test_several_models_and_versions_in_one_server(repository):
             {"name": "reviews", "version": "2", "state": "READY"},
             {"name": "reviews", "version": "1", "state": "READY"}])
         assert loaded_versions(client) == {("dates", "1"), ("reviews", "2"), ("reviews", "1")}
+        import keras_lstm  # the server's version: the package's one version
+
+        assert client.json("GET", "/v2")[1]["version"] == keras_lstm.__version__
         page = client.request("GET", "/")  # the page of the first model by name
         assert page[0] == 200 and b'"name": "dates"' in page[2]
 
