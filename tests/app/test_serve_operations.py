@@ -179,6 +179,48 @@ def test_beyond_max_queue_a_503_with_retry_after_at_once():
         assert client.json("POST", "/predict", {"texts": ["y"]})[0] == 200
 
 
+def test_at_the_bound_the_gate_answers_503_before_the_app_counted_in_the_metrics():
+    from prometheus_client.parser import text_string_to_metric_families
+
+    lines, reached = [], []
+    server = ModelServer(HeldRuntime(), "held", max_queue=2, token="secret", log=lines.append)
+    observed = server.observed
+
+    async def spy(app, scope, receive, send):  # the middleware behind the gate: the app
+        reached.append(scope["path"])
+        await observed(app, scope, receive, send)
+
+    server.observed = spy
+    token = {"Authorization": "Bearer secret"}
+    with Client(server.app()) as client:
+        server.admitted = 2  # the queue is full
+        refused = [client.request("POST", path, b"not even JSON", {**token, "X-Request-ID": rid})
+                   for path, rid in (("/predict", "r1"), ("/v2/models/held/infer", "r2"),
+                                     ("/v2/models/held/versions/1/infer", "r3"))]
+        wrong_token = client.request("POST", "/predict", predict(["a"]))
+        ready = client.request("GET", "/v2/health/ready")
+        assert reached == ["/predict", "/v2/health/ready"]  # the 401 and the health route
+        server.admitted = 0
+        ok = client.request("POST", "/predict", predict(["a"]), token)
+        scrape = client.request("GET", "/metrics", headers=token)
+    for (status, headers, body), rid in zip(refused, ("r1", "r2", "r3")):
+        assert status == 503 and headers["retry-after"] == "1" and headers["x-request-id"] == rid
+        assert json.loads(body) == {"error": "overloaded: 2 requests queued, the limit is 2; "
+                                             "retry later"}
+    assert (wrong_token[0], ready[0], ok[0]) == (401, 200, 200)
+    samples = {sample.name + json.dumps(sample.labels, sort_keys=True): sample.value
+               for family in text_string_to_metric_families(scrape[2].decode())
+               for sample in family.samples}
+    for route in ("/predict", "/v2/models/{name}/infer",
+                  "/v2/models/{name}/versions/{version}/infer"):
+        assert samples['keras_lstm_requests_total{"code": "503", "model": "", "route": '
+                       f'"{route}", "version": ""}}'] == 1
+    logged = [json.loads(line) for line in lines if '"status": 503' in line]
+    assert [(line["request_id"], line["path"]) for line in logged] == [
+        ("r1", "/predict"), ("r2", "/v2/models/held/infer"),
+        ("r3", "/v2/models/held/versions/1/infer")]
+
+
 @pytest.mark.parametrize("max_batch", [1, 4])
 def test_a_request_not_answered_in_time_gets_504_and_its_work_is_dropped(max_batch):
     runtime = HeldRuntime()
