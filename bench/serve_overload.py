@@ -17,8 +17,9 @@ status and latency are recorded.
 
 Prints a Markdown table: offered and answered rates, goodput (200s per second and as a
 share of capacity), p50/p99 of the admitted requests (200), the share of 503s and their
-p50/p99, other statuses and client errors, and the server's resident memory after the
-level (its peak too, from /proc), and the client's own CPU (of one core): on a small
+p50/p99/max (the goal: every one under 10 ms), other statuses and client errors, and the server's resident memory after the
+level (its peak too, from /proc; with --workers, summed over the processes), and the
+client's own CPU (of one core): on a small
 machine the client competes with the server for the cores.
 
 Then (unless --no-reload) a hot reload under load: a second server serves a temporary
@@ -123,16 +124,20 @@ class ServerLog:
     def text(self):
         return "\n".join(line for _, line in self.lines)
 
-    def event(self, what, version=None):
-        """The time of the first JSON log line whose "event" is `what` (and "version"), or None."""
-        for when, line in self.lines:
+    def event(self, what, version=None, nth=1):
+        """The time of the `nth` JSON log line whose "event" is `what` (and "version"; one a
+        `--workers` process), or None."""
+        seen = 0
+        for when, line in list(self.lines):
             if f'"{what}"' not in line:
                 continue
             with contextlib.suppress(ValueError):
                 fields = json.loads(line)
                 if fields.get("event") == what and (version is None
                                                     or fields.get("version") == version):
-                    return when
+                    seen += 1
+                    if seen == nth:
+                        return when
         return None
 
 
@@ -317,9 +322,10 @@ def hot_reload(args, rate):
             start = time.perf_counter()
             results = asyncio.run(run())
             deadline = time.monotonic() + 30
-            while log.event("version unloaded", 1) is None and time.monotonic() < deadline:
+            while (log.event("version unloaded", 1, args.workers) is None
+                   and time.monotonic() < deadline):
                 time.sleep(0.1)
-            unloaded = log.event("version unloaded", 1)
+            unloaded = log.event("version unloaded", 1, args.workers)  # by every worker
             after_rss = rss_mib(process.pid)
         finally:
             stop_server(process)
@@ -328,6 +334,7 @@ def hot_reload(args, rate):
 
 
 def percentile(values, q):
+    """The `q` quantile of `values` (nearest rank; 1: the largest)."""
     if not values:
         return float("nan")
     values = sorted(values)
@@ -342,7 +349,7 @@ def level_row(factor, rate, seconds, results, capacity_rate, memory, client_cpu)
     ms = lambda values, q: f"{percentile(values, q) * 1000:.1f}"  # noqa: E731
     return (f"| {factor:g}x | {rate:.0f} | {goodput:.0f} ({goodput / capacity_rate:.0%}) | "
             f"{ms(ok, .5)} / {ms(ok, .99)} | {len(refused) / max(1, len(results)):.0%} | "
-            f"{ms(refused, .5) if refused else '–'} / {ms(refused, .99) if refused else '–'} | "
+            f"{' / '.join(ms(refused, q) for q in (.5, .99, 1)) if refused else '–'} | "
             f"{other} | {memory[0]:.0f} ({memory[1]:.0f}) | {client_cpu:.0%} |")
 
 
@@ -411,7 +418,7 @@ def main(argv=None):
               f"{Path(args.target).name}")
         print()
         print("| offered | requests/s | goodput/s (of capacity) | admitted p50 / p99 ms | 503s | "
-              "503 p50 / p99 ms | other | server RSS MiB (peak) | client CPU |")
+              "503 p50 / p99 / max ms | other | server RSS MiB (peak) | client CPU |")
         print("|---|---|---|---|---|---|---|---|---|")
         for factor in factors:
             rate = factor * capacity_rate
