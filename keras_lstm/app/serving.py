@@ -482,11 +482,11 @@ class ModelServer:
 
         Under overload most requests are refused, and a refusal that went through Starlette's
         routing, the request-id/metrics middleware, a `Request` and a `JSONResponse` cost the
-        event loop about as much as parsing an admitted one: at 4x capacity the loop's core was
-        spent on refusals, so requests waited in the socket buffers and goodput fell to a third
-        (docs/design.md, "Overload"). A request this gate cannot judge cheaply (a wrong token:
-        401 first; a browser's, which needs CORS headers) takes the usual way, where
-        `run_admitted` refuses it with the same answer.
+        event loop about as much as parsing an admitted one: at 4x capacity the loop was busy
+        refusing, admitted requests waited behind the refusals, and goodput fell to half the
+        capacity (`bench/serve_overload.py`; docs/design.md, "Admission"). A request this gate
+        cannot judge cheaply (a wrong token: 401 first; a browser's, which needs CORS headers)
+        takes the usual way, where `run_admitted` refuses it with the same answer.
         """
         if (self.admitted < self.max_queue or scope["method"] != "POST"
                 or (route := _inference_route(scope["path"])) is None
