@@ -29,11 +29,10 @@ import hmac
 import socket
 import struct
 import time
-import uuid
 
 import numpy as np
 
-from keras_lstm.app.serving import BadRequest, ModelServer, Refused, _version
+from keras_lstm.app.serving import BadRequest, ModelServer, Refused, _version, request_id
 from keras_lstm.core.errors import ConfigError
 
 try:
@@ -104,9 +103,10 @@ class InferenceService(service_pb2_grpc.GRPCInferenceServiceServicer):
 
     async def ModelMetadata(self, request, context):
         async def answer(served):
-            metadata = await self._checked(context, self.server.model_metadata, request.name,
-                                           request.version)
-            served[:] = [metadata["name"], metadata["parameters"]["version"]]
+            version = await self._checked(context, self.server.version, request.name,
+                                          request.version)
+            metadata = self.server.model_metadata(version)
+            served[:] = [version.name, version.label]
             tensor = service_pb2.ModelMetadataResponse.TensorMetadata
             return service_pb2.ModelMetadataResponse(
                 name=metadata["name"], versions=metadata["versions"],
@@ -137,11 +137,9 @@ class InferenceService(service_pb2_grpc.GRPCInferenceServiceServicer):
         """Runs `answer(served)` behind the token check, and counts the call as HTTP requests
         are counted (`ModelServer.record`: metrics, one access-log line, a request id)."""
         start = time.perf_counter()
-        metadata = dict(context.invocation_metadata() or ())
-        given = metadata.get("x-request-id", "")
-        request_id = (given if 0 < len(given) <= 200 and given.isascii() and given.isprintable()
-                      and " " not in given else uuid.uuid4().hex)
-        await context.send_initial_metadata((("x-request-id", request_id),))
+        given = dict(context.invocation_metadata() or ()).get("x-request-id", "")
+        call_id = request_id(given.encode("utf-8", "replace"))
+        await context.send_initial_metadata((("x-request-id", call_id),))
         served, status = ["", ""], "OK"
         try:
             await self._authorized(context)
@@ -152,7 +150,7 @@ class InferenceService(service_pb2_grpc.GRPCInferenceServiceServicer):
             raise
         finally:
             self.server.record(f"grpc {method}", status, time.perf_counter() - start,
-                               request_id, tuple(served), client=context.peer(),
+                               call_id, tuple(served), client=context.peer(),
                                method="grpc", path=method)
 
     async def _authorized(self, context):

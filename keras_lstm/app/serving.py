@@ -79,14 +79,12 @@ from keras_lstm.app.repository import (
     BadRequest,
     Models,
     ServedVersion,
-    default_backend,
-    default_name,
     one_line,
 )
 from keras_lstm.core.errors import ConfigError
 from lstm_text.decoding import DECODING
 
-__all__ = ["BadRequest", "ModelServer", "Refused", "app_from_environment", "default_backend", "default_name", "load_server", "read_token", "serve"]
+__all__ = ["BadRequest", "ModelServer", "Refused", "app_from_environment", "load_server", "read_token", "request_id", "serve"]
 
 MAX_TEXTS = 1024  # texts per request
 MAX_BODY_BYTES = 4 * 1024 * 1024  # a 1 MB text fits, even as JSON escapes
@@ -386,12 +384,11 @@ class ModelServer:
         params = request.path_params
         version = self.version(params["name"], params.get("version"))
         self.mark(request, version)
-        return JSONResponse(self.model_metadata(version.name, params.get("version")))
+        return JSONResponse(self.model_metadata(version))
 
-    def model_metadata(self, name: str | None = None, number=None) -> dict:
-        """The v2 model metadata (`GET /v2/models/NAME[/versions/V]`, gRPC ModelMetadata):
-        the version's tensors, and every loaded version, newest first."""
-        version = self.version(name, number)
+    def model_metadata(self, version: ServedVersion) -> dict:
+        """The v2 model metadata of `version` (`GET /v2/models/NAME[/versions/V]`, gRPC
+        ModelMetadata): its tensors, and every loaded version of its model, newest first."""
         return {
             "name": version.name,
             "versions": [str(n) for n in sorted(self.models[version.name], reverse=True)],
@@ -765,21 +762,15 @@ class _Metrics:
         self.loaded_versions = Gauge("keras_lstm_model_loaded", "1 for each model version loaded",
                                      ["model", "version", "runtime"], registry=registry)
         self.server = server
-        self.tracked = set()
-
-    def track(self, name):
-        """Starts the queue-depth gauge of a model the server serves from now on."""
-        server = self.server
-        self.depth.labels(name).set_function(
-            lambda: sum(v.requests for v in server.models.get(name, {}).values()))
 
     def loaded(self, version, on: bool):
-        """The loaded gauge of a version that came (`on`) or went; a new model's depth gauge."""
+        """The loaded gauge of a version that came (`on`) or went, and its model's depth gauge
+        (set again on each load: the same function)."""
         labels = (version.name, version.label, str(version.runtime.backend))
-        if on and version.name not in self.tracked:
-            self.tracked.add(version.name)
-            self.track(version.name)
         if on:
+            server, name = self.server, version.name
+            self.depth.labels(name).set_function(
+                lambda: sum(v.requests for v in server.models.get(name, {}).values()))
             self.loaded_versions.labels(*labels).set(1)
         else:
             with contextlib.suppress(KeyError):
@@ -792,8 +783,13 @@ def _stderr_line(line):
 
 
 def _request_id(scope):
-    """The client's X-Request-ID if it is a sane one (printable ASCII, at most 200), else new."""
-    given = dict(scope["headers"]).get(b"x-request-id", b"")
+    """The request id of an HTTP request (its `X-Request-ID` header, `request_id`)."""
+    return request_id(dict(scope["headers"]).get(b"x-request-id", b""))
+
+
+def request_id(given: bytes) -> str:
+    """The client's request id if it is a sane one (printable ASCII, no spaces, at most 200
+    bytes), else a new one: the rule for HTTP's header and gRPC's metadata alike."""
     if 0 < len(given) <= 200 and all(0x21 <= byte <= 0x7E for byte in given):
         return given.decode("ascii")
     return uuid.uuid4().hex
