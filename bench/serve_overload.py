@@ -1,26 +1,30 @@
 """`keras-lstm serve --max-queue` under overload: goodput, latency and 503s at 0.5x to 4x capacity.
 
 Usage: python bench/serve_overload.py [--target EXPORT] [--runtime onnx] [--max-queue 32]
-                                      [--factors 0.5,1,2,4] [--seconds 10]
+                                      [--factors 0.5,1,2,4] [--seconds 10] [--beam K]
                                       [--capacity-concurrency N] [--max-batch 32]
                                       [--workers 1] [--no-reload] [--poll-seconds 0.5]
 
 The server (a subprocess on 127.0.0.1, `--no-access-log`) serves TARGET (default: the
 committed small translation export, whose beam search makes a request cost milliseconds,
-so a Python client can offer 4x what the server can answer). Its capacity is measured
-first: closed loop, --capacity-concurrency clients (default --max-queue), each sending the next request when
-the last is answered, for --seconds. Then, for each factor, requests arrive open loop at
-factor x capacity per second for --seconds (a new connection each, sent on schedule
+so a Python client can offer 4x what the server can answer; `--beam K` makes each request
+more work). Its capacity is measured first: closed loop, --capacity-concurrency clients
+(default --max-queue x --workers), each sending the next request when the last is
+answered, for --seconds (a client refused sends again 5 ms later on a new connection, so
+that with --workers the connections spread over the processes). Then, for each factor,
+requests arrive open loop at factor x capacity per second for --seconds (sent on schedule
 whatever the server does: the arrivals of many independent clients; on an idle keep-alive
-connection, or a new one when none is idle), and every answer's
-status and latency are recorded.
+connection, or a new one when none is idle), and every answer's status and latency are
+recorded. The client runs on uvloop with its garbage collector off while it measures (see
+`measured`).
 
 Prints a Markdown table: offered and answered rates, goodput (200s per second and as a
 share of capacity), p50/p99 of the admitted requests (200), the share of 503s and their
-p50/p99/max (the goal: every one under 10 ms), other statuses and client errors, and the server's resident memory after the
-level (its peak too, from /proc; with --workers, summed over the processes), and the
-client's own CPU (of one core): on a small
-machine the client competes with the server for the cores.
+p50/p99/max (the goal: every one under 10 ms), other statuses and client errors, the
+server's resident memory after the level (its peak too, from /proc; with --workers, summed
+over the processes), the server's CPU over the level (in cores, from /proc), and the
+client's own CPU (of one core): on a small machine the client competes with the server for
+the cores.
 
 Then (unless --no-reload) a hot reload under load: a second server serves a temporary
 model repository `REPO/model/1/` (a copy of TARGET, an export folder) with
@@ -39,7 +43,9 @@ process before the server starts), and the server's RSS before, after the old ve
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
+import os
 import shutil
 import signal
 import socket
@@ -50,6 +56,11 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
+
+try:
+    import uvloop
+except ImportError:  # Windows
+    uvloop = None
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_TARGET = ROOT / "tests" / "fixtures" / "legacy_73ab711" / "translation" / "export"
@@ -62,12 +73,16 @@ def build_parser():
     parser.add_argument("--runtime", default="onnx")
     parser.add_argument("--max-queue", type=int, default=32)
     parser.add_argument("--max-batch", type=int, default=32)
+    parser.add_argument("--beam", type=int,
+                        help="each /predict request's beam size (default: the model's); a "
+                             "wider beam is more work per request")
     parser.add_argument("--factors", default="0.5,1,2,4",
                         help="offered load as multiples of the measured capacity")
     parser.add_argument("--seconds", type=float, default=10.0, help="per level")
     parser.add_argument("--capacity-concurrency", type=int,
-                        help="closed-loop clients for the capacity (default: --max-queue, the "
-                             "most requests the server holds, so its batches are as full)")
+                        help="closed-loop clients for the capacity (default: --max-queue times "
+                             "--workers, the most requests the server holds, so its batches "
+                             "are as full)")
     parser.add_argument("--workers", type=int, default=1, help="server processes (uvicorn's)")
     parser.add_argument("--reload", action=argparse.BooleanOptionalAction, default=True,
                         help="measure a hot reload under 0.5x load too (default: on)")
@@ -90,6 +105,19 @@ def process_tree(pid):
             pids.extend(int(child) for child in task.read_text().split())
         index += 1
     return pids
+
+
+def cpu_seconds(pid):
+    """CPU seconds (user + system) used so far by process `pid` and its descendants, from
+    /proc (a process that exited meanwhile is left out)."""
+    total = 0
+    for one in process_tree(pid):
+        try:
+            fields = Path(f"/proc/{one}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime: fields 14 and 15
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mib(pid):
@@ -164,13 +192,15 @@ def start_server(args, target=None, *extra):
             time.sleep(0.1)
 
 
-async def one_request(port, index, keep=None, model=None):
+async def one_request(port, index, keep=None, model=None, beam=None):
     """(status or None for a client error, seconds, the answer's model_version or None) of one
     POST /predict (or, with `model`, POST /v2/models/MODEL/infer) on its own connection (or on
     `keep`, a (reader, writer) pair kept alive)."""
     text = TEXTS[index % len(TEXTS)]
     if model is None:
         path, body = "/predict", {"texts": [text]}
+        if beam is not None:
+            body["beam"] = beam
     else:
         path = f"/v2/models/{model}/infer"
         body = {"inputs": [{"name": "texts", "datatype": "BYTES", "shape": [1], "data": [text]}]}
@@ -201,8 +231,27 @@ async def one_request(port, index, keep=None, model=None):
     return status, time.perf_counter() - start, version
 
 
-async def capacity(port, concurrency, seconds):
-    """Answers per second of a closed loop of `concurrency` keep-alive clients."""
+def measured(coroutine):
+    """Runs `coroutine` on uvloop (the server's loop; asyncio's own where uvloop is missing),
+    with this process's garbage collector off: the client must not slow the answers it
+    times. On asyncio's loop the client took a third of a core at 4x, on the same 2 cores
+    as the server, and a full collection of its objects (tens of thousands of tasks and
+    answers) stopped its loop for milliseconds, which every answer then waiting counted."""
+    gc.collect()
+    gc.disable()
+    try:
+        return (uvloop.run if uvloop else asyncio.run)(coroutine)
+    finally:
+        gc.enable()
+
+
+async def capacity(port, concurrency, seconds, beam=None):
+    """Answers (200s) per second of a closed loop of `concurrency` keep-alive clients.
+
+    With `--workers`, the kernel does not split the connections evenly between the
+    processes, and one process's bound refuses what the other would take: a client refused
+    (503) waits 5 ms and sends again on a new connection, which goes to whichever process
+    accepts it first, so the connections spread until every process holds its share."""
     done = 0
     stop = time.perf_counter() + seconds
 
@@ -211,10 +260,14 @@ async def capacity(port, concurrency, seconds):
         keep = await asyncio.open_connection("127.0.0.1", port)
         index = number
         while time.perf_counter() < stop:
-            status, _, _ = await one_request(port, index, keep)
+            status, _, _ = await one_request(port, index, keep, beam=beam)
             index += concurrency
             if status == 200:
                 done += 1
+            elif status == 503:
+                keep[1].close()
+                await asyncio.sleep(0.005)
+                keep = await asyncio.open_connection("127.0.0.1", port)
         keep[1].close()
 
     start = time.perf_counter()
@@ -222,7 +275,7 @@ async def capacity(port, concurrency, seconds):
     return done / (time.perf_counter() - start)
 
 
-async def offered(port, rate, seconds=None, model=None, until=None, answered=None):
+async def offered(port, rate, seconds=None, model=None, until=None, answered=None, beam=None):
     """Open loop: request i is sent at i / rate seconds, on an idle keep-alive connection or a
     new one (so it never waits for an answer to another), for `seconds` or until `until()` is
     true; returns [(status, seconds)] (with `model`, to its v2 infer route:
@@ -238,7 +291,7 @@ async def offered(port, rate, seconds=None, model=None, until=None, answered=Non
                 keep = await asyncio.open_connection("127.0.0.1", port)
             except OSError:
                 return sent, None, 0.0, None
-        status, took, version = await one_request(port, index, keep, model)
+        status, took, version = await one_request(port, index, keep, model, beam)
         if status is not None:
             idle.append(keep)
         else:
@@ -318,9 +371,9 @@ def hot_reload(args, rate):
                 return await load
 
             # Warmed up as the first server was (unmeasured), so the phase starts steady.
-            asyncio.run(capacity(port, args.capacity_concurrency, min(1.0, args.seconds)))
+            measured(capacity(port, args.capacity_concurrency, min(1.0, args.seconds)))
             start = time.perf_counter()
-            results = asyncio.run(run())
+            results = measured(run())
             deadline = time.monotonic() + 30
             while (log.event("version unloaded", 1, args.workers) is None
                    and time.monotonic() < deadline):
@@ -341,7 +394,8 @@ def percentile(values, q):
     return values[min(len(values) - 1, int(q * len(values)))]
 
 
-def level_row(factor, rate, seconds, results, capacity_rate, memory, client_cpu):
+def level_row(factor, rate, seconds, results, capacity_rate, memory, client_cpu, server_cpu):
+    """One table row. `server_cpu`: the server's CPU seconds over the level."""
     ok = [s for status, s in results if status == 200]
     refused = [s for status, s in results if status == 503]
     other = sum(1 for status, _ in results if status not in (200, 503))
@@ -350,7 +404,8 @@ def level_row(factor, rate, seconds, results, capacity_rate, memory, client_cpu)
     return (f"| {factor:g}x | {rate:.0f} | {goodput:.0f} ({goodput / capacity_rate:.0%}) | "
             f"{ms(ok, .5)} / {ms(ok, .99)} | {len(refused) / max(1, len(results)):.0%} | "
             f"{' / '.join(ms(refused, q) for q in (.5, .99, 1)) if refused else '–'} | "
-            f"{other} | {memory[0]:.0f} ({memory[1]:.0f}) | {client_cpu:.0%} |")
+            f"{other} | {memory[0]:.0f} ({memory[1]:.0f}) | {server_cpu / seconds:.2f} | "
+            f"{client_cpu:.0%} |")
 
 
 def reload_lines(args, rate, results, placed, first_v2, log, unloaded, after_rss, load_time):
@@ -406,27 +461,30 @@ def stop_server(process):
 def main(argv=None):
     args = build_parser().parse_args(argv)
     factors = [float(f) for f in args.factors.split(",")]
-    args.capacity_concurrency = args.capacity_concurrency or args.max_queue
+    args.capacity_concurrency = args.capacity_concurrency or args.max_queue * args.workers
     process, port, _ = start_server(args)
     try:
         # Warm up (unmeasured), then the capacity.
-        asyncio.run(capacity(port, args.capacity_concurrency, min(1.0, args.seconds)))
-        capacity_rate = asyncio.run(capacity(port, args.capacity_concurrency, args.seconds))
+        measured(capacity(port, args.capacity_concurrency, min(1.0, args.seconds), args.beam))
+        capacity_rate = measured(capacity(port, args.capacity_concurrency, args.seconds,
+                                          args.beam))
         print(f"capacity: {capacity_rate:.0f} requests/s (closed loop, "
               f"{args.capacity_concurrency} clients); --max-queue {args.max_queue}, "
               f"--max-batch {args.max_batch}, --workers {args.workers}, {args.runtime}, "
-              f"{Path(args.target).name}")
+              f"{Path(args.target).name}, beam {args.beam or 'default'}")
         print()
         print("| offered | requests/s | goodput/s (of capacity) | admitted p50 / p99 ms | 503s | "
-              "503 p50 / p99 / max ms | other | server RSS MiB (peak) | client CPU |")
-        print("|---|---|---|---|---|---|---|---|---|")
+              "503 p50 / p99 / max ms | other | server RSS MiB (peak) | server CPU (cores) | "
+              "client CPU |")
+        print("|---|---|---|---|---|---|---|---|---|---|")
         for factor in factors:
             rate = factor * capacity_rate
-            cpu = time.process_time()
-            results = asyncio.run(offered(port, rate, args.seconds))
+            cpu, server_cpu = time.process_time(), cpu_seconds(process.pid)
+            results = measured(offered(port, rate, args.seconds, beam=args.beam))
             cpu = (time.process_time() - cpu) / args.seconds  # of one core: the client's share
+            server_cpu = cpu_seconds(process.pid) - server_cpu
             print(level_row(factor, rate, args.seconds, results, capacity_rate,
-                            rss_mib(process.pid), cpu), flush=True)
+                            rss_mib(process.pid), cpu, server_cpu), flush=True)
             time.sleep(0.5)  # let the queue empty between levels
     finally:
         stop_server(process)

@@ -54,7 +54,8 @@ class Batcher:
         executor: Where `run` is called (never on the event loop).
         in_flight: A callable → the number of requests the caller holds;
             a batch that holds all of them (but those running) does not wait.
-            Default: the requests submitted and not answered yet.
+            The caller calls `wake()` when it goes down. Default: the requests
+            submitted and not answered yet.
         parallel: Most batches running at once.
         observe: Called as `observe(key, texts, waits)` as each call of `run`
             starts: its number of texts and each request's seconds in the
@@ -75,6 +76,7 @@ class Batcher:
         self.task: asyncio.Task | None = None
         self.slots: asyncio.Semaphore | None = None
         self.idle: asyncio.Event | None = None
+        self.news: asyncio.Event | None = None  # set on each submission and `wake`
         self.waiting: list = []  # requests taken from the queue for a later batch, oldest first
         self.pending = 0  # requests submitted and not answered yet
         self.running = 0  # requests in the batches running now
@@ -88,6 +90,7 @@ class Batcher:
         self.slots = asyncio.Semaphore(self.parallel)
         self.idle = asyncio.Event()
         self.idle.set()
+        self.news = asyncio.Event()
         self.stopping = False
         self.task = asyncio.get_running_loop().create_task(self._loop())
 
@@ -124,9 +127,11 @@ class Batcher:
         self.idle.clear()
         try:
             self.queue.put_nowait((key, list(texts), future, loop.time()))
+            self.news.set()
             return await future
         finally:
             self.pending -= 1
+            self.wake()  # with the default `in_flight`, a cancelled request lowers the count
             if not self.pending:
                 self.idle.set()
 
@@ -150,12 +155,9 @@ class Batcher:
                     held = self.in_flight() - self.running  # requests not in a running batch
                     if remaining <= 0 or held <= len(batch) + len(waiting):
                         break
-                    try:
-                        item = await asyncio.wait_for(self.queue.get(), min(remaining, 0.0005))
-                    except TimeoutError:
-                        continue
-                else:
-                    item = self.queue.get_nowait()
+                    await self._news(remaining)
+                    continue
+                item = self.queue.get_nowait()
                 if item[0] != first[0]:  # another route or beam: a later batch, in order
                     waiting.append(item)
                     continue
@@ -168,6 +170,23 @@ class Batcher:
             task = loop.create_task(self._run_in_slot(first[0], batch))
             self.runs.add(task)
             task.add_done_callback(self.runs.discard)
+
+    def wake(self) -> None:
+        """Tells a filling batch that the caller's count (`in_flight`) went down: a request
+        it held left without being submitted, so the batch may be all there is."""
+        if self.news is not None:
+            self.news.set()
+
+    async def _news(self, timeout):
+        """Waits until a request is submitted, `wake` is called, or `timeout` seconds pass.
+        (Woken by events, not by polling: a filling batch used to poll the queue every
+        0.5 ms, and at half load that loop took a whole core of the event loop.)"""
+        self.news.clear()
+        timer = asyncio.get_running_loop().call_later(timeout, self.news.set)
+        try:
+            await self.news.wait()
+        finally:
+            timer.cancel()
 
     async def _run_in_slot(self, key, batch):
         try:

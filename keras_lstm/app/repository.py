@@ -220,6 +220,7 @@ class ServedVersion:
             yield self
         finally:
             self.requests -= 1
+            self.batcher.wake()  # a batch waiting for this request stops waiting
 
     # ----- life -----
 

@@ -91,6 +91,24 @@ def test_a_lone_request_does_not_wait_when_it_is_all_the_caller_holds():
     assert served(work, max_wait=5.0) < 1.0
 
 
+def test_a_waiting_batch_goes_when_wake_says_the_callers_count_went_down():
+    held = [2]  # the caller holds two requests; one will leave without being submitted
+
+    async def work(batcher, run):
+        async def leave():
+            await asyncio.sleep(0.1)
+            held[0] -= 1
+            batcher.wake()
+
+        started = time.perf_counter()
+        answer, _ = await asyncio.gather(batcher.submit("k", ["a"]), leave())
+        return answer, time.perf_counter() - started
+
+    answer, seconds = served(work, max_wait=5.0, in_flight=lambda: held[0])
+    assert answer == ["k:A"]
+    assert 0.1 <= seconds < 1.5  # not the 5 s max_wait
+
+
 def test_an_exception_reaches_only_the_requests_that_raise_it():
     async def work(batcher, run):
         return await asyncio.gather(batcher.submit("k", ["a"]), batcher.submit("k", ["boom"]),

@@ -19,16 +19,18 @@ def test_the_overload_bench_builds_its_parser():
 def test_the_overload_bench_smoke_run(capsys):
     module = load("serve_overload")
     assert module.main(["--seconds", "0.4", "--factors", "0.5,4", "--capacity-concurrency",
-                        "4", "--max-queue", "4"]) == 0
+                        "4", "--max-queue", "4", "--beam", "2"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("capacity: ") and "--max-queue 4" in lines[0]
+    assert lines[0].endswith("beam 2")
     rows = [line for line in lines if line.startswith("| 0.5x") or line.startswith("| 4x")]
     assert len(rows) == 2
     for row in rows:
         cells = [cell.strip() for cell in row.strip("|").split("|")]
-        assert len(cells) == 9 and float(cells[1]) > 0
+        assert len(cells) == 10 and float(cells[1]) > 0
         assert cells[6] == "0"  # no status but 200 and 503, no client error
         assert float(cells[7].split()[0]) > 10  # the server's RSS in MiB
+        assert float(cells[8]) > 0  # the server's CPU, in cores
     # The hot reload: version 2 put in place mid-run answered, and nothing failed but (on a
     # loaded machine) a 503 from the queue bound: no 5xx, no 404, no client error.
     windows = [line for line in lines if line.startswith(("| before", "| during", "| after"))]
