@@ -292,20 +292,17 @@ def _needs_tensorflow(args):
         return True
     if args.command == "tokenize":
         return False
+    from keras_lstm.runtimes import backend_for
+
     if args.command == "serve":
         from keras_lstm.app.repository import default_backend, scan
 
         folders = [path for versions in scan(args.targets, args.name).values()
                    for path in versions.values()]
-        return any(_backend(path, args.runtime or default_backend(path)) in ("keras",
-                                                                           "saved_model")
+        return any(backend_for(path, args.runtime or default_backend(path)) in ("keras",
+                                                                                "saved_model")
                    for path in folders)
-    return _backend(args.target, args.runtime) in ("keras", "saved_model")
-
-
-def _backend(target, runtime):
-    """The runtime that will load TARGET: the one given, else keras for a run folder."""
-    return runtime or ("keras" if (Path(target) / "config.json").is_file() else "onnx")
+    return backend_for(args.target, args.runtime) in ("keras", "saved_model")
 
 
 def _refuse_other_options(task, args, names):

@@ -36,7 +36,7 @@ from keras_lstm.runtimes.tflite import TFLiteSentiment, TFLiteTranslation
 __all__ = [
     "BACKENDS", "OnnxSentiment", "OnnxTranslation", "Runtime", "SavedModelSentiment",
     "SavedModelTranslation", "SentimentRuntime", "TFLiteSentiment", "TFLiteTranslation",
-    "TranslationRuntime", "load", "runtime_class",
+    "TranslationRuntime", "backend_for", "load", "runtime_class",
 ]
 
 BACKENDS = ("onnx", "tflite", "saved_model", "keras")
@@ -73,6 +73,22 @@ def _backend_of(artifact):
     return "onnx" if suffix == ".onnx" else "tflite" if suffix == ".tflite" else "saved_model"
 
 
+def backend_for(path: str | Path, backend: str | None = None,
+                artifact: str | None = None) -> str:
+    """The backend `load(path, backend, artifact)` uses: `backend` if given, else the
+    artifact's (by its name, or `path`'s when it is one artifact of an export), "keras" for
+    a run folder, else "onnx". Reads no file but checks which exist."""
+    if backend is not None:
+        return backend
+    path = Path(path)
+    if artifact:
+        return _backend_of(artifact)
+    if (path / CONFIG_FILE).is_file():
+        return "keras"
+    if not (path / METADATA_FILE).is_file() and (path.parent / METADATA_FILE).is_file():
+        return _backend_of(path.name)
+    return "onnx"
+
 
 def load(path: str | Path, backend: str | None = None, artifact: str | None = None) -> Runtime:
     """Loads a trained model for serving: the runtime of its task and backend.
@@ -99,12 +115,11 @@ def load(path: str | Path, backend: str | None = None, artifact: str | None = No
         raise ArtifactError(f"{path}: no such file or folder")
     if backend is not None and backend not in BACKENDS:
         raise ConfigError(f"--runtime: expected one of {', '.join(BACKENDS)}, got {backend!r}")
-    if backend is None and artifact:  # an artifact's name says its backend
-        backend = _backend_of(artifact)
+    backend = backend_for(path, backend, artifact)
     if (path / CONFIG_FILE).is_file():  # a run folder
         run_dir = path
         config = read_config(run_dir)
-        if backend in (None, "keras"):
+        if backend == "keras":
             metadata = {"task": config["task"], "preprocessors": config["preprocessors"],
                         "artifacts": {}, "labels": config.get("labels"),
                         "max_output_length": config.get("max_output_length", config[
@@ -116,9 +131,7 @@ def load(path: str | Path, backend: str | None = None, artifact: str | None = No
     folder = path
     if not (path / METADATA_FILE).is_file() and (path.parent / METADATA_FILE).is_file():
         folder, artifact = path.parent, path.name
-        backend = backend or _backend_of(artifact)
     metadata = read_metadata(folder)
-    backend = backend or "onnx"
     run_dir = folder.parent if (folder.parent / CONFIG_FILE).is_file() else None
     training = read_config(run_dir)["training"] if run_dir else None
     if backend == "keras" and run_dir is None:

@@ -149,3 +149,16 @@ def test_the_server_calls_the_runtime(sentiment):
         assert version.outputs() == sentiment.tensors()
     finally:
         server.executor.shutdown()
+
+
+def test_backend_for_names_the_backend_load_uses():
+    from keras_lstm.runtimes import backend_for
+
+    run = Path(__file__).parents[1] / "fixtures" / "legacy_73ab711" / "sentiment"
+    export = run / "export"
+    assert backend_for(run) == "keras"  # a run folder: its Keras model
+    assert backend_for(run, "tflite") == "tflite"  # the one given
+    assert backend_for(export) == "onnx"  # an export folder
+    assert backend_for(export / "model_float32.tflite") == "tflite"  # one artifact of an export
+    assert backend_for(export / "saved_model") == "saved_model"
+    assert backend_for(export, artifact="model_int8.tflite") == "tflite"
