@@ -3,7 +3,8 @@
 Usage: python bench/serve_overload.py [--target EXPORT] [--runtime onnx] [--max-queue 32]
                                       [--factors 0.5,1,2,4] [--seconds 10] [--beam K]
                                       [--capacity-concurrency N] [--max-batch 32]
-                                      [--workers 1] [--no-reload] [--poll-seconds 0.5]
+                                      [--workers 1] [--no-costs] [--no-reload]
+                                      [--poll-seconds 0.5]
 
 The server (a subprocess on 127.0.0.1, `--no-access-log`) serves TARGET (default: the
 committed small translation export, whose beam search makes a request cost milliseconds,
@@ -25,6 +26,12 @@ server's resident memory after the level (its peak too, from /proc; with --worke
 over the processes), the server's CPU over the level (in cores, from /proc), and the
 client's own CPU (of one core): on a small machine the client competes with the server for
 the cores.
+
+Then (unless --no-costs) what the server's CPU pays for each answer and each 503: per
+answer, its CPU over the capacity phase per answer; per 503, a second server with
+`--max-queue 1` (its bound always full) under 8 closed-loop clients, its CPU per 503 (the few
+200s' share taken out). At 4x the server refuses 3 requests for each one the capacity allows,
+so 3 x (per 503) / (per answer) is about the share of the server the refusals take.
 
 Then (unless --no-reload) a hot reload under load: a second server serves a temporary
 model repository `REPO/model/1/` (a copy of TARGET, an export folder) with
@@ -48,7 +55,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -56,6 +62,8 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
+
+from serve_http import free_ports  # (bench/ is on the path when this script runs)
 
 try:
     import uvloop
@@ -84,17 +92,13 @@ def build_parser():
                              "--workers, the most requests the server holds, so its batches "
                              "are as full)")
     parser.add_argument("--workers", type=int, default=1, help="server processes (uvicorn's)")
+    parser.add_argument("--costs", action=argparse.BooleanOptionalAction, default=True,
+                        help="measure the server's CPU per answer and per 503 (default: on)")
     parser.add_argument("--reload", action=argparse.BooleanOptionalAction, default=True,
                         help="measure a hot reload under 0.5x load too (default: on)")
     parser.add_argument("--poll-seconds", type=float, default=0.5,
                         help="the reload server's --poll-seconds")
     return parser
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def process_tree(pid):
@@ -170,7 +174,7 @@ class ServerLog:
 
 
 def start_server(args, target=None, *extra):
-    port = free_port()
+    [port] = free_ports()
     process = subprocess.Popen(
         [sys.executable, "-m", "keras_lstm", "serve", target or args.target, "--runtime",
          args.runtime, "--port", str(port), "--max-queue", str(args.max_queue), "--max-batch",
@@ -458,6 +462,39 @@ def stop_server(process):
         process.wait()
 
 
+def refusal_cost(args, per_answer):
+    """Server CPU seconds per 503: a second server with `--max-queue 1` (its bound full all
+    the time, so nearly every answer is a 503) under 8 closed-loop keep-alive clients for
+    --seconds; the CPU its few 200s took (`per_answer` each) is taken out. Returns
+    (seconds per 503, 503s per second, the server's cores, the share answered 200)."""
+    process, port, _ = start_server(argparse.Namespace(**{**vars(args), "max_queue": 1}))
+    try:
+        counts = {}
+
+        async def hammer(seconds):
+            stop = time.perf_counter() + seconds
+
+            async def client(number):
+                keep = await asyncio.open_connection("127.0.0.1", port)
+                while time.perf_counter() < stop:
+                    status, _, _ = await one_request(port, number, keep, beam=args.beam)
+                    counts[status] = counts.get(status, 0) + 1
+                keep[1].close()
+
+            await asyncio.gather(*(client(n) for n in range(8)))
+
+        measured(hammer(min(1.0, args.seconds)))  # warm up (unmeasured)
+        counts.clear()
+        cpu, start = cpu_seconds(process.pid), time.perf_counter()
+        measured(hammer(args.seconds))
+        cpu, took = cpu_seconds(process.pid) - cpu, time.perf_counter() - start
+    finally:
+        stop_server(process)
+    refused, answered = counts.get(503, 0), counts.get(200, 0)
+    per_refusal = (cpu - answered * per_answer) / max(1, refused)
+    return per_refusal, refused / took, cpu / took, answered / max(1, answered + refused)
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     factors = [float(f) for f in args.factors.split(",")]
@@ -466,8 +503,10 @@ def main(argv=None):
     try:
         # Warm up (unmeasured), then the capacity.
         measured(capacity(port, args.capacity_concurrency, min(1.0, args.seconds), args.beam))
+        server_cpu = cpu_seconds(process.pid)
         capacity_rate = measured(capacity(port, args.capacity_concurrency, args.seconds,
                                           args.beam))
+        per_answer = (cpu_seconds(process.pid) - server_cpu) / max(1, capacity_rate * args.seconds)
         print(f"capacity: {capacity_rate:.0f} requests/s (closed loop, "
               f"{args.capacity_concurrency} clients); --max-queue {args.max_queue}, "
               f"--max-batch {args.max_batch}, --workers {args.workers}, {args.runtime}, "
@@ -488,6 +527,14 @@ def main(argv=None):
             time.sleep(0.5)  # let the queue empty between levels
     finally:
         stop_server(process)
+    if args.costs:
+        per_refusal, rate, cores, share = refusal_cost(args, per_answer)
+        print()
+        print(f"server CPU per answer at capacity: {per_answer * 1000:.2f} ms; per 503: "
+              f"{per_refusal * 1e6:.0f} µs (a server with --max-queue 1, 8 closed-loop "
+              f"clients: {rate:.0f} 503s/s at {cores:.2f} cores, {share:.1%} answered 200); "
+              f"at 4x, 3 refusals per answer the capacity allows take about "
+              f"{3 * per_refusal / per_answer:.0%} of the server")
     if args.reload:
         print()
         for line in hot_reload(args, 0.5 * capacity_rate):

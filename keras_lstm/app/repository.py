@@ -169,6 +169,8 @@ class ServedVersion:
         self.executor = executor
         self.observe = observe or (lambda *args: None)
         self.requests = 0  # requests that chose this version and are not answered
+        self.idle = asyncio.Event()  # set while `requests` is 0
+        self.idle.set()
         self.retired = False  # no new requests reach it; unloaded once `requests` is 0
         self.labels = list(getattr(runtime, "labels", None) or [])
         self.batcher = Batcher(self.call, max_batch, max_wait_ms / 1000, executor,
@@ -216,10 +218,13 @@ class ServedVersion:
     def held(self):
         """Counts a request as this version's while it runs (it is not unloaded under it)."""
         self.requests += 1
+        self.idle.clear()
         try:
             yield self
         finally:
             self.requests -= 1
+            if not self.requests:
+                self.idle.set()
             self.batcher.wake()  # a batch waiting for this request stops waiting
 
     # ----- life -----
@@ -242,8 +247,7 @@ class ServedVersion:
 
     async def stop(self):
         """Waits for the requests it holds, then stops its batcher."""
-        while self.requests:
-            await asyncio.sleep(0.01)
+        await self.idle.wait()
         if self.batcher.task is not None:
             await self.batcher.stop()
 

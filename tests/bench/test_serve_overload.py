@@ -12,7 +12,7 @@ def test_the_overload_bench_builds_its_parser():
     assert module.build_parser().description == module.__doc__.splitlines()[0]
     args = module.build_parser().parse_args([])
     assert (args.factors, args.max_queue, args.seconds) == ("0.5,1,2,4", 32, 10.0)
-    assert (args.reload, args.poll_seconds, args.workers) == (True, 0.5, 1)
+    assert (args.reload, args.costs, args.poll_seconds, args.workers) == (True, True, 0.5, 1)
     assert module.build_parser().parse_args(["--no-reload"]).reload is False
 
 
@@ -31,6 +31,9 @@ def test_the_overload_bench_smoke_run(capsys):
         assert cells[6] == "0"  # no status but 200 and 503, no client error
         assert float(cells[7].split()[0]) > 10  # the server's RSS in MiB
         assert float(cells[8]) > 0  # the server's CPU, in cores
+    costs = next(line for line in lines if line.startswith("server CPU per answer"))
+    per_answer, per_refusal = re.search(r"capacity: ([\d.]+) ms; per 503: (\d+) µs", costs).groups()
+    assert float(per_answer) > 0 and int(per_refusal) > 0
     # The hot reload: version 2 put in place mid-run answered, and nothing failed but (on a
     # loaded machine) a 503 from the queue bound: no 5xx, no 404, no client error.
     windows = [line for line in lines if line.startswith(("| before", "| during", "| after"))]
