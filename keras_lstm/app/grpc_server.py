@@ -32,7 +32,8 @@ import time
 
 import numpy as np
 
-from keras_lstm.app.serving import BadRequest, ModelServer, Refused, _version, request_id
+from keras_lstm.app.observability import request_id
+from keras_lstm.app.serving import BadRequest, ModelServer, Refused, _version
 from keras_lstm.core.errors import ConfigError
 
 try:

@@ -52,21 +52,12 @@ import json
 import math
 import os
 import signal
-import sys
 import threading
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    generate_latest,
-)
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -75,6 +66,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Match, Route
 
+from keras_lstm.app.observability import ServerMetrics, scope_request_id, stderr_line
 from keras_lstm.app.repository import (
     BadRequest,
     Models,
@@ -84,7 +76,7 @@ from keras_lstm.app.repository import (
 from keras_lstm.core.errors import ConfigError
 from lstm_text.decoding import DECODING
 
-__all__ = ["BadRequest", "ModelServer", "Refused", "app_from_environment", "load_server", "read_token", "request_id", "serve"]
+__all__ = ["BadRequest", "ModelServer", "Refused", "app_from_environment", "load_server", "read_token", "serve"]
 
 MAX_TEXTS = 1024  # texts per request
 MAX_BODY_BYTES = 4 * 1024 * 1024  # a 1 MB text fits, even as JSON escapes
@@ -93,8 +85,6 @@ PAGE = Path(__file__).with_name("serving_page.html")
 ENVIRONMENT = "KERAS_LSTM_SERVE"  # the options, as JSON, for `--workers N` processes
 MAX_DEPTH = 32  # JSON nesting; a v2 body needs 4 levels
 HEALTH_ROUTES = ("/v2/health/live", "/v2/health/ready")  # open without the token
-LATENCY_BUCKETS = (.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30)
-BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 
 
 class Refused(BadRequest):
@@ -150,14 +140,14 @@ class ModelServer:
         self.access_log = access_log
         self.token = token
         self.cors_origins = list(cors_origins or ())
-        self.log = log or _stderr_line
+        self.log = log or stderr_line
         self.poll_seconds = poll_seconds
         self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="runtime")
         self.requests = 0  # requests held now
         self.admitted = 0  # inference requests admitted and not answered (bounded by max_queue)
         self.warmed = False  # every version's first runtime call is done: ready
         self.draining = False  # SIGTERM came: not ready, requests in flight finish
-        self.metrics = _Metrics(self)
+        self.metrics = ServerMetrics(lambda name: self.models.get(name, {}).values())
         self.repository = Models(self.served, targets, name if targets else None, backend,
                                  versions, log=self.log, on_load=self.metrics.loaded)
         if runtime is not None:
@@ -492,7 +482,7 @@ class ModelServer:
             await app(scope, receive, send)
             return
         start = time.perf_counter()
-        request_id = _request_id(scope)
+        request_id = scope_request_id(scope)
         body, headers = self.refusal
         await send({"type": "http.response.start", "status": 503,
                     "headers": [*headers, (b"x-request-id", request_id.encode())]})
@@ -581,7 +571,7 @@ class ModelServer:
     async def observed(self, app, scope, receive, send):
         """Runs the app for one request: its request id, metrics and access-log line."""
         start = time.perf_counter()
-        request_id = _request_id(scope)
+        request_id = scope_request_id(scope)
         answer = {"status": 500, "bytes": 0}
 
         async def sending(message):
@@ -736,63 +726,6 @@ class _Wrap:
             await self.app(scope, receive, send)
             return
         await self.handle(self.app, scope, receive, send)
-
-
-class _Metrics:
-    """The server's Prometheus metrics, in a registry of its own (several servers in one
-    process, as in the tests, do not share counters)."""
-
-    def __init__(self, server):
-        self.registry = registry = CollectorRegistry()
-        self.requests = Counter("keras_lstm_requests", "Requests answered (HTTP and gRPC)",
-                                ["model", "version", "route", "code"], registry=registry)
-        self.latency = Histogram("keras_lstm_request_duration_seconds",
-                                 "Time from request to answer", ["model", "version", "route"],
-                                 buckets=LATENCY_BUCKETS, registry=registry)
-        self.queue_wait = Histogram("keras_lstm_queue_wait_seconds",
-                                    "Time a request waited for its runtime call to start",
-                                    ["model", "version"], buckets=LATENCY_BUCKETS,
-                                    registry=registry)
-        self.batch_size = Histogram("keras_lstm_batch_size", "Texts per runtime call",
-                                    ["model", "version"], buckets=BATCH_BUCKETS,
-                                    registry=registry)
-        self.depth = Gauge("keras_lstm_queue_depth",
-                           "Requests for the model chosen and not answered yet", ["model"],
-                           registry=registry)
-        self.loaded_versions = Gauge("keras_lstm_model_loaded", "1 for each model version loaded",
-                                     ["model", "version", "runtime"], registry=registry)
-        self.server = server
-
-    def loaded(self, version, on: bool):
-        """The loaded gauge of a version that came (`on`) or went, and its model's depth gauge
-        (set again on each load: the same function)."""
-        labels = (version.name, version.label, str(version.runtime.backend))
-        if on:
-            server, name = self.server, version.name
-            self.depth.labels(name).set_function(
-                lambda: sum(v.requests for v in server.models.get(name, {}).values()))
-            self.loaded_versions.labels(*labels).set(1)
-        else:
-            with contextlib.suppress(KeyError):
-                self.loaded_versions.remove(*labels)
-
-
-def _stderr_line(line):
-    sys.stderr.write(line + "\n")
-    sys.stderr.flush()
-
-
-def _request_id(scope):
-    """The request id of an HTTP request (its `X-Request-ID` header, `request_id`)."""
-    return request_id(dict(scope["headers"]).get(b"x-request-id", b""))
-
-
-def request_id(given: bytes) -> str:
-    """The client's request id if it is a sane one (printable ASCII, no spaces, at most 200
-    bytes), else a new one: the rule for HTTP's header and gRPC's metadata alike."""
-    if 0 < len(given) <= 200 and all(0x21 <= byte <= 0x7E for byte in given):
-        return given.decode("ascii")
-    return uuid.uuid4().hex
 
 
 def _inference_route(path):
