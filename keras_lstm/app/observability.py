@@ -18,8 +18,8 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import random
 import sys
-import uuid
 from collections.abc import Callable, Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -60,6 +60,18 @@ class ServerMetrics:
         self.loaded_versions = Gauge("keras_lstm_model_loaded", "1 for each model version loaded",
                                      ["model", "version", "runtime"], registry=registry)
         self.versions_of = versions_of
+        self.children = {}  # (model, version, route, code) → its counter and histogram
+
+    def answered(self, model: str, version: str, route: str, code: str, seconds: float):
+        """Counts one answer and observes its latency. The labelled children are kept: under
+        overload, `labels()` (a lock and a lookup per family) was a tenth of a 503's cost."""
+        key = (model, version, route, code)
+        children = self.children.get(key)
+        if children is None:
+            children = self.children[key] = (self.requests.labels(*key),
+                                             self.latency.labels(model, version, route))
+        children[0].inc()
+        children[1].observe(seconds)
 
     def loaded(self, version, on: bool):
         """The loaded gauge of a version that came (`on`) or went, and its model's depth gauge
@@ -77,10 +89,12 @@ class ServerMetrics:
 
 def request_id(given: bytes) -> str:
     """The client's request id if it is a sane one (printable ASCII, no spaces, at most 200
-    bytes), else a new one (`uuid4().hex`)."""
+    bytes), else a new one: 128 random bits in 32 hex digits, the shape of `uuid4().hex`.
+    (From `random`, not the system's entropy: an id needs to be unique, not secret, and
+    `uuid4` was a tenth of a 503's cost.)"""
     if 0 < len(given) <= MAX_ID_BYTES and all(0x21 <= byte <= 0x7E for byte in given):
         return given.decode("ascii")
-    return uuid.uuid4().hex
+    return f"{random.getrandbits(128):032x}"
 
 
 def scope_request_id(scope) -> str:

@@ -66,6 +66,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Match, Route
 
+from keras_lstm.app.gate import http_protocol, inference_route
 from keras_lstm.app.observability import ServerMetrics, scope_request_id, stderr_line
 from keras_lstm.app.repository import (
     BadRequest,
@@ -474,11 +475,14 @@ class ModelServer:
         capacity (`bench/serve_overload.py`; docs/design.md, "Admission"). A request this gate
         cannot judge cheaply (a wrong token: 401 first; a browser's, which needs CORS headers)
         takes the usual way, where `run_admitted` refuses it with the same answer.
+
+        Served by `keras-lstm serve`, most refusals never get here: uvicorn's protocol
+        (`keras_lstm.app.gate.GatedHttpToolsProtocol`) answers them from the same `refuses`
+        before any ASGI work. This gate answers what that one passes on (a pipelined request
+        behind one in progress, `Expect: 100-continue`), and any other ASGI server's.
         """
-        if (self.admitted < self.max_queue or scope["method"] != "POST"
-                or (route := _inference_route(scope["path"])) is None
-                or (self.token is not None and not self.authorized(scope))
-                or (self.cors_origins and any(name == b"origin" for name, _ in scope["headers"]))):
+        route = self.refuses(scope["method"], scope["path"], scope["headers"])
+        if route is None:
             await app(scope, receive, send)
             return
         start = time.perf_counter()
@@ -490,6 +494,26 @@ class ModelServer:
         client = scope.get("client") or ("", 0)
         self.record(route, 503, time.perf_counter() - start, request_id, client=client[0],
                     method="POST", path=scope["path"], bytes=len(body))
+
+    @property
+    def saturated(self) -> bool:
+        """Whether `max_queue` requests are admitted: a new inference request gets a 503."""
+        return self.max_queue is not None and self.admitted >= self.max_queue
+
+    def refuses(self, method, path: str, headers) -> str | None:
+        """The inference route of a request to answer 503 before anything else reads it, or
+        None. `method` is str or bytes (the ASGI scope's, or the HTTP parser's).
+
+        None too for what the cheap answer cannot judge: a request without the token (401
+        comes first) and one with an `Origin` when CORS is on (its 503 needs CORS headers).
+        """
+        if not self.saturated or method not in ("POST", b"POST"):
+            return None
+        route = inference_route(path)
+        if route is None or (self.token is not None and not self.authorized(headers)) or (
+                self.cors_origins and any(name == b"origin" for name, _ in headers)):
+            return None
+        return route
 
     @property
     def refusal(self):
@@ -554,8 +578,9 @@ class ModelServer:
                 loop.remove_signal_handler(signal.SIGHUP)
         return stop
 
-    def authorized(self, scope) -> bool:
-        given = dict(scope["headers"]).get(b"authorization", b"")
+    def authorized(self, headers) -> bool:
+        """Whether the request's headers (ASGI's `[(name, value)]`) carry the bearer token."""
+        given = dict(headers).get(b"authorization", b"")
         return hmac.compare_digest(given, b"Bearer " + self.token.encode())
 
     def template(self, scope) -> str:
@@ -600,8 +625,7 @@ class ModelServer:
         answered; `fields` go into the log line.
         """
         model, version = served
-        self.metrics.requests.labels(model, version, route, str(status)).inc()
-        self.metrics.latency.labels(model, version, route).observe(seconds)
+        self.metrics.answered(model, version, route, str(status), seconds)
         if self.access_log:
             self.log(json.dumps({
                 "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + "Z",
@@ -612,7 +636,7 @@ class ModelServer:
     async def guarded(self, app, scope, receive, send):
         """401 without the bearer token, but on the health routes (CORS, outside, answers
         the preflights, which carry no token)."""
-        if scope["path"] not in HEALTH_ROUTES and not self.authorized(scope):
+        if scope["path"] not in HEALTH_ROUTES and not self.authorized(scope["headers"]):
             response = _error("missing or wrong token: send the header 'Authorization: Bearer "
                               "<token>'", 401, {"WWW-Authenticate": "Bearer"})
             await response(scope, receive, send)
@@ -710,8 +734,10 @@ class ModelServer:
                 allow_headers=["Authorization", "Content-Type", "X-Request-ID"]))
         if self.token is not None:
             middleware.append(Middleware(_Wrap, handle=self.guarded))
-        return Starlette(routes=routes, lifespan=lifespan, middleware=middleware,
-                         exception_handlers={HTTPException: http_error, Exception: server_error})
+        app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware,
+                        exception_handlers={HTTPException: http_error, Exception: server_error})
+        app.model_server = self  # where GatedHttpToolsProtocol finds the server
+        return app
 
 
 class _Wrap:
@@ -726,22 +752,6 @@ class _Wrap:
             await self.app(scope, receive, send)
             return
         await self.handle(self.app, scope, receive, send)
-
-
-def _inference_route(path):
-    """The route template of an inference path (`/predict`, `/v2/models/NAME[/versions/V]/infer`),
-    or None, without Starlette's routing (the gate's cheap test)."""
-    if path == "/predict":
-        return "/predict"
-    parts = path.split("/")
-    if len(parts) < 5 or parts[1] != "v2" or parts[2] != "models" or not parts[3] \
-            or parts[-1] != "infer":
-        return None
-    if len(parts) == 5:
-        return "/v2/models/{name}/infer"
-    if len(parts) == 7 and parts[4] == "versions" and parts[5]:
-        return "/v2/models/{name}/versions/{version}/infer"
-    return None
 
 
 def _no_constant(name):
@@ -875,7 +885,8 @@ def serve(target, runtime=None, name=None, host="127.0.0.1", port=8080, workers=
         server.executor.shutdown()
         del server
         uvicorn.run("keras_lstm.app.serving:app_from_environment", factory=True, host=host,
-                    port=port, workers=workers, log_level=log_level)
+                    port=port, workers=workers, log_level=log_level,
+                    http=http_protocol())
         return
     uvicorn.run(server.app(), host=host, port=port, log_level=log_level,
-                timeout_graceful_shutdown=None)
+                timeout_graceful_shutdown=None, http=http_protocol())

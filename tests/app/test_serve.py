@@ -438,7 +438,10 @@ def test_the_bench_wrk_client_counts_requests_and_wrong_answers(runs, tmp_path):
     # Every case at least once (a loaded CI machine answers far fewer than the usual hundreds).
     assert sent >= len(TEXTS) and result["errors"] == 0
     # One connection: request i carries case i % 6, and every third case's answer differs.
-    assert result["differing"] == sum(1 for i in range(sent) if i % len(TEXTS) == 2)
+    # wrk's count ("sent") can miss the last answer, which arrives as the run ends but still
+    # reaches the script's response(): its case counts too, if it is one that differs.
+    assert result["differing"] in {sum(1 for i in range(n) if i % len(TEXTS) == 2)
+                                   for n in (sent, sent + 1)}
     assert 0 < result["p50"] <= result["p99"]
 
 
