@@ -98,6 +98,8 @@ def _found(app, kind=None, attribute=None):
 class GatedHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol that answers the server's 503s itself (see the module)."""
 
+    head_cache = None  # (default headers, refusal, head bytes, body): see `answer_head`
+
     def connection_made(self, transport):
         super().connection_made(transport)
         holder = _found(self.app, attribute="model_server")
@@ -120,22 +122,29 @@ class GatedHttpToolsProtocol(HttpToolsProtocol):
         start = time.perf_counter()
         headers = dict(self.headers)
         answer_id = request_id(headers.get(b"x-request-id", b""))
-        body, answer_headers = server.refusal
+        head, body = self.answer_head(server.refusal)
         keep_alive = self.parser.get_http_version() != "1.0" and self.parser.should_keep_alive()
-        content = [STATUS_LINE[503]]
-        for name, value in (*self.server_state.default_headers, *answer_headers,
-                            (b"x-request-id", answer_id.encode("ascii"))):
-            content += (name, b": ", value, b"\r\n")
-        if not keep_alive:
-            content.append(b"connection: close\r\n")
-        content += (b"\r\n", body)
         self.cycle = _Answered(keep_alive)
-        self.transport.write(b"".join(content))
+        self.transport.write(b"".join((head, b"x-request-id: ", answer_id.encode("ascii"),
+                                       b"\r\n\r\n" if keep_alive else
+                                       b"\r\nconnection: close\r\n\r\n", body)))
         server.record(route, 503, time.perf_counter() - start, answer_id,
                       client=self.client_host(), method="POST",
                       path=path.decode("ascii", "replace"), bytes=len(body))
         if keep_alive:
             self.on_response_complete()  # the keep-alive timer, as after any answer
+
+    def answer_head(self, refusal):
+        """(the 503's status line and headers but the request id, its body), built once per
+        `refusal` and per uvicorn's default headers (their `date` changes each second)."""
+        defaults = self.server_state.default_headers
+        cached = GatedHttpToolsProtocol.head_cache
+        if cached is None or cached[0] is not defaults or cached[1] is not refusal:
+            body, headers = refusal
+            head = STATUS_LINE[503] + b"".join(name + b": " + value + b"\r\n"
+                                               for name, value in (*defaults, *headers))
+            cached = GatedHttpToolsProtocol.head_cache = (defaults, refusal, head, body)
+        return cached[2], cached[3]
 
     def on_message_complete(self):
         if isinstance(self.cycle, _Answered):
