@@ -3,10 +3,10 @@
 Usage: python bench/serve_overload.py [--target EXPORT] [--runtime onnx] [--max-queue 32]
                                       [--factors 0.5,1,2,4] [--seconds 10] [--beam K]
                                       [--capacity-concurrency N] [--max-batch 32]
-                                      [--workers 1] [--no-costs] [--no-reload]
+                                      [--workers 1] [--access-log] [--no-costs] [--no-reload]
                                       [--poll-seconds 0.5]
 
-The server (a subprocess on 127.0.0.1, `--no-access-log`) serves TARGET (default: the
+The server (a subprocess on 127.0.0.1, `--no-access-log` unless --access-log) serves TARGET (default: the
 committed small translation export, whose beam search makes a request cost milliseconds,
 so a Python client can offer 4x what the server can answer; `--beam K` makes each request
 more work). Its capacity is measured first: closed loop, --capacity-concurrency clients
@@ -92,6 +92,9 @@ def build_parser():
                              "--workers, the most requests the server holds, so its batches "
                              "are as full)")
     parser.add_argument("--workers", type=int, default=1, help="server processes (uvicorn's)")
+    parser.add_argument("--access-log", action=argparse.BooleanOptionalAction, default=False,
+                        help="let the server write its access log, to a file (default: "
+                             "--no-access-log; the hot reload's server never writes it)")
     parser.add_argument("--costs", action=argparse.BooleanOptionalAction, default=True,
                         help="measure the server's CPU per answer and per 503 (default: on)")
     parser.add_argument("--reload", action=argparse.BooleanOptionalAction, default=True,
@@ -173,17 +176,27 @@ class ServerLog:
         return None
 
 
-def start_server(args, target=None, *extra):
+def start_server(args, target=None, *extra, access_log=False):
+    """Starts `keras-lstm serve` and waits until it is ready; returns (process, port, its
+    ServerLog). With `access_log`, the server writes its access log (one JSON line a request)
+    to a temporary file the bench does not read (a reader thread here would take the
+    client's CPU), and the ServerLog is None."""
     [port] = free_ports()
+    log_file = tempfile.TemporaryFile("w+") if access_log else None
     process = subprocess.Popen(
         [sys.executable, "-m", "keras_lstm", "serve", target or args.target, "--runtime",
          args.runtime, "--port", str(port), "--max-queue", str(args.max_queue), "--max-batch",
-         str(args.max_batch), "--workers", str(args.workers), "--no-access-log", *extra],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    log = ServerLog(process.stderr)
+         str(args.max_batch), "--workers", str(args.workers),
+         *([] if access_log else ["--no-access-log"]), *extra],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log_file or subprocess.PIPE, text=True)
+    process.log_file = log_file  # deleted with the process object
+    log = None if access_log else ServerLog(process.stderr)
     deadline = time.monotonic() + 120
     while True:
         if process.poll() is not None:
+            if log is None:
+                log_file.seek(0)
+                raise SystemExit(f"the server exited: {log_file.read()[-2000:]}")
             log.thread.join(5)
             raise SystemExit(f"the server exited: {log.text()[-2000:]}")
         if time.monotonic() > deadline:
@@ -467,7 +480,8 @@ def refusal_cost(args, per_answer):
     the time, so nearly every answer is a 503) under 8 closed-loop keep-alive clients for
     --seconds; the CPU its few 200s took (`per_answer` each) is taken out. Returns
     (seconds per 503, 503s per second, the server's cores, the share answered 200)."""
-    process, port, _ = start_server(argparse.Namespace(**{**vars(args), "max_queue": 1}))
+    process, port, _ = start_server(argparse.Namespace(**{**vars(args), "max_queue": 1}),
+                                    access_log=args.access_log)
     try:
         counts = {}
 
@@ -499,7 +513,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     factors = [float(f) for f in args.factors.split(",")]
     args.capacity_concurrency = args.capacity_concurrency or args.max_queue * args.workers
-    process, port, _ = start_server(args)
+    process, port, _ = start_server(args, access_log=args.access_log)
     try:
         # Warm up (unmeasured), then the capacity.
         measured(capacity(port, args.capacity_concurrency, min(1.0, args.seconds), args.beam))
@@ -510,7 +524,8 @@ def main(argv=None):
         print(f"capacity: {capacity_rate:.0f} requests/s (closed loop, "
               f"{args.capacity_concurrency} clients); --max-queue {args.max_queue}, "
               f"--max-batch {args.max_batch}, --workers {args.workers}, {args.runtime}, "
-              f"{Path(args.target).name}, beam {args.beam or 'default'}")
+              f"{Path(args.target).name}, beam {args.beam or 'default'}, access log "
+              f"{'on' if args.access_log else 'off'}")
         print()
         print("| offered | requests/s | goodput/s (of capacity) | admitted p50 / p99 ms | 503s | "
               "503 p50 / p99 / max ms | other | server RSS MiB (peak) | server CPU (cores) | "

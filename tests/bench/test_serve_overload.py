@@ -14,6 +14,7 @@ def test_the_overload_bench_builds_its_parser():
     assert (args.factors, args.max_queue, args.seconds) == ("0.5,1,2,4", 32, 10.0)
     assert (args.reload, args.costs, args.poll_seconds, args.workers) == (True, True, 0.5, 1)
     assert module.build_parser().parse_args(["--no-reload"]).reload is False
+    assert args.access_log is False
 
 
 def test_the_overload_bench_smoke_run(capsys):
@@ -22,7 +23,7 @@ def test_the_overload_bench_smoke_run(capsys):
                         "4", "--max-queue", "4", "--beam", "2"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("capacity: ") and "--max-queue 4" in lines[0]
-    assert lines[0].endswith("beam 2")
+    assert lines[0].endswith("beam 2, access log off")
     rows = [line for line in lines if line.startswith("| 0.5x") or line.startswith("| 4x")]
     assert len(rows) == 2
     for row in rows:
@@ -43,3 +44,14 @@ def test_the_overload_bench_smoke_run(capsys):
         assert re.fullmatch(r"0|\d+ × 503", window.split("|")[4].strip()), window
     assert any(line.startswith("- placed → ") and "version 2: never" not in line
                for line in lines)
+
+
+def test_the_overload_bench_with_the_access_log_on(capsys):
+    module = load("serve_overload")
+    assert module.main(["--seconds", "0.3", "--factors", "4", "--max-queue", "2", "--access-log",
+                        "--no-reload"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].endswith("access log on")
+    row = next(line for line in lines if line.startswith("| 4x"))
+    assert row.split("|")[7].strip() == "0"  # nothing but 200s and 503s
+    assert any(line.startswith("server CPU per answer") for line in lines)
