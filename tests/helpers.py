@@ -5,6 +5,7 @@ calls by name lives here, so no test imports from conftest or from another test.
 """
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -68,6 +69,29 @@ def free_ports(count=1):
     for s in sockets:
         s.close()
     return ports
+
+
+@contextlib.contextmanager
+def uvicorn_thread(app, port, **config):
+    """`app` on a real uvicorn in a thread of this process (127.0.0.1:`port`, `config` as
+    `uvicorn.Config` takes it) while the block runs; yields the `uvicorn.Server`."""
+    import time
+
+    import uvicorn
+
+    running = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                            log_level="warning", **config))
+    thread = threading.Thread(target=running.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not running.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
+        time.sleep(0.02)
+    try:
+        yield running
+    finally:
+        running.should_exit = True
+        thread.join(60)
 
 
 def wait_until_ready(process, url, seconds=60):

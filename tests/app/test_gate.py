@@ -9,15 +9,13 @@ is made full by setting the server's `admitted` count."""
 import contextlib
 import json
 import socket
-import threading
 import time
 
 import pytest
-import uvicorn
 
 from keras_lstm.app.gate import GatedHttpToolsProtocol
 from keras_lstm.app.serving import ModelServer
-from tests.helpers import HeldRuntime, free_ports
+from tests.helpers import HeldRuntime, free_ports, uvicorn_thread
 
 REFUSAL = {"error": "overloaded: 2 requests queued, the limit is 2; retry later"}
 
@@ -36,20 +34,8 @@ def running(**options):
 
     server.gate = spy
     port = free_ports()[0]
-    uvicorn_server = uvicorn.Server(uvicorn.Config(
-        server.app(), host="127.0.0.1", port=port, log_level="warning",
-        http=GatedHttpToolsProtocol))
-    thread = threading.Thread(target=uvicorn_server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not uvicorn_server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
-        time.sleep(0.02)
-    try:
+    with uvicorn_thread(server.app(), port, http=GatedHttpToolsProtocol):
         yield port, server, lines, reached
-    finally:
-        uvicorn_server.should_exit = True
-        thread.join(30)
 
 
 def request(method, path, body=b"", headers=(), version="1.1"):

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.helpers import free_ports
+from tests.helpers import free_ports, uvicorn_thread
 
 grpcclient = pytest.importorskip("tritonclient.grpc", reason="tritonclient[grpc] is not installed")
 from tritonclient.grpc import service_pb2  # noqa: E402
@@ -38,28 +38,17 @@ TEXTS = ["质量很好", "太差了，不买", "一般般吧", "物流很快 包
 def serving(target, name="m", **options):
     """HTTP (uvicorn, in a thread) and gRPC on one ModelServer; yields (http url, gRPC client,
     ModelServer, uvicorn server)."""
-    import uvicorn
-
     from keras_lstm.app.serving import load_server
 
     http_port, grpc_port = free_ports(2)
     server = load_server(str(target), runtime="onnx", name=name, **options)
     server.services.append(GRPCServer(server, "127.0.0.1", grpc_port))
-    running = uvicorn.Server(uvicorn.Config(server.app(), host="127.0.0.1", port=http_port,
-                                            log_level="warning"))
-    thread = threading.Thread(target=running.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not running.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
-        time.sleep(0.02)
-    client = grpcclient.InferenceServerClient(f"127.0.0.1:{grpc_port}")
-    try:
-        yield f"http://127.0.0.1:{http_port}", client, server, running
-    finally:
-        client.close()
-        running.should_exit = True
-        thread.join(60)
+    with uvicorn_thread(server.app(), http_port) as running:
+        client = grpcclient.InferenceServerClient(f"127.0.0.1:{grpc_port}")
+        try:
+            yield f"http://127.0.0.1:{http_port}", client, server, running
+        finally:
+            client.close()
 
 
 def http(url, path, body=None):

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.helpers import browser_missing, free_ports, wait_until_ready
+from tests.helpers import browser_missing, free_ports, uvicorn_thread, wait_until_ready
 
 # Trains, exports or runs a subprocess per test: CI runs it; `pytest -m "not slow"` skips it.
 pytestmark = pytest.mark.slow
@@ -71,25 +71,12 @@ def plain_translation(tmp_path_factory):
 @contextlib.contextmanager
 def in_process(target, **options):
     """The app on uvicorn in a thread of this process; yields (url, ModelServer)."""
-    import uvicorn
-
     from keras_lstm.app.serving import load_server
 
     server = load_server(str(target), **options)
-    config = uvicorn.Config(server.app(), host="127.0.0.1", port=free_ports()[0],
-                            log_level="warning")
-    running = uvicorn.Server(config)
-    thread = threading.Thread(target=running.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not running.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{config.port}", server
-    finally:
-        running.should_exit = True
-        thread.join(30)
+    port = free_ports()[0]
+    with uvicorn_thread(server.app(), port):
+        yield f"http://127.0.0.1:{port}", server
 
 
 def call(url, path, body=None, raw=None, method=None, headers=None):
