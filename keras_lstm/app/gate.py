@@ -29,7 +29,7 @@ import uvicorn
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
-from keras_lstm.app.observability import request_id
+from keras_lstm.app.observability import header_request_id
 
 __all__ = ["TESTED_UVICORN", "GatedHttpToolsProtocol", "http_protocol", "inference_route"]
 
@@ -113,15 +113,15 @@ class GatedHttpToolsProtocol(HttpToolsProtocol):
                 or self.root_path or self.parser.should_upgrade()):
             super().on_headers_complete()
             return
-        path = httptools.parse_url(self.url).path
-        route = None if b"%" in path else server.refuses(
-            self.parser.get_method(), path.decode("ascii", "replace"), self.headers)
+        raw_path = httptools.parse_url(self.url).path
+        path = raw_path.decode("ascii", "replace")
+        route = None if b"%" in raw_path else server.refuses(
+            self.parser.get_method(), path, self.headers)
         if route is None:
             super().on_headers_complete()
             return
         start = time.perf_counter()
-        headers = dict(self.headers)
-        answer_id = request_id(headers.get(b"x-request-id", b""))
+        answer_id = header_request_id(self.headers)
         head, body = self.answer_head(server.refusal)
         keep_alive = self.parser.get_http_version() != "1.0" and self.parser.should_keep_alive()
         self.cycle = _Answered(keep_alive)
@@ -130,7 +130,7 @@ class GatedHttpToolsProtocol(HttpToolsProtocol):
                                        b"\r\nconnection: close\r\n\r\n", body)))
         server.record(route, 503, time.perf_counter() - start, answer_id,
                       client=self.client_host(), method="POST",
-                      path=path.decode("ascii", "replace"), bytes=len(body))
+                      path=path, bytes=len(body))
         if keep_alive:
             self.on_response_complete()  # the keep-alive timer, as after any answer
 

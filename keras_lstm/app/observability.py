@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 __all__ = ["BATCH_BUCKETS", "LATENCY_BUCKETS", "ServerMetrics", "request_id",
-           "scope_request_id", "stderr_line"]
+           "header_request_id", "stderr_line"]
 
 LATENCY_BUCKETS = (.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
@@ -97,9 +97,10 @@ def request_id(given: bytes) -> str:
     return f"{random.getrandbits(128):032x}"
 
 
-def scope_request_id(scope) -> str:
-    """The request id of an ASGI HTTP request: its `X-Request-ID` header by `request_id`."""
-    return request_id(dict(scope["headers"]).get(b"x-request-id", b""))
+def header_request_id(headers) -> str:
+    """The request id of an HTTP request from its headers (ASGI's `[(name, value)]`, names
+    in lower case, as uvicorn's protocol holds them too): `X-Request-ID` by `request_id`."""
+    return request_id(dict(headers).get(b"x-request-id", b""))
 
 
 def stderr_line(line: str) -> None:

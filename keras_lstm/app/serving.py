@@ -67,7 +67,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Match, Route
 
 from keras_lstm.app.gate import http_protocol, inference_route
-from keras_lstm.app.observability import ServerMetrics, scope_request_id, stderr_line
+from keras_lstm.app.observability import ServerMetrics, header_request_id, stderr_line
 from keras_lstm.app.repository import (
     BadRequest,
     Models,
@@ -486,7 +486,7 @@ class ModelServer:
             await app(scope, receive, send)
             return
         start = time.perf_counter()
-        request_id = scope_request_id(scope)
+        request_id = header_request_id(scope["headers"])
         body, headers = self.refusal
         await send({"type": "http.response.start", "status": 503,
                     "headers": [*headers, (b"x-request-id", request_id.encode())]})
@@ -596,7 +596,7 @@ class ModelServer:
     async def observed(self, app, scope, receive, send):
         """Runs the app for one request: its request id, metrics and access-log line."""
         start = time.perf_counter()
-        request_id = scope_request_id(scope)
+        request_id = header_request_id(scope["headers"])
         answer = {"status": 500, "bytes": 0}
 
         async def sending(message):
