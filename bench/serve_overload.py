@@ -262,26 +262,25 @@ def measured(coroutine):
         gc.enable()
 
 
-async def capacity(port, concurrency, seconds, beam=None):
-    """Answers (200s) per second of a closed loop of `concurrency` keep-alive clients.
+async def closed_loop(port, concurrency, seconds, beam=None, spread=True):
+    """A closed loop of `concurrency` keep-alive clients, each sending its next request when
+    the last is answered, for `seconds`; returns ({status: answers}, seconds it ran).
 
-    With `--workers`, the kernel does not split the connections evenly between the
-    processes, and one process's bound refuses what the other would take: a client refused
-    (503) waits 5 ms and sends again on a new connection, which goes to whichever process
-    accepts it first, so the connections spread until every process holds its share."""
-    done = 0
+    With `spread`, a client refused (503) waits 5 ms and sends again on a new connection:
+    with `--workers`, the kernel does not split the connections evenly between the
+    processes, and one process's bound refuses what the other would take; a new connection
+    goes to whichever process accepts it first, so they spread until each holds its share."""
+    counts = {}
     stop = time.perf_counter() + seconds
 
     async def client(number):
-        nonlocal done
         keep = await asyncio.open_connection("127.0.0.1", port)
         index = number
         while time.perf_counter() < stop:
             status, _, _ = await one_request(port, index, keep, beam=beam)
             index += concurrency
-            if status == 200:
-                done += 1
-            elif status == 503:
+            counts[status] = counts.get(status, 0) + 1
+            if status == 503 and spread:
                 keep[1].close()
                 await asyncio.sleep(0.005)
                 keep = await asyncio.open_connection("127.0.0.1", port)
@@ -289,7 +288,13 @@ async def capacity(port, concurrency, seconds, beam=None):
 
     start = time.perf_counter()
     await asyncio.gather(*(client(n) for n in range(concurrency)))
-    return done / (time.perf_counter() - start)
+    return counts, time.perf_counter() - start
+
+
+async def capacity(port, concurrency, seconds, beam=None):
+    """Answers (200s) per second of a closed loop of `concurrency` clients (`closed_loop`)."""
+    counts, took = await closed_loop(port, concurrency, seconds, beam)
+    return counts.get(200, 0) / took
 
 
 async def offered(port, rate, seconds=None, model=None, until=None, answered=None, beam=None):
@@ -483,25 +488,10 @@ def refusal_cost(args, per_answer):
     process, port, _ = start_server(argparse.Namespace(**{**vars(args), "max_queue": 1}),
                                     access_log=args.access_log)
     try:
-        counts = {}
-
-        async def hammer(seconds):
-            stop = time.perf_counter() + seconds
-
-            async def client(number):
-                keep = await asyncio.open_connection("127.0.0.1", port)
-                while time.perf_counter() < stop:
-                    status, _, _ = await one_request(port, number, keep, beam=args.beam)
-                    counts[status] = counts.get(status, 0) + 1
-                keep[1].close()
-
-            await asyncio.gather(*(client(n) for n in range(8)))
-
-        measured(hammer(min(1.0, args.seconds)))  # warm up (unmeasured)
-        counts.clear()
-        cpu, start = cpu_seconds(process.pid), time.perf_counter()
-        measured(hammer(args.seconds))
-        cpu, took = cpu_seconds(process.pid) - cpu, time.perf_counter() - start
+        measured(closed_loop(port, 8, min(1.0, args.seconds), args.beam, spread=False))  # warm
+        cpu = cpu_seconds(process.pid)
+        counts, took = measured(closed_loop(port, 8, args.seconds, args.beam, spread=False))
+        cpu = cpu_seconds(process.pid) - cpu
     finally:
         stop_server(process)
     refused, answered = counts.get(503, 0), counts.get(200, 0)
